@@ -1,0 +1,231 @@
+"""TaskOrchestration: a pipeline of agent steps that becomes one Airflow DAG."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic_core import PydanticCustomError
+
+from aistack.resources.base import CustomResource, PrinterColumn, ResourceStatus, WireModel
+from aistack.resources.pipeline_graph import check_pipeline
+from aistack.resources.types import Duration, HttpUrl, MediaType, ResourceName, StepName
+
+MAX_STEPS = 100
+PIPELINE_GRAPH_ERROR = "pipeline_graph"
+
+
+class TaskInput(WireModel):
+    text: StrictStr = Field(description="The input given to the steps that take no inputFrom.")
+    format: MediaType = Field(default=MediaType.TEXT, description="Media type of the text.")
+
+
+class ArtifactDeclaration(WireModel):
+    name: StepName = Field(description="Artifact name, unique within the step.")
+    type: MediaType = Field(default=MediaType.TEXT, description="Media type the step must return it as.")
+    schema_: dict[str, Any] | None = Field(
+        default=None, alias="schema", description="Optional JSON schema a JSON artifact must satisfy."
+    )
+
+
+class ArtifactReference(WireModel):
+    task_ref: StepName = Field(description="An upstream step (direct or transitive).")
+    artifact_name: StepName = Field(description="An artifact that step declares.")
+
+
+class StepCondition(str, Enum):
+    """When a step runs, judged on its upstream steps (Airflow trigger rules)."""
+
+    SUCCESS = "success"  # every upstream step succeeded
+    FAILURE = "failure"  # at least one upstream step failed
+    ALWAYS = "always"  # every upstream step finished, whatever the outcome
+    ANY_SUCCESS = "anySuccess"  # at least one upstream step succeeded
+
+
+class PipelineStep(WireModel):
+    name: StepName = Field(description="Step name, unique in the pipeline; becomes the Airflow task id.")
+    agent_ref: ResourceName = Field(description="The OllamaAgent that performs the step.")
+    prompt: StrictStr | None = Field(default=None, description="An instruction sent with the step's input.")
+    timeout: Duration | None = Field(default=None, description="Time limit; the agent's task is cancelled after it.")
+    retries: StrictInt = Field(default=0, ge=0, le=10, description="Retries after a failed attempt.")
+    artifacts: list[ArtifactDeclaration] | None = Field(
+        default=None,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        description="Artifacts the step must return.",
+    )
+    depends_on: list[StepName] | None = Field(
+        default=None,
+        max_length=MAX_STEPS,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Steps that run before this one.",
+    )
+    input_from: list[ArtifactReference] | None = Field(
+        default=None, max_length=32, description="Upstream artifacts passed to the step as input."
+    )
+    condition: StepCondition = Field(default=StepCondition.SUCCESS, description="When the step runs.")
+
+    @model_validator(mode="after")
+    def _bounded_timeout(self) -> PipelineStep:
+        if self.timeout is not None and not timedelta(seconds=1) <= self.timeout <= timedelta(hours=24):
+            raise ValueError("timeout must be between 1s and 24h")
+        return self
+
+
+def _cel(rule: str, message: str) -> ConfigDict:
+    """A one-line rule the API server enforces too (x-kubernetes-validations), beside the Python check."""
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": [{"rule": rule, "message": message}]})
+
+
+class PushNotifications(WireModel):
+    model_config = _cel("!self.enabled || has(self.endpoint)", "endpoint is required when enabled is true")
+
+    enabled: StrictBool = Field(default=False, description="POST orchestration and step events.")
+    endpoint: HttpUrl | None = Field(default=None, description="Webhook URL the events go to.")
+
+    @model_validator(mode="after")
+    def _endpoint_when_enabled(self) -> PushNotifications:
+        if self.enabled and not self.endpoint:
+            raise ValueError("endpoint is required when enabled is true")
+        return self
+
+
+class Communication(WireModel):
+    streaming: StrictBool = Field(default=False, description="Stream tokens from the agents into the task logs.")
+    push_notifications: PushNotifications | None = Field(default=None, description="Event webhooks.")
+
+
+class StorageType(str, Enum):
+    S3 = "s3"
+    LOCAL = "local"
+
+
+class OutputStorage(WireModel):
+    model_config = _cel("self.type != 's3' || has(self.bucket)", "bucket is required when type is s3")
+
+    type: StorageType = Field(description="`s3`, or `local` for a directory.")
+    bucket: StrictStr | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="S3 bucket (type s3)."
+    )
+    prefix: StrictStr = Field(default="", max_length=512, description="Key prefix for the run's objects.")
+    path: StrictStr | None = Field(default=None, description="Directory for type local; a default when omitted.")
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> OutputStorage:
+        if self.type is StorageType.S3 and not self.bucket:
+            raise ValueError("bucket is required when type is s3")
+        return self
+
+
+class OutputFormat(WireModel):
+    type: MediaType = Field(description="A format the run's artifacts are written in.")
+
+
+class Output(WireModel):
+    storage: OutputStorage | None = Field(default=None, description="Where results go; local by default.")
+    format: list[OutputFormat] | None = Field(
+        default=None,
+        max_length=3,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+        description="Formats to write.",
+    )
+
+
+class FailureAction(str, Enum):
+    """What a failed run does with what it already produced."""
+
+    ROLLBACK = "rollback"  # delete the run's output objects, record what was removed
+    ABORT = "abort"  # stop the run at once, keep what was written
+    CONTINUE = "continue"  # let independent steps finish, keep what was written
+
+
+class ErrorPolicy(WireModel):
+    max_retries: StrictInt = Field(default=0, ge=0, le=10, description="Retries for steps that set none.")
+    backoff_limit: StrictInt = Field(
+        default=300, ge=0, le=86_400, description="Cap in seconds of the exponential delay between retries."
+    )
+    failure_action: FailureAction = Field(default=FailureAction.ABORT, description="What a failed run does.")
+
+
+class OrchestrationSpec(WireModel):
+    input: TaskInput = Field(description="The pipeline's input.")
+    pipeline: list[PipelineStep] = Field(
+        min_length=1,
+        max_length=MAX_STEPS,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.all(s, !has(s.dependsOn) || s.dependsOn.all(d, self.exists(t, t.name == d)))",
+                    "message": "every dependsOn entry must name a step of the pipeline",
+                }
+            ],
+        },
+        description="The steps, in any order; dependsOn defines the graph.",
+    )
+    communication: Communication | None = Field(default=None, description="Streaming and event webhooks.")
+    output: Output | None = Field(default=None, description="Where and how results are written.")
+    error_policy: ErrorPolicy | None = Field(default=None, description="Retries, backoff and failure action.")
+
+    @model_validator(mode="after")
+    def _valid_graph(self) -> OrchestrationSpec:
+        errors = check_pipeline(enumerate(self.pipeline))
+        if errors:
+            raise PydanticCustomError(PIPELINE_GRAPH_ERROR, "; ".join(str(e) for e in errors))
+        return self
+
+
+class RunPhase(str, Enum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
+
+
+class StepStatus(WireModel):
+    phase: StrictStr | None = Field(default=None, description="The step's state.")
+    attempts: StrictInt | None = Field(default=None, ge=0, description="Attempts so far.")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    a2a_task_id: StrictStr | None = Field(default=None, alias="a2aTaskId", description="The agent's task id.")
+    artifacts: list[StrictStr] | None = Field(default=None, description="Names of the artifacts produced.")
+    locations: list[StrictStr] | None = Field(default=None, description="Where the artifacts were stored.")
+    message: StrictStr | None = Field(default=None, description="The error, when the step failed.")
+
+
+class OrchestrationStatus(ResourceStatus):
+    phase: RunPhase | None = Field(default=None, description="Pending, Running, Succeeded, Failed or RolledBack.")
+    progress: StrictStr | None = Field(
+        default=None, pattern=r"^[0-9]+/[0-9]+$", description="Finished steps over all steps, e.g. 2/3."
+    )
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: StrictStr | None = None
+    dag_id: StrictStr | None = Field(default=None, description="The Airflow DAG of this orchestration.")
+    run_id: StrictStr | None = Field(default=None, description="The current or last Airflow run.")
+    run_url: StrictStr | None = Field(default=None, description="Link to the run in the Airflow UI.")
+    nodes: dict[str, StepStatus] | None = Field(default=None, description="Per-step status, by step name.")
+    outputs: list[StrictStr] | None = Field(default=None, description="Locations of the written outputs.")
+
+
+class TaskOrchestration(CustomResource):
+    """A multi-agent pipeline; applying one makes Airflow run it."""
+
+    KIND = "TaskOrchestration"
+    PLURAL = "taskorchestrations"
+    SHORT_NAMES = ("tasko",)
+    PRINTER_COLUMNS = (
+        PrinterColumn(name="Phase", type="string", json_path=".status.phase", description="Run phase."),
+        PrinterColumn(name="Progress", type="string", json_path=".status.progress", description="Steps done."),
+        PrinterColumn(name="DAG", type="string", json_path=".status.dagId", description="Airflow DAG id.", priority=1),
+        PrinterColumn(name="Run", type="string", json_path=".status.runId", description="Airflow run id.", priority=1),
+        PrinterColumn(name="Age", type="date", json_path=".metadata.creationTimestamp", description="Age."),
+    )
+
+    kind: Literal["TaskOrchestration"] = Field(description="TaskOrchestration.")
+    spec: OrchestrationSpec = Field(description="The pipeline and where its results go.")
+    status: OrchestrationStatus | None = Field(default=None, description="Progress of the latest run, written by Airflow.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import FORBIDDEN, INVALID, REQUIRED, FieldError
@@ -50,7 +50,7 @@ _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def rfc3339(moment: datetime | None = None) -> str:
@@ -96,7 +96,7 @@ def validate_metadata(meta: dict[str, Any], dns_label: bool) -> list[FieldError]
     elif isinstance(name, str):
         errors += [FieldError("metadata.name", INVALID, name, msg) for msg in name_errors(name, dns_label)]
     errors += _validate_labels(meta.get("labels") or {})
-    for key in (meta.get("annotations") or {}):
+    for key in meta.get("annotations") or {}:
         errors += _validate_key("metadata.annotations", key)
     return errors
 

@@ -61,7 +61,7 @@ def json_patch(target: JSON, operations: JSON) -> JSON:
     doc = copy.deepcopy(target)
     for op in operations:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise bad_request(f"the server rejected our request due to an error in our request")
+            raise bad_request("the server rejected our request due to an error in our request")
         doc = _apply_operation(doc, op)
     return doc
 
@@ -70,7 +70,7 @@ def _pointer(path: str) -> list[str]:
     if path == "":
         return []
     if not path.startswith("/"):
-        raise unprocessable(f"the server rejected our request due to an error in our request")
+        raise unprocessable("the server rejected our request due to an error in our request")
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
@@ -79,7 +79,7 @@ def _apply_operation(doc: JSON, op: dict[str, Any]) -> JSON:
     path = _pointer(op["path"])
     if kind == "test":
         if _resolve(doc, path, op["path"]) != op.get("value"):
-            raise unprocessable(f"the server rejected our request due to an error in our request")
+            raise unprocessable("the server rejected our request due to an error in our request")
         return doc
     if kind == "remove":
         return _remove(doc, path, op["path"])
@@ -100,7 +100,9 @@ def _apply_operation(doc: JSON, op: dict[str, Any]) -> JSON:
 
 
 def _missing(path: str) -> APIError:
-    return unprocessable(f"the server rejected our request due to an error in our request: doc is missing path: \"{path}\"")
+    return unprocessable(
+        f'the server rejected our request due to an error in our request: doc is missing path: "{path}"'
+    )
 
 
 def _resolve(doc: JSON, parts: list[str], raw: str) -> JSON:
@@ -216,7 +218,7 @@ def applied_paths(config: JSON, prefix: tuple[str, ...] = ()) -> set[tuple[str, 
         return {prefix} if prefix else set()
     paths: set[tuple[str, ...]] = set()
     for key, value in config.items():
-        paths |= applied_paths(value, prefix + (key,))
+        paths |= applied_paths(value, (*prefix, key))
     return paths
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .errors import bad_request
 
@@ -63,17 +64,17 @@ def _parse_requirement(text: str) -> tuple[Requirement, str]:
     if match := _SET_RE.match(text):
         key, op, raw = match.groups()
         values = frozenset(v.strip() for v in raw.split(",") if v.strip())
-        return Requirement(key, op, values), text[match.end():]
+        return Requirement(key, op, values), text[match.end() :]
     if match := _EQ_RE.match(text):
         key, op, value = match.groups()
         if op in (">", "<"):
             if not value.lstrip("-").isdigit():
-                raise bad_request(f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer")
-            return Requirement(key, "gt" if op == ">" else "lt", frozenset({value})), text[match.end():]
-        return Requirement(key, "in" if op != "!=" else "notin", frozenset({value})), text[match.end():]
+                raise bad_request("unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer")
+            return Requirement(key, "gt" if op == ">" else "lt", frozenset({value})), text[match.end() :]
+        return Requirement(key, "in" if op != "!=" else "notin", frozenset({value})), text[match.end() :]
     if match := _EXISTS_RE.match(text):
         negated, key = match.groups()
-        return Requirement(key, "!exists" if negated else "exists", frozenset()), text[match.end():]
+        return Requirement(key, "!exists" if negated else "exists", frozenset()), text[match.end() :]
     raise bad_request(f"unable to parse requirement: found '{text[:1]}', expected: identifier")
 
 
@@ -126,7 +127,7 @@ def field_predicate(text: str | None, kind: str, extra_fields: tuple[str, ...] =
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         path, op, value = match.groups()
         if path not in allowed:
-            raise bad_request(f'field label not supported: {path}')
+            raise bad_request(f"field label not supported: {path}")
         terms.append((path, op != "!=", value))
 
     def matches(obj: dict[str, Any]) -> bool:

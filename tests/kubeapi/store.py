@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import copy
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from .errors import gone
 from .resources import GroupResource
@@ -57,13 +58,15 @@ class Store:
         self._history: collections.deque[StoredEvent] = collections.deque(maxlen=history_limit)
         self._objects: dict[GroupResource, dict[tuple[str, str], Object]] = {}
         self._subscriptions: set[Subscription] = set()
+        # Synchronous observers (pod runtime, kubelet hook) called after each event.
+        self.listeners: list[Callable[[StoredEvent], None]] = []
 
     # -- reads ---------------------------------------------------------------
 
     def get(self, resource: GroupResource, namespace: str, name: str) -> Object | None:
         return self._objects.get(resource, {}).get((namespace, name))
 
-    def list(self, resource: GroupResource, namespace: str | None = None) -> list[Object]:
+    def objects(self, resource: GroupResource, namespace: str | None = None) -> list[Object]:
         bucket = self._objects.get(resource, {})
         keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
         return [bucket[k] for k in keys]
@@ -104,9 +107,11 @@ class Store:
         if len(self._history) == self._history.maxlen:
             self.compacted = self._history[0].rv
         self._history.append(event)
-        for sub in self._subscriptions:
+        for sub in list(self._subscriptions):
             if sub.resource == resource:
                 sub.queue.put_nowait(event)
+        for listener in list(self.listeners):
+            listener(event)
 
     # -- watch support ---------------------------------------------------------
 

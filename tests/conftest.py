@@ -1,14 +1,43 @@
-"""Shared fixtures: the repository layout and the localhost Kubernetes API test server."""
+"""Shared fixtures: the repository layout, the localhost Kubernetes API test server, and a
+private Airflow home (SQLite) that is set before anything imports Airflow."""
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.kubeapi.fixtures"]
-
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="aistack-test-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 REPO = Path(__file__).resolve().parent.parent
+# dag.test() runs only DAGs found in a bundle: the project's dags/ and the tests' own tests/dags/.
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {"name": name, "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": str(path)}}
+        for name, path in (("aistack", REPO / "dags"), ("aistack-tests", REPO / "tests" / "dags"))
+    ]
+)
+
+pytest_plugins = ["tests.kubeapi.fixtures"]
 
 
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata database, for tests that run DAGs with dag.test()."""
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=300)
+    return _AIRFLOW_HOME
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)

@@ -108,7 +108,10 @@ class ModelDefinitionStatus(ResourceStatus):
     phase: BuildPhase | None = Field(default=None, description="Pending, Building, Complete or Failed.")
     build_start_time: datetime | None = Field(default=None, description="When the current build started.")
     last_build_time: datetime | None = Field(default=None, description="When the last build finished.")
-    model_hash: StrictStr | None = Field(default=None, description="Content digest of the last complete build.")
+    model_hash: StrictStr | None = Field(default=None, description="Ollama's digest of the built model.")
+    build_digest: StrictStr | None = Field(
+        default=None, description="Digest of the build request; an unchanged definition is not rebuilt."
+    )
     model: StrictStr | None = Field(default=None, description="The built model's name, `<name>:<version>`.")
     base_model: StrictStr | None = Field(default=None, description="The base model actually used for the build.")
     message: StrictStr | None = Field(default=None, description="A human-readable summary of the last build.")

@@ -15,10 +15,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kubeconfig", help="write a kubeconfig for the server here")
     args = parser.parse_args(argv)
     with KubeAPIServer(host=args.host, port=args.port) as server:
-        print(f"serving Kubernetes API at {server.url}", flush=True)
-        if args.kubeconfig:
-            print(f"kubeconfig written to {server.write_kubeconfig(args.kubeconfig)}", flush=True)
         try:
+            print(f"serving Kubernetes API at {server.url}", flush=True)
+            if args.kubeconfig:
+                print(f"kubeconfig written to {server.write_kubeconfig(args.kubeconfig)}", flush=True)
             threading.Event().wait()
         except KeyboardInterrupt:
             print("stopping", flush=True)

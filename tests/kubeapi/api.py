@@ -265,7 +265,8 @@ class API:
             return Result(present(rt, self.store.write(rt.resource, marked)))
         if dry_run:
             return Result(present(rt, old))
-        final = self._remove(rt, old["metadata"].get("namespace", ""), name)
+        orphan = options.get("propagationPolicy") == "Orphan" or options.get("orphanDependents") is True
+        final = self._remove(rt, old["metadata"].get("namespace", ""), name, orphan)
         if rt.returns_deleted_object:
             return Result(present(rt, final))
         return Result(
@@ -299,7 +300,7 @@ class API:
             "items": deleted,
         }
 
-    def _remove(self, rt: ResourceType, namespace: str, name: str) -> Object:
+    def _remove(self, rt: ResourceType, namespace: str, name: str, orphan: bool = False) -> Object:
         if rt.resource == NAMESPACES:
             self._empty_namespace(name)
         if rt.resource == CRDS:
@@ -308,11 +309,25 @@ class API:
         assert final is not None
         for key in [k for k in self._applied if k[0] == final["metadata"]["uid"]]:
             del self._applied[key]
+        if not orphan:
+            self._collect_dependents(final["metadata"]["uid"])
         return final
+
+    def _collect_dependents(self, owner_uid: str) -> None:
+        """The garbage collector's background cascade: dependents whose owners are all gone go too."""
+        everything = [(r, o) for r in self.store.resources() for o in self.store.objects(r)]
+        live = {o["metadata"]["uid"] for _, o in everything}
+        for resource, obj in everything:
+            owners = {ref.get("uid") for ref in obj["metadata"].get("ownerReferences") or []}
+            rt = self.registry.storage_type(resource)
+            if owner_uid in owners and not owners & live and rt is not None:
+                meta = obj["metadata"]
+                if self.store.get(resource, meta.get("namespace", ""), meta["name"]) is not None:
+                    self.delete(rt, meta.get("namespace", ""), meta["name"], {}, dry_run=False)
 
     def _empty_namespace(self, namespace: str) -> None:
         """Namespace deletion removes everything inside at once (no Terminating phase)."""
-        for resource in self.store.namespaced_resources():
+        for resource in self.store.resources():
             for obj in self.store.objects(resource, namespace):
                 self.store.delete(resource, namespace, obj["metadata"]["name"])
 

@@ -19,7 +19,7 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-from . import discovery, openapi, tables
+from . import discovery, openapi, protobuf, tables
 from .api import API, Result, WriteOptions
 from .errors import APIError, bad_request, method_not_allowed, resource_not_found, unsupported_media_type
 from .pods import LogQuery, PodRuntime
@@ -149,15 +149,14 @@ class KubeApp:
         if name is None:
             if method == "GET":
                 if _flag(query.get("watch")):
-                    return await serve_watch(
-                        request, self.store, rt, self._watch_query(route, query), self.bookmark_interval
-                    )
+                    watch_query = self._watch_query(route, query, request.headers.get("Accept", ""))
+                    return await serve_watch(request, self.store, rt, watch_query, self.bookmark_interval)
                 return self._list(request, route)
             if method == "POST" and (namespace is not None or not rt.namespaced):
                 body = await _body(request)
                 return self._result(self.api.create(rt, namespace or "", body, _write_options(query)))
             if method == "DELETE":
-                options = await _optional_body(request)
+                options = await _delete_options(request)
                 return _json(
                     self.api.delete_collection(
                         rt,
@@ -185,7 +184,7 @@ class KubeApp:
             raw = await request.read()
             return self._result(self.api.patch(rt, ns, name, content_type, raw, _write_options(query), sub))
         if method == "DELETE" and sub is None:
-            options = await _optional_body(request)
+            options = await _delete_options(request)
             return self._result(self.api.delete(rt, ns, name, options, _dry_run(query)))
         raise method_not_allowed(method, rt.group, rt.plural)
 
@@ -237,7 +236,7 @@ class KubeApp:
             headers.add("Warning", f'299 - "{_escape(warning)}"')
         return _json(result.obj, result.code, headers=headers)
 
-    def _watch_query(self, route: Route, query: Any) -> WatchQuery:
+    def _watch_query(self, route: Route, query: Any, accept: str) -> WatchQuery:
         return WatchQuery(
             namespace=route.namespace,
             label_selector=query.get("labelSelector"),
@@ -246,6 +245,8 @@ class KubeApp:
             timeout_seconds=_int(query, "timeoutSeconds"),
             bookmarks=_flag(query.get("allowWatchBookmarks")),
             send_initial_events=_flag(query.get("sendInitialEvents")),
+            as_table=tables.wants(accept, "Table"),
+            include_object=query.get("includeObject", "Metadata"),
         )
 
     async def _log(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
@@ -329,11 +330,15 @@ async def _body(request: web.Request) -> Any:
             return yaml.safe_load(raw)
         except yaml.YAMLError as exc:
             raise bad_request(f"error decoding YAML request body: {exc}") from None
+    if content_type == protobuf.MEDIA_TYPE:
+        return protobuf.decode(raw)
     raise unsupported_media_type(content_type, ["application/json", "application/yaml"])
 
 
-async def _optional_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    body = await _body(request)
-    return body if isinstance(body, dict) else {}
+async def _delete_options(request: web.Request) -> dict[str, Any]:
+    """DeleteOptions from the body, with the query-parameter forms clients also use."""
+    body = await _body(request) if request.can_read_body else {}
+    options = body if isinstance(body, dict) else {}
+    if "propagationPolicy" in request.query:
+        options.setdefault("propagationPolicy", request.query["propagationPolicy"])
+    return options

@@ -71,7 +71,7 @@ class Store:
         keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
         return [bucket[k] for k in keys]
 
-    def namespaced_resources(self) -> list[GroupResource]:
+    def resources(self) -> list[GroupResource]:
         return list(self._objects)
 
     # -- writes --------------------------------------------------------------

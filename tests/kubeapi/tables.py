@@ -74,8 +74,11 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], tuple[PrinterColumn, ...]] = {
         PrinterColumn("Cluster-IP", "string", ".spec.clusterIP"),
     ),
     ("apps", "Deployment"): (PrinterColumn("Replicas", "integer", ".spec.replicas"),),
+}
+# Kinds whose server-side printer has no AGE column.
+_NO_AGE: dict[tuple[str, str], tuple[PrinterColumn, ...]] = {
     ("apiextensions.k8s.io", "CustomResourceDefinition"): (
-        PrinterColumn("Created At", "date", ".metadata.creationTimestamp"),
+        _Computed("Created At", "date", "", compute=lambda crd: crd["metadata"].get("creationTimestamp")),
     ),
 }
 
@@ -92,6 +95,8 @@ def wants(accept: str, as_kind: str) -> bool:
 def columns_for(rt: ResourceType) -> tuple[PrinterColumn, ...]:
     if rt.custom:
         return rt.printer_columns or (_AGE,)
+    if (rt.group, rt.kind) in _NO_AGE:
+        return _NO_AGE[(rt.group, rt.kind)]
     return (*_BUILTIN_COLUMNS.get((rt.group, rt.kind), ()), _AGE)
 
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
 from tests.kubeapi.server import KubeAPIServer
@@ -171,3 +171,26 @@ def test_cluster_wide_list_and_versions(widgets: client.CustomObjectsApi, api_cl
         ("default", "x"),
         ("team", "y"),
     ]
+
+
+def test_dynamic_client(widgets: client.CustomObjectsApi, api_client: client.ApiClient) -> None:
+    resources = dynamic.DynamicClient(api_client).resources
+    widget_api = resources.get(api_version=API_VERSION, kind="Widget")
+    assert widget_api.namespaced and widget_api.subresources["status"] is not None
+    created = widget_api.create(body=widget("dyn"), namespace="default")
+    assert created.spec.replicas == 1
+    assert [w.metadata.name for w in widget_api.get(namespace="default").items] == ["dyn"]
+    pods = resources.get(api_version="v1", kind="Pod")
+    assert pods.namespaced and "log" in pods.subresources
+
+
+def test_crd_deletion_ends_watches(widgets: client.CustomObjectsApi, api_client: client.ApiClient) -> None:
+    create(widgets, widget("watched"))
+    response = widgets.list_namespaced_custom_object(
+        GROUP, "v1", "default", "widgets", watch=True, _preload_content=False
+    )
+    first = json.loads(response.readline())
+    assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "watched")
+    client.ApiextensionsV1Api(api_client).delete_custom_resource_definition(f"widgets.{GROUP}")
+    rest = [json.loads(line) for line in response.read().splitlines()]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in rest] == [("DELETED", "watched")]

@@ -326,3 +326,20 @@ def test_namespace_deletion_removes_contents(api_client: client.ApiClient) -> No
     core.delete_namespace("scratch")
     assert core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=scratch").items == []
     assert "scratch" not in [n.metadata.name for n in core.list_namespace().items]
+
+
+def test_owner_deletion_cascades(api_client: client.ApiClient) -> None:
+    core = client.CoreV1Api(api_client)
+
+    def owned_by(owner: client.V1ConfigMap, name: str) -> dict[str, Any]:
+        reference = {"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid}
+        return {"metadata": {"name": name, "ownerReferences": [reference]}}
+
+    parent = core.create_namespaced_config_map("default", configmap("parent"))
+    core.create_namespaced_secret("default", owned_by(parent, "child"))
+    core.delete_namespaced_config_map("parent", "default")
+    assert [s.metadata.name for s in core.list_namespaced_secret("default").items] == []
+    keeper = core.create_namespaced_config_map("default", configmap("keeper"))
+    core.create_namespaced_secret("default", owned_by(keeper, "orphan"))
+    core.delete_namespaced_config_map("keeper", "default", propagation_policy="Orphan")
+    assert [s.metadata.name for s in core.list_namespaced_secret("default").items] == ["orphan"]

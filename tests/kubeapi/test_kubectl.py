@@ -137,3 +137,39 @@ def test_builtin_apply_and_server_side_apply(kubectl: Kubectl) -> None:
     assert [r[0] for r in rows(kubectl("get", "cm", "-l", "team=ml", "--no-headers").stdout)] == ["c"]
     listed = json.loads(kubectl("get", "namespaces", "-o", "json").stdout)
     assert "default" in [n["metadata"]["name"] for n in listed["items"]]
+
+
+def test_create_subcommands_send_protobuf(kubectl: Kubectl, kube_api: KubeAPIServer) -> None:
+    kubectl("create", "namespace", "team")
+    kubectl("create", "configmap", "settings", "--from-literal=mode=fast", "-n", "team")
+    kubectl("create", "secret", "generic", "creds", "--from-literal=token=abc", "-n", "team")
+    kubectl("create", "serviceaccount", "runner", "-n", "team")
+    configmap = kube_api.get_object("v1", "ConfigMap", "settings", "team")
+    secret = kube_api.get_object("v1", "Secret", "creds", "team")
+    assert configmap is not None and configmap["data"] == {"mode": "fast"}
+    assert secret is not None and secret["data"] == {"token": "YWJj"}
+    assert kube_api.get_object("v1", "ServiceAccount", "runner", "team") is not None
+    refused = kubectl("create", "deployment", "web", "--image=nginx", check=False)
+    assert refused.returncode != 0 and "decodes protobuf only for simple core kinds" in refused.stderr
+    kubectl("delete", "namespace", "team")
+    assert kube_api.list_objects("v1", "ConfigMap", "team") == []
+
+
+def test_get_watch_and_wait_for_delete(crds: Kubectl) -> None:
+    body = widget("w1")
+    body["metadata"]["finalizers"] = ["example.test/hold"]
+    crds("apply", "-f", "-", input=as_yaml(body))
+
+    def churn() -> None:
+        time.sleep(0.5)
+        crds("patch", "widget", "w1", "--type=merge", "-p", '{"spec":{"size":"large"}}')
+        crds("delete", "widget", "w1", "--wait=false")
+        crds("patch", "widget", "w1", "--type=json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    watched = crds("get", "widgets", "-w", "--request-timeout=2s", "--no-headers", check=False)
+    worker.join()
+    sizes = [row[1] for row in rows(watched.stdout)]
+    assert sizes[:2] == ["small", "large"]  # each event printed as a server-side Table row
+    assert crds("wait", "--for=delete", "widget/w1", "--timeout=5s").returncode == 0

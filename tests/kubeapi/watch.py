@@ -22,6 +22,7 @@ from .errors import APIError, bad_request
 from .resources import ResourceType
 from .selectors import field_predicate, label_predicate
 from .store import Closed, Object, Store, StoredEvent
+from .tables import to_table
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
@@ -35,6 +36,9 @@ class WatchQuery:
     timeout_seconds: float | None = None
     bookmarks: bool = False
     send_initial_events: bool = False
+    # ``kubectl get -w`` asks for each event's object as a one-row Table.
+    as_table: bool = False
+    include_object: str = "Metadata"
 
 
 def _translate(event: StoredEvent, visible: Callable[[Object], bool]) -> tuple[str, Object] | None:
@@ -77,12 +81,12 @@ async def serve_watch(
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         await response.prepare(request)
-        sender = _Sender(response, rt)
+        sender = _Sender(response, rt, query)
         if failure is not None:
             await sender.send("ERROR", failure.status())
             return response
         for kind, obj in backlog:
-            await sender.send(kind, present(rt, obj))
+            await sender.send_object(kind, obj)
         if query.send_initial_events and query.bookmarks:
             await sender.bookmark(store.revision, initial_end=True)
         await _pump(sender, subscription.queue, visible, query, bookmark_interval, store, request)
@@ -129,13 +133,20 @@ async def _pump(
             return
         translated = _translate(item, visible)
         if translated is not None:
-            await sender.send(translated[0], present(sender.rt, translated[1]))
+            await sender.send_object(*translated)
 
 
 class _Sender:
-    def __init__(self, response: web.StreamResponse, rt: ResourceType) -> None:
+    def __init__(self, response: web.StreamResponse, rt: ResourceType, query: WatchQuery) -> None:
         self.response = response
         self.rt = rt
+        self.query = query
+
+    async def send_object(self, kind: str, stored: Object) -> None:
+        obj = present(self.rt, stored)
+        if self.query.as_table:
+            obj = to_table(self.rt, [obj], self.query.include_object, obj["metadata"]["resourceVersion"])
+        await self.send(kind, obj)
 
     async def send(self, kind: str, obj: dict[str, Any]) -> None:
         await self.response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")

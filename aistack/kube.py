@@ -1,0 +1,76 @@
+"""aistack resources in a Kubernetes cluster, through the official `kubernetes` client.
+
+Reads are tolerant (one invalid object never hides the others) and status writes go through
+the status subresource with a merge patch, so they never touch what the user applied.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+
+from aistack.resources import GROUP, VERSION, AnyResource, FieldError, InvalidResource, parse_resource
+
+
+def api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
+    """In a pod, the service account; elsewhere the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+    configuration = client.Configuration()
+    try:
+        if kubeconfig or context:
+            raise config.ConfigException("explicit kubeconfig requested")
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        # The client reads KUBECONFIG once, at import; read it now so a changed setting counts.
+        path = kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]
+        config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+@dataclass
+class InvalidObject:
+    """A stored object that does not validate: reported, never raised, so others still load."""
+
+    namespace: str
+    name: str
+    errors: list[FieldError]
+
+
+class ResourceClient:
+    """Typed get/list and status patches for the three aistack kinds."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = client.CustomObjectsApi(api)
+
+    def get_raw(self, kind: type[AnyResource], name: str, namespace: str) -> dict[str, Any]:
+        return self.api.get_namespaced_custom_object(GROUP, VERSION, namespace, kind.PLURAL, name)
+
+    def get(self, kind: type[AnyResource], name: str, namespace: str) -> AnyResource:
+        return parse_resource(self.get_raw(kind, name, namespace))
+
+    def list(
+        self, kind: type[AnyResource], namespace: str | None = None, label_selector: str | None = None
+    ) -> tuple[list[AnyResource], list[InvalidObject], str]:
+        """Every object of a kind: the valid ones, the invalid ones, and the list's resourceVersion."""
+        if namespace:
+            raw = self.api.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, kind.PLURAL, label_selector=label_selector
+            )
+        else:
+            raw = self.api.list_cluster_custom_object(GROUP, VERSION, kind.PLURAL, label_selector=label_selector)
+        valid, invalid = [], []
+        for item in raw.get("items", []):
+            meta = item.get("metadata", {})
+            try:
+                valid.append(parse_resource(item))
+            except InvalidResource as exc:
+                invalid.append(InvalidObject(meta.get("namespace", ""), meta.get("name", ""), exc.errors))
+        return valid, invalid, raw.get("metadata", {}).get("resourceVersion", "")
+
+    def patch_status(self, kind: type[AnyResource], name: str, namespace: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Merge `status` into the object's status (lists, like conditions, are replaced whole)."""
+        return self.api.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, kind.PLURAL, name, {"status": status}
+        )

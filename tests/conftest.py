@@ -15,11 +15,11 @@ _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="aistack-test-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 REPO = Path(__file__).resolve().parent.parent
-# dag.test() runs only DAGs found in a bundle: the project's dags/ and the tests' own tests/dags/.
+# dag.test() runs only DAGs found in a bundle: the project's dags/ and the tests' own tests/airflow_dags/.
 os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     [
         {"name": name, "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": str(path)}}
-        for name, path in (("aistack", REPO / "dags"), ("aistack-tests", REPO / "tests" / "dags"))
+        for name, path in (("aistack", REPO / "dags"), ("aistack-tests", REPO / "tests" / "airflow_dags"))
     ]
 )
 

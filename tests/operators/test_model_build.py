@@ -36,7 +36,7 @@ def kubelet(log: str, phase: str, seen: list):
 
 def run_build(kubeconfig: Path) -> tuple[str, object]:
     """Run the test DAG once; a fresh import, as a worker would, so no client is cached across runs."""
-    import tests.dags.model_build_dag as module
+    import tests.airflow_dags.model_build_dag as module
 
     run = importlib.reload(module).dag.test()
     return run.state, run

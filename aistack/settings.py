@@ -1,0 +1,38 @@
+"""aistack's settings, read from the environment in one place so every entry point agrees.
+
+Each setting documents itself here; the README's configuration reference lists them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODELS_PATH = "AISTACK_MODELS_PATH"
+BUILD_NAMESPACE = "AISTACK_BUILD_NAMESPACE"
+MODEL_BUILDS_SCHEDULE = "AISTACK_MODEL_BUILDS_SCHEDULE"
+HOME = "AISTACK_HOME"
+
+
+def models_path() -> Path | None:
+    """A folder of OllamaModelDefinition manifests to build locally; unset means: the cluster's."""
+    value = os.environ.get(MODELS_PATH)
+    return Path(value) if value else None
+
+
+def build_namespace() -> str:
+    """Where build pods run (their own namespace keeps GPU quota and RBAC apart)."""
+    return os.environ.get(BUILD_NAMESPACE, "aistack-builds")
+
+
+def model_builds_schedule() -> str:
+    """Cron expression of the periodic model build run (definitions changes trigger runs too)."""
+    return os.environ.get(MODEL_BUILDS_SCHEDULE, "0 3 * * *")
+
+
+def data_dir() -> Path:
+    """aistack's data directory: AISTACK_HOME, else $XDG_DATA_HOME/aistack or ~/.local/share/aistack."""
+    if os.environ.get(HOME):
+        return Path(os.environ[HOME])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "aistack"

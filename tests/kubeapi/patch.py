@@ -167,8 +167,9 @@ def strategic_merge(target: JSON, patch: JSON) -> JSON:
             continue
         if value is None:
             result.pop(key, None)
-        elif isinstance(value, list) and isinstance(result.get(key), list):
-            result[key] = _merge_list(key, result[key], value)
+        elif isinstance(value, list):
+            current = result.get(key)
+            result[key] = _merge_list(key, current if isinstance(current, list) else [], value)
         elif isinstance(value, dict):
             merged = strategic_merge(result.get(key), value)
             if merged is None:
@@ -177,9 +178,26 @@ def strategic_merge(target: JSON, patch: JSON) -> JSON:
                 result[key] = merged
         else:
             result[key] = copy.deepcopy(value)
+    for key, order in patch.items():
+        field = key.removeprefix("$setElementOrder/")
+        if field != key and isinstance(order, list) and isinstance(result.get(field), list):
+            result[field] = _reorder(field, result[field], order)
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
     return result
+
+
+def _reorder(field: str, items: list[Any], order: list[Any]) -> list[Any]:
+    """Apply ``$setElementOrder``: listed elements in that order, the rest after them."""
+    key = _merge_key(field, items)
+
+    def identity(item: Any) -> Any:
+        return item.get(key) if key and isinstance(item, dict) else item
+
+    wanted = [identity(entry) for entry in order]
+    rank = {repr(value): index for index, value in enumerate(wanted)}
+    positions = sorted(range(len(items)), key=lambda i: (rank.get(repr(identity(items[i])), len(wanted)), i))
+    return [items[i] for i in positions]
 
 
 def _merge_key(field: str, items: list[Any]) -> str | None:

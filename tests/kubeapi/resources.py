@@ -6,6 +6,7 @@ CRD becomes visible everywhere the moment it is (re)registered.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -204,14 +205,9 @@ class Registry:
     def unregister_custom(self, crd_name: str) -> list[ResourceType]:
         return self._custom.pop(crd_name, [])
 
-    def custom_types(self, crd_name: str) -> list[ResourceType]:
-        return list(self._custom.get(crd_name, []))
-
 
 def _version_priority(version: str) -> tuple[int, int, int, str]:
     """Kubernetes version ordering: GA > beta > alpha, higher numbers first."""
-    import re
-
     match = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
     if not match:
         return (3, 0, 0, version)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from kubernetes import client
 
 from tests.kubeapi.kubectl import Kubectl, KubectlError
 from tests.kubeapi.server import KubeAPIServer
+from tests.kubeapi.support import eventually
 from tests.kubeapi.widgets import API_VERSION, GADGET_CRD, WIDGET_CRD, as_yaml, widget
 
 pytestmark = pytest.mark.timeout(60)
@@ -76,7 +76,8 @@ def test_status_patch_and_wait(crds: Kubectl, kube_api: KubeAPIServer) -> None:
     assert crds.json("get", "widget", "w1")["status"] == {"phase": "Running"}
 
     def finish() -> None:
-        time.sleep(0.5)  # let kubectl wait start watching first
+        # Only once kubectl wait is watching, so the condition is met by a watch event.
+        eventually(lambda: any("watch=true" in path and "widgets" in path for _, path in kube_api.requests))
         with kube_api.sync_api_client() as api:
             client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
                 "example.test", "v1", "default", "widgets", "w1", {"status": {"phase": "Done"}}
@@ -155,13 +156,13 @@ def test_create_subcommands_send_protobuf(kubectl: Kubectl, kube_api: KubeAPISer
     assert kube_api.list_objects("v1", "ConfigMap", "team") == []
 
 
-def test_get_watch_and_wait_for_delete(crds: Kubectl) -> None:
+def test_get_watch_and_wait_for_delete(crds: Kubectl, kube_api: KubeAPIServer) -> None:
     body = widget("w1")
     body["metadata"]["finalizers"] = ["example.test/hold"]
     crds("apply", "-f", "-", input=as_yaml(body))
 
     def churn() -> None:
-        time.sleep(0.5)
+        eventually(lambda: any("watch=true" in path for _, path in kube_api.requests))
         crds("patch", "widget", "w1", "--type=merge", "-p", '{"spec":{"size":"large"}}')
         crds("delete", "widget", "w1", "--wait=false")
         crds("patch", "widget", "w1", "--type=json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.kubeapi.errors import APIError
 from tests.kubeapi.server import KubeAPIServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -57,6 +58,16 @@ def test_discovery_documents(kube_api: KubeAPIServer) -> None:
     assert "rbac.authorization.k8s.io" in [g["name"] for g in legacy["groups"]]  # type: ignore[index]
     _, openapi = get(f"{kube_api.url}/openapi/v3")
     assert "apis/apps/v1" in openapi["paths"]  # type: ignore[index]
+
+
+def test_create_object_goes_through_the_api(kube_api: KubeAPIServer, api_client: client.ApiClient) -> None:
+    created = kube_api.create_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "direct"}})
+    assert created["metadata"]["namespace"] == "default" and created["metadata"]["uid"]
+    fetched = client.CoreV1Api(api_client).read_namespaced_config_map("direct", "default")
+    assert fetched.metadata.resource_version == created["metadata"]["resourceVersion"]
+    with pytest.raises(APIError) as duplicate:
+        kube_api.create_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "direct"}})
+    assert duplicate.value.code == 409
 
 
 def test_control_methods_after_stop_fail_clearly() -> None:

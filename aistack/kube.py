@@ -6,7 +6,6 @@ the status subresource with a merge patch, so they never touch what the user app
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +22,7 @@ def api_client(kubeconfig: str | None = None, context: str | None = None) -> cli
             raise config.ConfigException("explicit kubeconfig requested")
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        # The client reads KUBECONFIG once, at import; read it now so a changed setting counts.
-        path = kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]
-        config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
     return client.ApiClient(configuration)
 
 

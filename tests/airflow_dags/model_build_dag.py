@@ -1,6 +1,5 @@
 """A one-task DAG around OllamaModelBuildOperator for tests/operators (the cluster comes from KUBECONFIG)."""
 
-import os
 from datetime import datetime, timezone
 
 from airflow.sdk import DAG
@@ -14,7 +13,6 @@ with DAG("test_model_build", schedule=None, start_date=datetime(2026, 1, 1, tzin
         namespace="default",
         kubernetes_conn_id=None,
         in_cluster=False,
-        config_file=os.environ["KUBECONFIG"],  # the client reads KUBECONFIG once per process
         startup_check_interval_seconds=1,
         base_container_status_polling_interval=0.2,
     )

@@ -25,6 +25,9 @@ def kubeconfig(kube_api: KubeAPIServer, tmp_path: Path, monkeypatch: pytest.Monk
     """Kubeconfig for ``kube_api``; also exported as KUBECONFIG for code under test."""
     path = kube_api.write_kubeconfig(tmp_path / "kubeconfig")
     monkeypatch.setenv("KUBECONFIG", str(path))
+    # Both clients read KUBECONFIG once, at import: point their default at this test's file too.
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+    monkeypatch.setattr("kubernetes_asyncio.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(path))
     return path
 
 

@@ -6,7 +6,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import Field, StrictFloat, StrictInt, StrictStr
+from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic_core import PydanticCustomError
+
+from aistack import gotemplate
 
 from aistack.resources.base import CustomResource, PrinterColumn, ResourceStatus, WireModel
 from aistack.resources.types import Quantity, StepName, Version
@@ -73,6 +76,11 @@ class ChatMessage(WireModel):
     content: StrictStr = Field(description="What is said.")
 
 
+# What Ollama passes to a TEMPLATE, and the two variables aistack adds (see aistack.modelfile).
+OLLAMA_TEMPLATE_FIELDS = frozenset({"System", "Prompt", "Response", "Messages", "Tools", "Suffix", "Think", "ThinkLevel", "IsThinkSet"})
+AISTACK_TEMPLATE_FIELDS = frozenset({"Input", "ResponseFormat"})
+
+
 class ModelBuild(WireModel):
     system: StrictStr | None = Field(default=None, description="System prompt defining the agent's behaviour.")
     template: StrictStr | None = Field(default=None, description="Prompt template (Go text/template).")
@@ -88,6 +96,24 @@ class ModelBuild(WireModel):
     adapter: StrictStr | None = Field(default=None, description="A (Q)LoRA adapter to apply to the base model.")
     tags: ModelTags | None = Field(default=None, description="Version and identification tags.")
     build_resources: ComputeResources | None = Field(default=None, description="Resources of the build pod.")
+
+    @field_validator("template")
+    @classmethod
+    def _template_parses(cls, template: str | None) -> str | None:
+        """Reject what Ollama would reject (a parse error) or render wrongly (an unknown variable)."""
+        if template is None:
+            return None
+        try:
+            fields = gotemplate.parse(template).fields()
+        except gotemplate.TemplateError as exc:
+            raise PydanticCustomError("template", str(exc)) from None
+        unknown = sorted(fields - OLLAMA_TEMPLATE_FIELDS - AISTACK_TEMPLATE_FIELDS)
+        if unknown:
+            known = ", ".join(f".{f}" for f in sorted(OLLAMA_TEMPLATE_FIELDS | AISTACK_TEMPLATE_FIELDS))
+            raise PydanticCustomError(
+                "template", f"unknown template variable {', '.join('.' + f for f in unknown)}: use one of {known}"
+            )
+        return template
 
 
 class ModelDefinitionSpec(WireModel):

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from aistack import yaml_output
 from aistack.crd_schema import structural_schema
 from aistack.resources import GROUP, RESOURCE_TYPES, VERSION, AnyResource
 from aistack.resources.base import PrinterColumn
@@ -69,16 +68,8 @@ def _printer_column(column: PrinterColumn) -> dict[str, Any]:
     return rendered
 
 
-class _NoAliasDumper(yaml.SafeDumper):
-    """Repeated sub-schemas are written out in full: anchors would confuse readers of crds/."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
 def render_crd(cls: type[AnyResource]) -> str:
-    body = yaml.dump(crd_manifest(cls), Dumper=_NoAliasDumper, sort_keys=False, width=120, allow_unicode=True)
-    return HEADER + body
+    return HEADER + yaml_output.dump(crd_manifest(cls))
 
 
 def generated_files(root: Path) -> dict[Path, str]:

@@ -36,3 +36,22 @@ def data_dir() -> Path:
         return Path(os.environ[HOME])
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "aistack"
+
+AGENT_IMAGE = "AISTACK_AGENT_IMAGE"
+OLLAMA_URL = "AISTACK_OLLAMA_URL"
+AGENT_TOKEN_SECRET = "AISTACK_AGENT_TOKEN_SECRET"
+
+
+def agent_image() -> str:
+    """The image agent Deployments run (built from this repository's agent Dockerfile)."""
+    return os.environ.get(AGENT_IMAGE, "ghcr.io/aistack/aistack-agent:0.1.0")
+
+
+def cluster_ollama_url() -> str:
+    """The in-cluster Ollama service agents call (the Ollama chart's Service)."""
+    return os.environ.get(OLLAMA_URL, "http://ollama.ollama.svc.cluster.local:11434")
+
+
+def agent_token_secret() -> str:
+    """Name of the Secret (key `token`) with the bearer token agents accept and clients send."""
+    return os.environ.get(AGENT_TOKEN_SECRET, "aistack-agent-token")

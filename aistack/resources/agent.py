@@ -98,6 +98,7 @@ class AgentStatus(ResourceStatus):
     ready: StrictBool | None = Field(default=None, description="Whether the agent answers.")
     url: StrictStr | None = Field(default=None, description="Base URL of the agent's A2A interfaces.")
     model: StrictStr | None = Field(default=None, description="The Ollama model the agent calls.")
+    message: StrictStr | None = Field(default=None, description="A human-readable summary of the deployment.")
 
 
 class OllamaAgent(CustomResource):

@@ -1,0 +1,42 @@
+"""ollama_agents: deploy every OllamaAgent in the cluster, one mapped task each, and report readiness.
+
+Deploying is idempotent (server-side apply), so the periodic run also repairs drift; an
+update of the `aistack://ollamaagents` asset (by the resource watcher) deploys changes at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from airflow.sdk import DAG, Asset, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from operators.agent_deploy import OllamaAgentDeployOperator
+
+log = logging.getLogger(__name__)
+
+AGENTS_ASSET = Asset("aistack://ollamaagents")
+
+with DAG(
+    "ollama_agents",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/30 * * * *", timezone="UTC"), assets=[AGENTS_ASSET]),
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["aistack", "agents"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def agents() -> list[dict[str, str]]:
+        from aistack.kube import ResourceClient, api_client
+        from aistack.resources import OllamaAgent
+
+        valid, invalid, _ = ResourceClient(api_client()).list(OllamaAgent)
+        for bad in invalid:
+            log.warning("skipping invalid agent %s/%s: %s", bad.namespace, bad.name, "; ".join(map(str, bad.errors)))
+        return [{"agent_name": a.name, "agent_namespace": a.namespace} for a in valid]
+
+    OllamaAgentDeployOperator.partial(task_id="deploy").expand_kwargs(agents())

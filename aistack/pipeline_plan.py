@@ -1,0 +1,157 @@
+"""How a TaskOrchestration maps onto an Airflow DAG, decided without Airflow.
+
+The generator plugin turns a plan into a DAG; `aistack run` and the golden tests read the
+same plan, so the mapping (ids, edges, trigger rules, retries, timeouts) is defined once.
+
+dag_id rule: `aistack__<namespace>__<name>`. Kubernetes names cannot contain "_", so the
+id is unique and reversible; when it would exceed Airflow's 250 characters, the name part
+is shortened and a hash of the full name appended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aistack.resources import TaskOrchestration
+from aistack.resources.types import format_duration
+from aistack.resources.orchestration import (
+    ArtifactDeclaration,
+    ArtifactReference,
+    FailureAction,
+    MediaType,
+    StepCondition,
+    StorageType,
+)
+
+DAG_ID_PREFIX = "aistack__"
+MAX_DAG_ID = 250
+TRIGGER_RULES = {
+    StepCondition.SUCCESS: "all_success",
+    StepCondition.FAILURE: "one_failed",
+    StepCondition.ALWAYS: "all_done",
+    StepCondition.ANY_SUCCESS: "one_success",
+}
+FIRST_RETRY_DELAY = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    task_id: str
+    agent_ref: str
+    upstream: tuple[str, ...]
+    trigger_rule: str
+    retries: int
+    retry_delay: timedelta
+    max_retry_delay: timedelta
+    execution_timeout: timedelta | None
+    prompt: str | None
+    inputs: tuple[ArtifactReference, ...]
+    artifacts: tuple[ArtifactDeclaration, ...]
+
+    @property
+    def takes_pipeline_input(self) -> bool:
+        """Steps without inputFrom get the orchestration's input (and their upstream steps' results,
+        so the seed's quality check sees the summary it checks); the others get exactly their inputFrom."""
+        return not self.inputs
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    dag_id: str
+    namespace: str
+    name: str
+    tags: tuple[str, ...]
+    doc_md: str
+    input_text: str
+    input_format: MediaType
+    steps: tuple[StepPlan, ...]
+    streaming: bool
+    events_endpoint: str | None
+    output_formats: tuple[MediaType, ...]
+    storage: StorageType
+    bucket: str | None
+    prefix: str
+    local_path: str | None
+    failure_action: FailureAction
+
+    def step(self, task_id: str) -> StepPlan:
+        return next(s for s in self.steps if s.task_id == task_id)
+
+    @property
+    def leaves(self) -> tuple[str, ...]:
+        upstream = {u for s in self.steps for u in s.upstream}
+        return tuple(s.task_id for s in self.steps if s.task_id not in upstream)
+
+
+def dag_id_for(namespace: str, name: str) -> str:
+    dag_id = f"{DAG_ID_PREFIX}{namespace}__{name}"
+    if len(dag_id) <= MAX_DAG_ID:
+        return dag_id
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:12]
+    keep = MAX_DAG_ID - len(f"{DAG_ID_PREFIX}{namespace}__") - len(digest) - 1
+    return f"{DAG_ID_PREFIX}{namespace}__{name[:keep]}-{digest}"
+
+
+def plan(orchestration: TaskOrchestration) -> PipelinePlan:
+    spec = orchestration.spec
+    policy = spec.error_policy
+    default_retries = policy.max_retries if policy else 0
+    backoff_cap = timedelta(seconds=policy.backoff_limit if policy else 300)
+    steps = tuple(
+        StepPlan(
+            task_id=step.name,
+            agent_ref=step.agent_ref,
+            upstream=tuple(step.depends_on or ()),
+            trigger_rule=TRIGGER_RULES[step.condition],
+            retries=step.retries if "retries" in step.model_fields_set else default_retries,
+            retry_delay=min(FIRST_RETRY_DELAY, backoff_cap),
+            max_retry_delay=backoff_cap,
+            execution_timeout=step.timeout,
+            prompt=step.prompt,
+            inputs=tuple(step.input_from or ()),
+            artifacts=tuple(step.artifacts or ()),
+        )
+        for step in spec.pipeline
+    )
+    output = spec.output
+    storage = output.storage if output else None
+    labels = orchestration.metadata.labels or {}
+    return PipelinePlan(
+        dag_id=dag_id_for(orchestration.namespace, orchestration.name),
+        namespace=orchestration.namespace,
+        name=orchestration.name,
+        tags=("aistack", orchestration.namespace, *(f"{k}={v}" for k, v in sorted(labels.items()))),
+        doc_md=_doc(orchestration, steps),
+        input_text=spec.input.text,
+        input_format=spec.input.format,
+        steps=steps,
+        streaming=bool(spec.communication and spec.communication.streaming),
+        events_endpoint=_events_endpoint(orchestration),
+        output_formats=tuple(f.type for f in (output.format if output and output.format else ())) or (MediaType.JSON,),
+        storage=storage.type if storage else StorageType.LOCAL,
+        bucket=storage.bucket if storage else None,
+        prefix=storage.prefix if storage else "",
+        local_path=storage.path if storage else None,
+        failure_action=policy.failure_action if policy else FailureAction.ABORT,
+    )
+
+
+def _events_endpoint(orchestration: TaskOrchestration) -> str | None:
+    communication = orchestration.spec.communication
+    push = communication.push_notifications if communication else None
+    return push.endpoint if push and push.enabled else None
+
+
+def _doc(orchestration: TaskOrchestration, steps: tuple[StepPlan, ...]) -> str:
+    """The DAG's documentation in the Airflow UI: what runs, on which agents, in what order."""
+    lines = [f"# {orchestration.name}", "", f"TaskOrchestration `{orchestration.namespace}/{orchestration.name}`.", ""]
+    lines += ["| step | agent | after | when | retries | timeout | returns |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for step, spec in zip(steps, orchestration.spec.pipeline):
+        after = ", ".join(step.upstream) or "start"
+        returns = ", ".join(f"{a.name} ({a.type.value})" for a in step.artifacts) or "text"
+        timeout = format_duration(step.execution_timeout) if step.execution_timeout else "-"
+        lines.append(f"| {step.task_id} | {step.agent_ref} | {after} | {spec.condition.value} | {step.retries} | {timeout} | {returns} |")
+    lines += ["", "Input:", "", "```", orchestration.spec.input.text.strip(), "```"]
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""Golden tests: each example and the seed's document-analysis become the expected pipeline plan."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aistack.pipeline_plan import MAX_DAG_ID, dag_id_for, plan
+from aistack.resources import parse_resource
+from aistack.resources.orchestration import FailureAction, StorageType
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _plan(path: str):
+    return plan(parse_resource(yaml.safe_load((REPO / path).read_text())))
+
+
+def _shape(p):
+    return {s.task_id: (s.agent_ref, s.upstream, s.trigger_rule, s.retries, s.execution_timeout) for s in p.steps}
+
+
+def test_seed_document_analysis():
+    p = _plan("tests/resources/seed/taskorchestration.yaml")
+    assert p.dag_id == "aistack__default__document-analysis"
+    assert _shape(p) == {
+        "document-analyzer": ("analyzer-agent", (), "all_success", 2, timedelta(minutes=5)),
+        "summarizer": ("summarizer-agent", ("document-analyzer",), "all_success", 3, None),
+        "quality-check": ("qa-agent", ("summarizer",), "all_success", 3, None),
+    }
+    assert p.step("summarizer").inputs[0].artifact_name == "analysis-result"
+    assert p.step("document-analyzer").takes_pipeline_input and not p.step("summarizer").takes_pipeline_input
+    assert p.leaves == ("quality-check",)
+    assert p.step("summarizer").max_retry_delay == timedelta(seconds=600)
+    assert (p.storage, p.bucket, p.prefix) == (StorageType.S3, "ai-results", "outputs/")
+    assert [f.value for f in p.output_formats] == ["application/json", "text/markdown"]
+    assert p.failure_action is FailureAction.ROLLBACK
+    assert p.streaming and p.events_endpoint == "http://callback-service/webhook"
+
+
+def test_question_answering():
+    p = _plan("examples/question-answering/task.yaml")
+    assert _shape(p) == {
+        "answer": ("chat-agent", (), "all_success", 1, timedelta(minutes=2)),
+        "check-answer": ("qa-agent", ("answer",), "all_success", 1, None),
+    }
+    assert p.storage is StorageType.LOCAL and p.failure_action is FailureAction.ABORT
+    assert p.tags == ("aistack", "default", "app.kubernetes.io/part-of=aistack-examples")
+
+
+def test_multi_model_chat_fans_in_with_any_success():
+    p = _plan("examples/multi-model-chat/task.yaml")
+    assert _shape(p) == {
+        "classify": ("classifier-agent", (), "all_success", 0, timedelta(minutes=1)),
+        "reply": ("chat-agent", (), "all_success", 0, timedelta(minutes=2)),
+        "merge": ("summarizer-agent", ("classify", "reply"), "one_success", 0, None),
+    }
+    assert [(r.task_ref, r.artifact_name) for r in p.step("merge").inputs] == [("classify", "label"), ("reply", "draft")]
+    assert p.failure_action is FailureAction.CONTINUE and p.streaming and p.events_endpoint is None
+
+
+def test_doc_describes_every_step():
+    doc = _plan("tests/resources/seed/taskorchestration.yaml").doc_md
+    assert "| document-analyzer | analyzer-agent | start | success | 2 | 5m | analysis-result (application/json) |" in doc
+    assert "| quality-check | qa-agent | summarizer | success | 3 | - | text |" in doc
+
+
+@pytest.mark.parametrize(("namespace", "name"), [("default", "a"), ("team-a", "x" * 253), ("n" * 63, "y" * 253)])
+def test_dag_ids_are_valid_unique_and_bounded(namespace, name):
+    dag_id = dag_id_for(namespace, name)
+    assert len(dag_id) <= MAX_DAG_ID
+    assert dag_id.startswith(f"aistack__{namespace}__")
+    assert dag_id != dag_id_for(namespace, name[:-1] + "z")

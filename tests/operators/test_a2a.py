@@ -1,0 +1,133 @@
+"""A2AAgentOperator in dag.test() against real A2A agent servers on 127.0.0.1.
+
+The agents answer from deterministic fake model backends (ScriptedModel), since these tests
+check the operator's protocol handling; test_against_the_embedded_model goes all the way to
+a real model.
+"""
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aistack.a2a.backend import ModelBackend
+from aistack.a2a.client import SyncAgentClient
+from aistack.a2a.fakes import ScriptedModel
+from aistack.a2a.runner import serve_agents
+from aistack.resources import parse_resource
+
+pytestmark = pytest.mark.slow
+TOKEN = "operator-test-token"
+
+
+def _pair(repo: Path):
+    docs = list(yaml.safe_load_all((repo / "examples" / "question-answering" / "agents.yaml").read_text()))
+    agent = parse_resource(docs[0])  # chat-agent: bearer auth, streaming, text answers
+    model = parse_resource(yaml.safe_load((repo / "models" / "chat" / "model.yaml").read_text()))
+    return agent, model
+
+
+class SwappableFake(ModelBackend):
+    """Fake backend that forwards to the scripted fake a test chose."""
+
+    model = "scripted:fake"
+
+    def __init__(self, fake: ScriptedModel) -> None:
+        self.current = fake
+
+    def chat(self, request):
+        return self.current.chat(request)
+
+    async def check(self) -> None:
+        await self.current.check()
+
+
+@pytest.fixture
+def agent(repo: Path, monkeypatch, airflow_db):
+    """Serve chat-agent with a scripted fake model; yields (url, a function that swaps the fake)."""
+    monkeypatch.setenv("AISTACK_AGENT_TOKEN", TOKEN)
+    backend = SwappableFake(ScriptedModel(["A2A lets agents call each other over HTTP.\nIt is an open protocol."]))
+
+    def use(fake: ScriptedModel) -> None:
+        backend.current = fake
+
+    with serve_agents([_pair(repo)], backends=lambda a, d: backend) as running:
+        monkeypatch.setenv("AISTACK_TEST_AGENT_URL", running[0].url)
+        yield running[0].url, use
+
+
+def run(dag_name: str):
+    import tests.airflow_dags.a2a_dags as module
+
+    dag = getattr(importlib.reload(module), dag_name)
+    return dag.test()
+
+
+def xcom(run, task_id: str, key: str = "return_value"):
+    ti = run.get_task_instance(task_id)
+    return ti.xcom_pull(task_ids=task_id, key=key)
+
+
+def test_send_returns_artifacts_as_xcom_fake_model(agent):
+    url, _ = agent
+    dag_run = run("send")
+    assert dag_run.state == "success"
+    result = xcom(dag_run, "answer")
+    assert result["state"] == "TASK_STATE_COMPLETED"
+    assert result["artifacts"] == [
+        {"name": "answer", "mediaType": "text/plain", "text": "A2A lets agents call each other over HTTP.\nIt is an open protocol."}
+    ]
+    assert xcom(dag_run, "answer", "agent_card_url") == f"{url}/.well-known/agent-card.json"
+
+
+def test_streaming_writes_tokens_to_the_task_log_fake_model(agent, capfd):
+    dag_run = run("stream")
+    assert dag_run.state == "success"
+    out = capfd.readouterr().out
+    assert "[answer] A2A lets agents call each other over HTTP." in out
+    assert "[answer] It is an open protocol." in out
+    assert xcom(dag_run, "answer")["artifacts"][0]["text"].endswith("It is an open protocol.")
+
+
+def test_deferrable_waits_in_the_trigger_fake_model(agent, monkeypatch):
+    from operators.a2a_trigger import A2ATaskTrigger
+
+    _, use = agent
+    use(ScriptedModel(["deferred answer arrives later"], token_delay=0.5))
+    polled = []
+    original = A2ATaskTrigger.run
+
+    def spy(self):
+        polled.append(self.task_id)
+        return original(self)
+
+    monkeypatch.setattr(A2ATaskTrigger, "run", spy)
+    dag_run = run("defer")
+    assert dag_run.state == "success"
+    assert xcom(dag_run, "answer")["artifacts"][0]["text"] == "deferred answer arrives later"
+    assert polled == [xcom(dag_run, "answer", "a2a_task")["taskId"]], "the wait happened in the trigger"
+
+
+def test_timeout_cancels_the_agent_task_fake_model(agent):
+    url, use = agent
+    slow = ScriptedModel([" ".join(["word"] * 200)], token_delay=0.1)
+    use(slow)
+    dag_run = run("timeout")
+    assert dag_run.state == "failed"
+    a2a_task = xcom(dag_run, "answer", "a2a_task")
+    with SyncAgentClient(url, token=TOKEN) as client:
+        assert client.get_task(a2a_task["taskId"]).state == "TASK_STATE_CANCELED"
+    assert slow.closed_early == 1, "the model stream was closed when the task was cancelled"
+
+
+def test_upstream_artifacts_reach_the_next_agent_fake_model(agent):
+    _, use = agent
+    fake = ScriptedModel(['{"facts": ["A2A is a protocol"]}', "summary of the facts"])
+    use(fake)
+    dag_run = run("chain")
+    assert dag_run.state == "success"
+    assert xcom(dag_run, "first")["artifacts"][0]["data"] == {"facts": ["A2A is a protocol"]}
+    second_prompt = json.dumps([m for m in fake.requests[1].messages], default=str)
+    assert "A2A is a protocol" in second_prompt

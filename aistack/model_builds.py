@@ -50,16 +50,23 @@ def building_status(definition: OllamaModelDefinition, request: BuildRequest, at
 
 
 def complete_status(
-    definition: OllamaModelDefinition, request: BuildRequest, model_hash: str, at: datetime | None = None
+    definition: OllamaModelDefinition,
+    request: BuildRequest,
+    model_hash: str,
+    at: datetime | None = None,
+    base_model: str | None = None,
 ) -> dict[str, Any]:
+    """`base_model`: what the server actually built from, when it substituted the base itself."""
     at = at or now()
-    message = f"built {request.model}{_base_note(request)}"
+    used = base_model or request.from_
+    note = _base_note(request) if used == request.from_ else f" from {used} (substituted for {request.from_} by the model server)"
+    message = f"built {request.model}{note}"
     return _status(definition, BuildPhase.COMPLETE, True, "BuildSucceeded", message, at) | {
         "lastBuildTime": _time(at),
         "modelHash": model_hash,
         "buildDigest": request.digest,
         "model": request.model,
-        "baseModel": request.from_,
+        "baseModel": used,
     }
 
 
@@ -92,17 +99,21 @@ def _time(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_with_client(client: Any, request: BuildRequest, log: Callable[[str], None]) -> str:
-    """Build through an `ollama.Client` (real Ollama or the embedded runtime); return the model digest.
+def build_with_client(client: Any, request: BuildRequest, log: Callable[[str], None]) -> tuple[str, str]:
+    """Build through an `ollama.Client` (real Ollama or the embedded runtime).
 
-    Progress lines of `create` go to `log` as they arrive, so they land in the Airflow task log.
+    Returns (model digest, base model the server built from: the embedded runtime substitutes
+    cluster base models itself and says so in `show`). Progress lines of `create` go to `log` as
+    they arrive, so they land in the Airflow task log.
     """
     if request.adapter:
         raise ValueError("adapters need a blob upload the local builder does not do: build this model in the cluster")
     log(f"building {request.model}{_base_note(request)}")
     for progress in client.create(**request.create_kwargs(), stream=True):
         log(f"create {request.model}: {progress.status}")
+    base = (client.show(request.model).modelinfo or {}).get("aistack.base_model") or request.from_
     for model in client.list().models:
         if model.model == request.model:
-            return f"sha256:{model.digest}" if model.digest and ":" not in model.digest else str(model.digest)
+            digest = f"sha256:{model.digest}" if model.digest and ":" not in model.digest else str(model.digest)
+            return digest, base
     raise RuntimeError(f"{request.model} was created but the server does not list it")

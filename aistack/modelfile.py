@@ -33,13 +33,19 @@ OLLAMA_PARAMETER_NAMES = {
     "stop": "stop",
 }
 
-_INT_PARAMETERS = {"num_ctx", "num_predict", "top_k", "repeat_last_n", "seed"}
+_INT_PARAMETERS = {
+    "num_ctx", "num_predict", "top_k", "repeat_last_n", "seed", "mirostat", "num_keep", "num_batch", "num_gpu",
+    "main_gpu", "num_thread",
+}
+_BOOL_PARAMETERS = {"penalize_newline", "numa", "use_mmap", "use_mlock", "low_vram"}
 _LIST_PARAMETERS = {"stop"}
 
 # Template variables aistack adds to Ollama's (.System, .Prompt, .Messages, .Tools, .Response).
 INPUT_VARIABLE = re.compile(r"(?<![\w$])(\$?)\.Input\b")
 RESPONSE_FORMAT_VARIABLE = re.compile(r"(?<![\w$])\$?\.ResponseFormat\b")
-ACTION = re.compile(r"\{\{.*?\}\}", re.S)
+# An action, with string literals inside it skipped whole (a "}}" in a string does not end it).
+ACTION = re.compile(r"\{\{(?:\"(?:\\.|[^\"\\])*\"|`[^`]*`|[^\"`}]|\}(?!\}))*\}\}", re.S)
+STRING_LITERAL = re.compile(r"(\"(?:\\.|[^\"\\])*\"|`[^`]*`)")
 
 BASE_MODELS_ENV = "AISTACK_BASE_MODELS"
 
@@ -166,16 +172,21 @@ def translate_template(template: str, response_format: str) -> str:
     """
     literal = json.dumps(response_format, ensure_ascii=False)
 
-    def action(match: re.Match[str]) -> str:
-        text = INPUT_VARIABLE.sub(lambda m: f"{m.group(1)}.Prompt", match.group(0))
+    def code(text: str) -> str:
+        text = INPUT_VARIABLE.sub(lambda m: f"{m.group(1)}.Prompt", text)
         return RESPONSE_FORMAT_VARIABLE.sub(lambda _: literal, text)
+
+    def action(match: re.Match[str]) -> str:
+        pieces = STRING_LITERAL.split(match.group(0))  # odd positions are string literals: kept as written
+        return "".join(piece if index % 2 else code(piece) for index, piece in enumerate(pieces))
 
     return ACTION.sub(action, template)
 
 
 def substitute_base_model(base: str, substitutions: Mapping[str, str]) -> str:
     """Map a cluster base model (`llama2`) to one this machine has; `*` matches any other."""
-    return substitutions.get(base) or substitutions.get(base.split(":")[0]) or substitutions.get("*") or base
+    name = base.rsplit(":", 1)[0] if ":" in base.rsplit("/", 1)[-1] else base  # a registry port is not a tag
+    return substitutions.get(base) or substitutions.get(name) or substitutions.get("*") or base
 
 
 def parse_substitutions(text: str) -> dict[str, str]:
@@ -256,7 +267,7 @@ def _instructions(text: str) -> list[tuple[int, str, str]]:
         instruction, _, argument = line.partition(" ")
         argument = argument.strip()
         if argument.count('"""') == 1:
-            parts = [lines[number - 1].split(" ", 1)[1].lstrip()]
+            parts = [argument]
             while index < len(lines) and '"""' not in lines[index]:
                 parts.append(lines[index])
                 index += 1
@@ -281,8 +292,10 @@ def _parameter_value(name: str, raw: str, number: int) -> Any:
     try:
         if name in _INT_PARAMETERS:
             return int(raw)
+        if name in _BOOL_PARAMETERS:
+            return {"true": True, "false": False}[raw.lower()]
         if name in _LIST_PARAMETERS:
             return raw
         return float(raw)
-    except ValueError:
-        raise ValueError(f"Modelfile line {number}: PARAMETER {name} needs a number, got {raw!r}") from None
+    except (ValueError, KeyError):
+        raise ValueError(f"Modelfile line {number}: PARAMETER {name} cannot be {raw!r}") from None

@@ -17,7 +17,7 @@ from kubernetes.client import models as k8s
 from aistack import build_pod
 from aistack.kube import ResourceClient, api_client
 from aistack.model_builds import build_with_client, building_status, complete_status, failed_status, is_up_to_date
-from aistack.modelfile import BuildRequest, build_request, substitutions_from_env
+from aistack.modelfile import BuildRequest, build_request
 from aistack.resources import OllamaModelDefinition, parse_resource
 
 
@@ -124,7 +124,7 @@ class OllamaModelLocalBuildOperator(BaseOperator):
     the resource in that cluster as the pod operator does.
     """
 
-    template_fields = ("manifest", "ollama_host")
+    template_fields = ("ollama_host",)  # not the manifest: its TEMPLATE is Go template text, not Jinja
 
     def __init__(
         self,
@@ -149,7 +149,9 @@ class OllamaModelLocalBuildOperator(BaseOperator):
         resources = ResourceClient(api_client(self.kubeconfig)) if self.kubeconfig else None
         if resources is not None:
             definition = resources.get(OllamaModelDefinition, definition.name, definition.namespace)
-        request = build_request(definition, self.base_models if self.base_models is not None else substitutions_from_env())
+        # No client-side substitution by default: the embedded runtime maps cluster base models
+        # itself (visibly, in `show`), and a real Ollama pulls the base model named.
+        request = build_request(definition, self.base_models or {})
         if is_up_to_date(definition, request):
             self.log.info("%s is up to date (build digest %s): skipping the build", request.model, request.digest)
             return _outcome(request, definition.status.model_hash, skipped=True)
@@ -160,12 +162,12 @@ class OllamaModelLocalBuildOperator(BaseOperator):
 
         write(building_status(definition, request))
         try:
-            model_hash = build_with_client(ollama.Client(host=self.ollama_host), request, self.log.info)
+            model_hash, base_model = build_with_client(ollama.Client(host=self.ollama_host), request, self.log.info)
         except Exception as exc:
             write(failed_status(definition, request, "create", str(exc)))
             raise
-        write(complete_status(definition, request, model_hash))
-        return _outcome(request, model_hash, skipped=False)
+        write(complete_status(definition, request, model_hash, base_model=base_model))
+        return _outcome(request, model_hash, skipped=False) | {"baseModel": base_model}
 
 
 def _outcome(request: BuildRequest, model_hash: str | None, skipped: bool) -> dict[str, Any]:

@@ -41,3 +41,14 @@ def airflow_db() -> Path:
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def embedded_ollama(tmp_path_factory):
+    """One embedded Ollama-compatible server for the session (the real SmolLM2 model behind it)."""
+    from aistack.runtime.config import RuntimeConfig
+    from aistack.runtime.endpoint import embedded_server
+
+    store = tmp_path_factory.mktemp("embedded-ollama") / "ollama"
+    with embedded_server(RuntimeConfig(store=store, substitutions={"*": "smollm2:135m"})) as server:
+        yield server.url

@@ -105,3 +105,22 @@ def test_unquotable_text_is_an_error_naming_the_field():
 def test_modelfile_without_from_is_rejected():
     with pytest.raises(ValueError, match="no FROM line"):
         parse_modelfile('SYSTEM """hi"""\n')
+
+
+def test_template_translation_leaves_string_literals_alone():
+    source = '{{ "a }} .Input" }} {{ .Input }} {{ printf "%s .Input" .Input }}'
+    assert translate_template(source, "J") == '{{ "a }} .Input" }} {{ .Prompt }} {{ printf "%s .Input" .Prompt }}'
+
+
+def test_modelfile_parsing_handles_indentation_and_parameter_types():
+    parsed = parse_modelfile('FROM base\n  SYSTEM """line one\nline two"""\nPARAMETER penalize_newline true\nPARAMETER mirostat 2\n')
+    assert parsed == {"from_": "base", "system": "line one\nline two", "parameters": {"penalize_newline": True, "mirostat": 2}}
+    with pytest.raises(ValueError, match="PARAMETER num_ctx cannot be 'lots'"):
+        parse_modelfile("FROM base\nPARAMETER num_ctx lots\n")
+
+
+def test_registry_port_is_not_mistaken_for_a_tag():
+    from aistack.modelfile import substitute_base_model
+
+    assert substitute_base_model("localhost:5000/llama2", {"localhost": "wrong"}) == "localhost:5000/llama2"
+    assert substitute_base_model("localhost:5000/llama2:7b", {"localhost:5000/llama2": "mapped"}) == "mapped"

@@ -42,3 +42,20 @@ def test_builds_each_changed_definition_once(cluster, kubectl):
     kubectl("patch", "omd", "qa-model", "--type=merge", "-p", '{"spec": {"build": {"system": "Be strict."}}}')
     assert run_dag().state == "success"
     assert [p["metadata"]["labels"]["ai.stack/model"] for p in pods[2:]] == ["qa-model"]
+
+
+def test_folder_mode_builds_every_definition_into_the_embedded_runtime(repo: Path, embedded_ollama, airflow_db, monkeypatch):
+    import ollama
+
+    monkeypatch.setenv("AISTACK_MODELS_PATH", str(repo / "models"))
+    monkeypatch.setenv("OLLAMA_HOST", embedded_ollama)
+    dag_run = run_dag()
+    assert dag_run.state == "success"
+    outcomes = [ti.xcom_pull(task_ids="build", map_indexes=ti.map_index) for ti in dag_run.get_task_instances() if ti.task_id == "build"]
+    assert sorted(o["model"] for o in outcomes) == [
+        "analyzer-model:1.0.0", "chat-model:1.0.0", "classifier-model:1.0.0", "qa-model:1.0.0", "summarizer-model:1.0.0"
+    ]
+    assert {o["baseModel"] for o in outcomes} == {"smollm2:135m"}, "the runtime's substitution is recorded"
+    listed = {m.model: m.digest for m in ollama.Client(host=embedded_ollama).list().models}
+    for outcome in outcomes:
+        assert outcome["modelHash"].removeprefix("sha256:") in listed[outcome["model"]]

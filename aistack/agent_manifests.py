@@ -67,7 +67,7 @@ def _manifest(resource: OllamaAgent | OllamaModelDefinition) -> dict[str, Any]:
 
 def _config_map(agent: OllamaAgent, definition: OllamaModelDefinition) -> dict[str, Any]:
     documents = yaml_output.dump_all([_manifest(agent), _manifest(definition)])
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(agent, f"{agent.name}-agent"),
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(agent, f"{agent.name}-config"),
             "data": {"agent.yaml": documents}}
 
 

@@ -42,7 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     generate.set_defaults(handler=_crds_generate)
 
     _add_ollama_commands(commands)
-    _add_agents_commands(commands)
+    agent_commands = _add_agents_commands(commands)
+    manifests = agent_commands.add_parser(
+        "manifests",
+        help="print the Kubernetes objects that run the OllamaAgents of some manifests (for GitOps)",
+        description="Print a ConfigMap, Deployment, Service (and PodDisruptionBudget) per OllamaAgent, as YAML.",
+    )
+    manifests.add_argument("paths", nargs="+", type=Path, help="YAML files or folders with the agents and their model definitions")
+    manifests.set_defaults(handler=_agents_manifests)
     return parser
 
 
@@ -133,6 +140,25 @@ def _validate(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(result.problems)} invalid documents; {len(result.resources)} valid resources ({summary}){skipped}")
     return 1
+
+
+def _agents_manifests(args: argparse.Namespace) -> int:
+    from aistack.agent_manifests import render
+    from aistack.resources import OllamaAgent, OllamaModelDefinition
+    from aistack.validation import validate_paths
+    from aistack.yaml_output import dump_all
+
+    result = validate_paths(args.paths)
+    for problem in result.problems:
+        print("\n".join(problem.lines()), file=sys.stderr)
+    if not result.ok:
+        return 1
+    definitions = {(d.namespace, d.name): d for d in result.of_kind(OllamaModelDefinition)}
+    objects = []
+    for agent in result.of_kind(OllamaAgent):
+        objects += render(agent, definitions[(agent.namespace, agent.spec.model_definition.name)])
+    sys.stdout.write(dump_all(objects))
+    return 0
 
 
 def _crds_generate(args: argparse.Namespace) -> int:

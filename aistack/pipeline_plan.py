@@ -134,7 +134,7 @@ def plan(orchestration: TaskOrchestration) -> PipelinePlan:
         bucket=storage.bucket if storage else None,
         prefix=storage.prefix if storage else "",
         local_path=storage.path if storage else None,
-        failure_action=policy.failure_action if policy else FailureAction.ABORT,
+        failure_action=policy.failure_action if policy else FailureAction.CONTINUE,
     )
 
 

@@ -55,3 +55,24 @@ def cluster_ollama_url() -> str:
 def agent_token_secret() -> str:
     """Name of the Secret (key `token`) with the bearer token agents accept and clients send."""
     return os.environ.get(AGENT_TOKEN_SECRET, "aistack-agent-token")
+
+ORCHESTRATIONS_PATH = "AISTACK_ORCHESTRATIONS_PATH"
+OUTPUT_DIR = "AISTACK_OUTPUT_DIR"
+AIRFLOW_UI_URL = "AISTACK_AIRFLOW_URL"
+
+
+def orchestrations_path() -> Path | None:
+    """A folder of TaskOrchestration manifests (GitOps checkout, local runs); unset: the cluster's."""
+    value = os.environ.get(ORCHESTRATIONS_PATH)
+    return Path(value) if value else None
+
+
+def output_dir() -> Path:
+    """Where runs without declared storage write their results."""
+    value = os.environ.get(OUTPUT_DIR)
+    return Path(value) if value else data_dir() / "outputs"
+
+
+def airflow_ui_url() -> str:
+    """Base URL of the Airflow UI, for the run links written to TaskOrchestration status."""
+    return os.environ.get(AIRFLOW_UI_URL, "http://localhost:8080").rstrip("/")

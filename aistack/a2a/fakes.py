@@ -104,3 +104,18 @@ class FailingModel(ScriptedModel):
     def __init__(self, error: Exception | None = None, model: str = "failing:fake"):
         error = error or ModelError("fake model failure")
         super().__init__([error], ready=error, model=model)
+
+
+class SwappableModel(ModelBackend):
+    """Fake: forwards each request to `current`, so a test can change the model of a running agent."""
+
+    model = "swappable:fake"
+
+    def __init__(self, current: ModelBackend) -> None:
+        self.current = current
+
+    def chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        return self.current.chat(request)
+
+    async def check(self) -> None:
+        await self.current.check()

@@ -136,9 +136,9 @@ class Output(WireModel):
 class FailureAction(str, Enum):
     """What a failed run does with what it already produced."""
 
-    ROLLBACK = "rollback"  # delete the run's output objects, record what was removed
-    ABORT = "abort"  # stop the run at once, keep what was written
-    CONTINUE = "continue"  # let independent steps finish, keep what was written
+    ROLLBACK = "rollback"  # like continue, then delete what the run published and record it
+    ABORT = "abort"  # stop the run at the first failed step; nothing is published
+    CONTINUE = "continue"  # let independent steps finish; publish what succeeded
 
 
 class ErrorPolicy(WireModel):
@@ -146,7 +146,7 @@ class ErrorPolicy(WireModel):
     backoff_limit: StrictInt = Field(
         default=300, ge=0, le=86_400, description="Cap in seconds of the exponential delay between retries."
     )
-    failure_action: FailureAction = Field(default=FailureAction.ABORT, description="What a failed run does.")
+    failure_action: FailureAction = Field(default=FailureAction.CONTINUE, description="What a failed run does.")
 
 
 class OrchestrationSpec(WireModel):
@@ -172,7 +172,8 @@ class OrchestrationSpec(WireModel):
 
     @model_validator(mode="after")
     def _valid_graph(self) -> OrchestrationSpec:
-        errors = check_pipeline(enumerate(self.pipeline))
+        action = self.error_policy.failure_action if self.error_policy else FailureAction.CONTINUE
+        errors = check_pipeline(enumerate(self.pipeline), failure_action=action.value)
         if errors:
             raise PydanticCustomError(PIPELINE_GRAPH_ERROR, "; ".join(str(e) for e in errors))
         return self

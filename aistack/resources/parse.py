@@ -68,6 +68,8 @@ def parse_resource(data: Any) -> AnyResource:
 def _graph_errors(data: dict[str, Any]) -> list[FieldError]:
     spec = data.get("spec")
     pipeline = spec.get("pipeline") if isinstance(spec, dict) else None
+    policy = spec.get("errorPolicy") if isinstance(spec, dict) else None
+    action = policy.get("failureAction", "continue") if isinstance(policy, dict) else "continue"
     if not isinstance(pipeline, list):
         return []
     valid, invalid = [], []
@@ -77,4 +79,4 @@ def _graph_errors(data: dict[str, Any]) -> list[FieldError]:
         except ValidationError:
             if isinstance(raw, dict) and isinstance(raw.get("name"), str):
                 invalid.append(raw["name"])
-    return check_pipeline(valid, invalid_steps=invalid)
+    return check_pipeline(valid, invalid_steps=invalid, failure_action=action if isinstance(action, str) else "continue")

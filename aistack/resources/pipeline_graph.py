@@ -16,7 +16,10 @@ if TYPE_CHECKING:
 
 
 def check_pipeline(
-    steps: Iterable[tuple[int, PipelineStep]], prefix: str = "spec.pipeline", invalid_steps: Iterable[str] = ()
+    steps: Iterable[tuple[int, PipelineStep]],
+    prefix: str = "spec.pipeline",
+    invalid_steps: Iterable[str] = (),
+    failure_action: str = "continue",
 ) -> list[FieldError]:
     """Check names, dependencies, cycles, artifact references and conditions.
 
@@ -46,7 +49,15 @@ def check_pipeline(
                 errors.append(
                     FieldError(f"{here}.dependsOn[{position}]", f'unknown step "{upstream}"{did_you_mean(upstream, by_name)}')
                 )
-        if step.condition != "success" and not step.depends_on:
+        if step.condition != "success" and failure_action == "abort":
+            errors.append(
+                FieldError(
+                    f"{here}.condition",
+                    f'"{step.condition.value}" needs errorPolicy.failureAction continue or rollback: '
+                    "with abort the run stops at the first failed step",
+                )
+            )
+        elif step.condition != "success" and not step.depends_on:
             errors.append(
                 FieldError(
                     f"{here}.condition",

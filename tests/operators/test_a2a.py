@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aistack.a2a.backend import ModelBackend
 from aistack.a2a.client import SyncAgentClient
-from aistack.a2a.fakes import ScriptedModel
+from aistack.a2a.fakes import ScriptedModel, SwappableModel
 from aistack.a2a.runner import serve_agents
 from aistack.resources import parse_resource
 
@@ -29,26 +28,11 @@ def _pair(repo: Path):
     return agent, model
 
 
-class SwappableFake(ModelBackend):
-    """Fake backend that forwards to the scripted fake a test chose."""
-
-    model = "scripted:fake"
-
-    def __init__(self, fake: ScriptedModel) -> None:
-        self.current = fake
-
-    def chat(self, request):
-        return self.current.chat(request)
-
-    async def check(self) -> None:
-        await self.current.check()
-
-
 @pytest.fixture
 def agent(repo: Path, monkeypatch, airflow_db):
     """Serve chat-agent with a scripted fake model; yields (url, a function that swaps the fake)."""
     monkeypatch.setenv("AISTACK_AGENT_TOKEN", TOKEN)
-    backend = SwappableFake(ScriptedModel(["A2A lets agents call each other over HTTP.\nIt is an open protocol."]))
+    backend = SwappableModel(ScriptedModel(["A2A lets agents call each other over HTTP.\nIt is an open protocol."]))
 
     def use(fake: ScriptedModel) -> None:
         backend.current = fake

@@ -1,0 +1,105 @@
+"""Where the generator finds TaskOrchestrations: a folder of manifests, or the cluster.
+
+Parsing a DAG file must be fast and must never hang or fail because a cluster is down:
+cluster listings use short timeouts, are cached briefly, and when the cluster cannot be
+reached the last good listing is served (with a warning) from a snapshot on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aistack import settings
+from aistack.resources import FieldError, InvalidResource, TaskOrchestration, parse_resource
+
+log = logging.getLogger(__name__)
+
+CLUSTER_TIMEOUT = (2.0, 5.0)  # connect, read seconds
+CACHE_SECONDS = 30.0
+
+
+@dataclass
+class InvalidOrchestration:
+    namespace: str
+    name: str
+    where: str
+    errors: list[FieldError]
+
+
+@dataclass
+class Snapshot:
+    valid: list[TaskOrchestration] = field(default_factory=list)
+    invalid: list[InvalidOrchestration] = field(default_factory=list)
+    source: str = ""
+    stale: bool = False
+
+
+def load() -> Snapshot:
+    folder = settings.orchestrations_path()
+    return from_folder(folder) if folder is not None else from_cluster()
+
+
+def from_folder(folder: Path) -> Snapshot:
+    from aistack.validation import validate_paths
+
+    result = validate_paths([folder], check_references=False)
+    snapshot = Snapshot(source=str(folder))
+    snapshot.valid = [r for _, r in result.resources if isinstance(r, TaskOrchestration)]
+    for problem in result.problems:
+        data = problem.document.data if isinstance(problem.document.data, dict) else {}
+        if data.get("kind") not in (None, TaskOrchestration.KIND):
+            continue
+        meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        snapshot.invalid.append(
+            InvalidOrchestration(str(meta.get("namespace") or "default"), str(meta.get("name") or "?"), problem.document.where, problem.errors)
+        )
+    return snapshot
+
+
+def _cache_file() -> Path:
+    return settings.data_dir() / "cache" / "taskorchestrations.json"
+
+
+def from_cluster() -> Snapshot:
+    cache = _cache_file()
+    if cache.exists() and time.time() - cache.stat().st_mtime < CACHE_SECONDS:
+        return _from_items(json.loads(cache.read_text()), "cluster (cached)", stale=False)
+    try:
+        from kubernetes import client
+
+        from aistack.kube import api_client
+
+        api = client.CustomObjectsApi(api_client())
+        listing = api.list_cluster_custom_object("ai.stack", "v1alpha1", TaskOrchestration.PLURAL, _request_timeout=CLUSTER_TIMEOUT)
+        items = listing.get("items", [])
+    except Exception as exc:  # unreachable, no kubeconfig, no CRD: serve the last good listing
+        if cache.exists():
+            log.warning("cannot list TaskOrchestrations (%s): serving the last good listing from %s", exc, cache)
+            return _from_items(json.loads(cache.read_text()), "cluster (last good listing)", stale=True)
+        log.warning("cannot list TaskOrchestrations (%s) and there is no earlier listing: no pipelines", exc)
+        return Snapshot(source="cluster (unreachable)", stale=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cache.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(items))
+    temporary.replace(cache)
+    return _from_items(items, "cluster", stale=False)
+
+
+def _from_items(items: list[dict[str, Any]], source: str, stale: bool) -> Snapshot:
+    snapshot = Snapshot(source=source, stale=stale)
+    for item in items:
+        meta = item.get("metadata", {})
+        try:
+            resource = parse_resource(item)
+            assert isinstance(resource, TaskOrchestration)
+            snapshot.valid.append(resource)
+        except InvalidResource as exc:
+            where = f"cluster:{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
+            snapshot.invalid.append(InvalidOrchestration(meta.get("namespace", "default"), meta.get("name", "?"), where, exc.errors))
+    return snapshot

@@ -1,0 +1,83 @@
+"""What a pipeline run publishes: its step results in every declared format, under run-specific keys.
+
+Keys are `<prefix><namespace>/<name>/<run>/result.<ext>`, so runs never overwrite each other
+and a rollback removes exactly one run's objects. Every object is written whole (a local file
+is renamed into place; an S3 object is one PUT).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from aistack.pipeline_plan import PipelinePlan
+from aistack.resources.types import MediaType
+
+EXTENSIONS = {MediaType.JSON: "json", MediaType.MARKDOWN: "md", MediaType.TEXT: "txt"}
+
+
+class Storage(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> str: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class LocalStorage:
+    """A directory; the location returned is the file's path."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put(self, key: str, data: bytes, content_type: str) -> str:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(data)
+        temporary.replace(path)
+        return str(path)
+
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+
+def run_folder(plan: PipelinePlan, run_id: str) -> str:
+    safe_run = re.sub(r"[^A-Za-z0-9._-]", "-", run_id)
+    return f"{plan.prefix}{plan.namespace}/{plan.name}/{safe_run}/"
+
+
+def render(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, Any] | None], media: MediaType) -> bytes:
+    """One document with every step: its state and artifacts (steps that did not complete say so)."""
+    steps = {
+        step.task_id: {"state": "completed" if results.get(step.task_id) else "not completed",
+                       "artifacts": (results.get(step.task_id) or {}).get("artifacts", [])}
+        for step in plan.steps
+    }
+    if media is MediaType.JSON:
+        document = {"orchestration": f"{plan.namespace}/{plan.name}", "runId": run_id, "steps": steps}
+        return json.dumps(document, indent=2, ensure_ascii=False).encode()
+    lines = [f"# {plan.name}", "", f"Run `{run_id}` of TaskOrchestration `{plan.namespace}/{plan.name}`.", ""]
+    for name, step in steps.items():
+        lines += [f"## {name} ({step['state']})", ""]
+        for artifact in step["artifacts"]:
+            body = artifact.get("text") if "text" in artifact else json.dumps(artifact.get("data"), indent=2, ensure_ascii=False)
+            fence = "```json" if "data" in artifact else "```"
+            lines += [f"### {artifact['name']} ({artifact['mediaType']})", "", fence if media is MediaType.MARKDOWN else "", str(body),
+                      "```" if media is MediaType.MARKDOWN else "", ""]
+    return "\n".join(lines).encode()
+
+
+def publish(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, Any] | None], storage: Storage) -> list[str]:
+    folder = run_folder(plan, run_id)
+    return [
+        storage.put(f"{folder}result.{EXTENSIONS[media]}", render(plan, run_id, results, media), media.value)
+        for media in plan.output_formats
+    ]
+
+
+def published_keys(plan: PipelinePlan, run_id: str) -> list[str]:
+    folder = run_folder(plan, run_id)
+    return [f"{folder}result.{EXTENSIONS[media]}" for media in plan.output_formats]

@@ -1,0 +1,95 @@
+"""The last tasks of a generated pipeline DAG: publish the run's results, and roll them back.
+
+S3 goes through the Amazon provider's S3Hook (connection `aws_default` unless the DAG says
+otherwise); without declared storage, results go to the local output directory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+from aistack import pipeline_output, settings
+from aistack.pipeline_plan import PipelinePlan
+from aistack.resources.orchestration import StorageType
+from operators.pipeline_step import reporter
+
+
+class S3Storage:
+    def __init__(self, bucket: str, aws_conn_id: str) -> None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        self.bucket = bucket
+        self.hook = S3Hook(aws_conn_id=aws_conn_id)
+
+    def put(self, key: str, data: bytes, content_type: str) -> str:
+        self.hook.load_bytes(data, key=key, bucket_name=self.bucket, replace=True)
+        return f"s3://{self.bucket}/{key}"
+
+    def delete(self, key: str) -> None:
+        self.hook.delete_objects(bucket=self.bucket, keys=[key])
+
+
+def storage_for(plan: PipelinePlan, aws_conn_id: str) -> pipeline_output.Storage:
+    if plan.storage is StorageType.S3:
+        assert plan.bucket is not None
+        return S3Storage(plan.bucket, aws_conn_id)
+    root = settings.output_dir() if plan.local_path is None else settings.output_dir().joinpath(plan.local_path)
+    return pipeline_output.LocalStorage(root)
+
+
+class PublishResultsOperator(BaseOperator):
+    """Writes every step's artifacts in each declared format; returns the locations.
+
+    The run fails (after writing) when a final step did not complete: a failed step whose
+    failure a downstream `condition: failure` step handled does not fail the run.
+    """
+
+    def __init__(self, *, plan: PipelinePlan, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan, self.aws_conn_id = plan, aws_conn_id
+
+    def execute(self, context: Any) -> list[str]:
+        ti = context["ti"]
+        results = {step.task_id: ti.xcom_pull(task_ids=step.task_id) for step in self.plan.steps}
+        locations = pipeline_output.publish(self.plan, context["run_id"], results, storage_for(self.plan, self.aws_conn_id))
+        for location in locations:
+            self.log.info("wrote %s", location)
+        missing = [name for name, result in results.items() if not result]
+        done = len(results) - len(missing)
+        if missing:
+            self.log.warning("steps that did not complete: %s", ", ".join(missing))
+            message = f"steps that did not complete: {', '.join(missing)}"
+        else:
+            message = "every step completed"
+        unfinished = [leaf for leaf in self.plan.leaves if leaf in missing]
+        reporter(self.plan, context).finished("Failed" if unfinished else "Succeeded", done, message, locations)
+        if unfinished:
+            raise AirflowException(f"final steps that did not complete: {', '.join(unfinished)} (results written to {', '.join(locations)})")
+        return locations
+
+
+class RollbackResultsOperator(BaseOperator):
+    """failureAction rollback: once everything else is done, if a step failed, remove what this run
+    published, record it, and fail the run; skipped when every step completed."""
+
+    def __init__(self, *, plan: PipelinePlan, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan, self.aws_conn_id = plan, aws_conn_id
+
+    def execute(self, context: Any) -> None:
+        failed = [step.task_id for step in self.plan.steps if not context["ti"].xcom_pull(task_ids=step.task_id)]
+        if not failed:
+            raise AirflowSkipException("every step completed: nothing to roll back")
+        storage = storage_for(self.plan, self.aws_conn_id)
+        removed = []
+        for key in pipeline_output.published_keys(self.plan, context["run_id"]):
+            storage.delete(key)
+            removed.append(key)
+            self.log.info("rolled back %s", key)
+        context["ti"].xcom_push(key="rolled_back", value=removed)
+        done = sum(1 for step in self.plan.steps if context["ti"].xcom_pull(task_ids=step.task_id))
+        reporter(self.plan, context).finished("RolledBack", done, f"a step failed; removed {', '.join(removed) or 'nothing'}", [])
+        raise AirflowException(f"{', '.join(failed)} failed: rolled back {len(removed)} published objects of run {context['run_id']}")

@@ -1,0 +1,39 @@
+"""A generated pipeline's step: an A2AAgentOperator that reports its progress on the resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aistack.pipeline_plan import PipelinePlan
+from aistack.run_status import RunReporter, now
+from operators.a2a import A2A_TASK_KEY, A2AAgentOperator
+
+
+def reporter(plan: PipelinePlan, context: Any) -> RunReporter:
+    return RunReporter(plan.namespace, plan.name, plan.dag_id, context["run_id"], len(plan.steps), plan.events_endpoint)
+
+
+class PipelineStepOperator(A2AAgentOperator):
+    def __init__(self, *, plan: PipelinePlan, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        report = reporter(self.plan, context)
+        report.step(self.task_id, "Running", startedAt=now(), attempts=context["ti"].try_number)
+        return self._reported(report, context, super().execute, context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        return self._reported(reporter(self.plan, context), context, super().execute_complete, context, event)
+
+    def _reported(self, report: RunReporter, context: Any, call: Any, *args: Any) -> dict[str, Any]:
+        a2a = lambda: (context["ti"].xcom_pull(task_ids=self.task_id, key=A2A_TASK_KEY) or {}).get("taskId")  # noqa: E731
+        try:
+            result = call(*args)
+        except Exception as exc:
+            report.step(self.task_id, "Failed", finishedAt=now(), attempts=context["ti"].try_number,
+                        a2aTaskId=self._a2a_task_id or a2a(), message=str(exc)[:1000])
+            raise
+        report.step(self.task_id, "Succeeded", finishedAt=now(), attempts=context["ti"].try_number,
+                    a2aTaskId=result.get("taskId"), artifacts=[a["name"] for a in result["artifacts"]])
+        return result

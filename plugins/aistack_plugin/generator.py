@@ -1,0 +1,122 @@
+"""The generator: one Airflow DAG per TaskOrchestration, built from its pipeline plan.
+
+Each step is an A2AAgentOperator; then `publish` writes the results, and with failureAction
+rollback, `rollback` removes them when a step failed. Invalid resources become a one-task
+DAG under the same dag_id that fails with the validation errors (tagged `invalid`, errors in
+its docs), so the resource is visible by name in the UI while every other DAG loads.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Param
+from airflow.sdk.exceptions import AirflowException
+
+from aistack.orchestration_source import InvalidOrchestration, Snapshot
+from aistack.pipeline_plan import PipelinePlan, StepPlan, dag_id_for, plan
+from aistack.resources import TaskOrchestration
+from aistack.resources.orchestration import FailureAction
+from operators.pipeline_output import PublishResultsOperator, RollbackResultsOperator
+from operators.pipeline_step import PipelineStepOperator, reporter
+
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_INSTRUCTION = "Work on the inputs below."
+
+
+def generate(snapshot: Snapshot) -> dict[str, DAG]:
+    dags = {}
+    for orchestration in snapshot.valid:
+        dag = build_dag(orchestration)
+        dags[dag.dag_id] = dag
+    for invalid in snapshot.invalid:
+        dag = invalid_dag(invalid)
+        dags.setdefault(dag.dag_id, dag)
+    return dags
+
+
+def _step_text(step: StepPlan) -> str:
+    """Jinja source for the step's message: its prompt (kept literal) and, for entry steps, the run's input."""
+    prompt = "{% raw %}" + (step.prompt or "") + "{% endraw %}"
+    if step.takes_pipeline_input:
+        return (prompt + "\n\n" if step.prompt else "") + "{{ params.input }}"
+    return prompt if step.prompt else DEFAULT_INSTRUCTION
+
+
+def build_dag(orchestration: TaskOrchestration) -> DAG:
+    p = plan(orchestration)
+    dag = DAG(
+        p.dag_id,
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        tags=list(p.tags),
+        doc_md=p.doc_md,
+        fail_fast=p.failure_action is FailureAction.ABORT,
+        params={
+            "input": Param(p.input_text, type="string", title="Input", description="The text the entry steps receive."),
+            "namespace": Param(p.namespace, type="string"),
+            "name": Param(p.name, type="string"),
+        },
+        default_args={"owner": f"{p.namespace}/{p.name}"},
+        on_failure_callback=_aborted(p) if p.failure_action is FailureAction.ABORT else None,
+    )
+    with dag:
+        tasks = {step.task_id: _step_task(p, step) for step in p.steps}
+        for step in p.steps:
+            for upstream in step.upstream:
+                tasks[upstream] >> tasks[step.task_id]
+        publish = PublishResultsOperator(
+            task_id="publish", plan=p, trigger_rule="all_success" if p.failure_action is FailureAction.ABORT else "all_done"
+        )
+        list(tasks.values()) >> publish
+        if p.failure_action is FailureAction.ROLLBACK:
+            rollback = RollbackResultsOperator(task_id="rollback", plan=p, trigger_rule="all_done")
+            [*tasks.values(), publish] >> rollback
+    return dag
+
+
+def _aborted(p: PipelinePlan) -> Any:
+    """With abort, publish never runs after a failure: the DAG's failure callback reports the end."""
+
+    def callback(context: Any) -> None:
+        reporter(p, context).finished("Failed", 0, f"run aborted: {context.get('reason') or 'a step failed'}")
+
+    return callback
+
+
+def _step_task(p: PipelinePlan, step: StepPlan) -> PipelineStepOperator:
+    return PipelineStepOperator(
+        plan=p,
+        task_id=step.task_id,
+        agent=step.agent_ref,
+        agent_namespace=p.namespace,
+        text=_step_text(step),
+        input_from=[(ref.task_ref, ref.artifact_name) for ref in step.inputs],
+        upstream_results=list(step.upstream) if step.takes_pipeline_input else [],
+        artifacts=[
+            {"name": a.name, "mediaType": a.type.value, **({"schema": a.schema_} if a.schema_ else {})} for a in step.artifacts
+        ],
+        streaming=p.streaming,
+        retries=step.retries,
+        retry_delay=step.retry_delay,
+        retry_exponential_backoff=2.0,
+        max_retry_delay=step.max_retry_delay,
+        execution_timeout=step.execution_timeout,
+        trigger_rule=step.trigger_rule,
+    )
+
+
+def invalid_dag(invalid: InvalidOrchestration) -> DAG:
+    errors = "\n".join(f"- `{error}`" for error in invalid.errors)
+    message = f"TaskOrchestration {invalid.namespace}/{invalid.name} ({invalid.where}) is invalid:\n{errors}"
+    dag = DAG(dag_id_for(invalid.namespace, invalid.name), schedule=None, start_date=START, tags=["aistack", "invalid"], doc_md=message)
+
+    def fail(**_: Any) -> None:
+        raise AirflowException(message)
+
+    with dag:
+        PythonOperator(task_id="invalid", python_callable=fail)
+    return dag

@@ -1,0 +1,191 @@
+"""The generator: TaskOrchestrations become DAGs (golden structure), and those DAGs run with dag.test()
+against real A2A agent servers whose models are deterministic fakes (ScriptedModel / FailingModel)."""
+
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aistack.a2a.fakes import FailingModel, ScriptedModel, SwappableModel
+from aistack.a2a.runner import serve_agents
+from aistack.validation import validate_paths
+from aistack.resources import OllamaAgent, OllamaModelDefinition
+
+pytestmark = pytest.mark.slow
+
+
+def load_dags(folder: Path, monkeypatch) -> dict:
+    monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(folder))
+    sys.modules.pop("dags.task_orchestrations", None)  # a fresh parse, as the DAG processor does
+    module = importlib.import_module("dags.task_orchestrations")
+    return {k: v for k, v in vars(module).items() if k.startswith("aistack__")}
+
+
+def test_examples_become_the_expected_dags(repo: Path, monkeypatch, airflow_db):
+    dags = load_dags(repo / "examples", monkeypatch)
+    analysis = dags["aistack__default__document-analysis"]
+    shape = {t.task_id: (sorted(t.upstream_task_ids), t.trigger_rule, t.retries, t.execution_timeout) for t in analysis.tasks}
+    from datetime import timedelta
+
+    assert shape == {
+        "document-analyzer": ([], "all_success", 2, timedelta(minutes=5)),
+        "summarizer": (["document-analyzer"], "all_success", 3, None),
+        "quality-check": (["summarizer"], "all_success", 3, None),
+        "publish": (["document-analyzer", "quality-check", "summarizer"], "all_done", 0, None),
+        "rollback": (["document-analyzer", "publish", "quality-check", "summarizer"], "all_done", 0, None),
+    }
+    assert analysis.params["input"] == "Analyze and summarize this document"
+    assert "aistack" in analysis.tags and "| summarizer | summarizer-agent |" in analysis.doc_md
+    chat = dags["aistack__default__multi-model-chat"]
+    assert chat.get_task("merge").trigger_rule == "one_success"
+    assert chat.get_task("merge").input_from == [("classify", "label"), ("reply", "draft")]
+    qa = dags["aistack__default__question-answering"]
+    assert qa.fail_fast and qa.get_task("publish").trigger_rule == "all_success"
+
+
+def test_fifty_valid_and_five_broken_resources(tmp_path: Path, repo: Path, monkeypatch, airflow_db):
+    source = (repo / "examples" / "question-answering" / "task.yaml").read_text()
+    for index in range(50):
+        (tmp_path / f"ok-{index}.yaml").write_text(source.replace("name: question-answering", f"name: qa-{index}"))
+    for index in range(5):
+        broken = source.replace("name: question-answering", f"name: broken-{index}").replace("retries: 1", "retries: -1")
+        (tmp_path / f"broken-{index}.yaml").write_text(broken)
+    dags = load_dags(tmp_path, monkeypatch)
+    assert len(dags) == 55
+    broken = [d for d in dags.values() if "invalid" in d.tags]
+    assert sorted(d.dag_id for d in broken) == [f"aistack__default__broken-{i}" for i in range(5)]
+    assert "spec.pipeline[0].retries: must be greater than or equal to 0" in broken[0].doc_md
+    assert all(len(d.tasks) == 3 for d in dags.values() if "invalid" not in d.tags)
+
+
+# -- runs -------------------------------------------------------------------------------
+
+
+def _agents(repo: Path) -> list:
+    result = validate_paths([repo / "examples"])
+    definitions = {d.name: d for d in result.of_kind(OllamaModelDefinition)}
+    seen, pairs = set(), []
+    for agent in result.of_kind(OllamaAgent):
+        if agent.name not in seen:
+            seen.add(agent.name)
+            pairs.append((agent, definitions[agent.spec.model_definition.name]))
+    return pairs
+
+
+@pytest.fixture
+def pipeline(repo: Path, tmp_path: Path, monkeypatch, airflow_db):
+    """Runs a TaskOrchestration (YAML text) through its generated DAG; agents answer from `fakes`."""
+    monkeypatch.setenv("AISTACK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AISTACK_OUTPUT_DIR", str(tmp_path / "outputs"))
+    monkeypatch.setenv("AISTACK_AGENT_TOKEN", "pipeline-test-token")
+    fakes: dict = {}
+    routes: dict = {}
+
+    def backend(agent, definition):
+        routes[agent.name] = SwappableModel(ScriptedModel(["ok"]))
+        return routes[agent.name]
+
+    def run(manifest: str, dag_id: str):
+        folder = tmp_path / "pipelines"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        (folder / "task.yaml").write_text(manifest)
+        for name, fake in fakes.items():
+            routes[name].current = fake
+        dags = load_dags(folder, monkeypatch)
+        return dags[dag_id].test()
+
+    with serve_agents(_agents(repo), backends=backend, registry=True):
+        yield run, fakes, tmp_path / "outputs"
+
+
+def _outputs(outputs: Path, name: str) -> dict:
+    (path,) = (outputs / "default" / name).glob("*/result.json")
+    return json.loads(path.read_text())
+
+
+def test_question_answering_runs_end_to_end_fake_models(pipeline, repo: Path):
+    run, fakes, outputs = pipeline
+    fakes["chat-agent"] = ScriptedModel(["About 21 and a half hours."])
+    fakes["qa-agent"] = ScriptedModel(['{"passed": true, "score": 9, "issues": []}'])
+    dag_run = run((repo / "examples" / "question-answering" / "task.yaml").read_text(), "aistack__default__question-answering")
+    assert dag_run.state == "success"
+    result = _outputs(outputs, "question-answering")
+    assert result["steps"]["answer"]["artifacts"] == [{"name": "answer", "mediaType": "text/plain", "text": "About 21 and a half hours."}]
+    assert result["steps"]["check-answer"]["artifacts"][0]["data"] == {"passed": True, "score": 9, "issues": []}
+    assert "About 21 and a half hours." in str(fakes["qa-agent"].requests[0].messages), "inputFrom reached the QA agent"
+    assert "Apollo 11" in str(fakes["chat-agent"].requests[0].messages), "the input reached the entry step"
+    markdown = next((outputs / "default" / "question-answering").glob("*/result.md")).read_text()
+    assert "## answer (completed)" in markdown
+
+
+FAILING = """\
+apiVersion: ai.stack/v1alpha1
+kind: TaskOrchestration
+metadata: {name: handled}
+spec:
+  input: {text: "Classify this."}
+  pipeline:
+    - {name: classify, agentRef: classifier-agent, artifacts: [{name: label, type: application/json}]}
+    - {name: on-failure, agentRef: chat-agent, dependsOn: [classify], condition: failure, prompt: "Apologize."}
+  errorPolicy: {failureAction: %s, backoffLimit: 1}
+"""
+
+
+def test_a_failing_step_runs_its_failure_handler_fake_models(pipeline):
+    run, fakes, outputs = pipeline
+    fakes["classifier-agent"] = FailingModel(RuntimeError("model exploded"))
+    fakes["chat-agent"] = ScriptedModel(["Sorry, that did not work."])
+    dag_run = run(FAILING % "continue", "aistack__default__handled")
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states == {"classify": "failed", "on-failure": "success", "publish": "success"}
+    result = _outputs(outputs, "handled")
+    assert result["steps"]["classify"]["state"] == "not completed"
+    assert result["steps"]["on-failure"]["artifacts"][0]["text"] == "Sorry, that did not work."
+
+
+def test_rollback_removes_what_the_failed_run_published_fake_models(pipeline):
+    run, fakes, outputs = pipeline
+    fakes["classifier-agent"] = FailingModel(RuntimeError("model exploded"))
+    fakes["chat-agent"] = ScriptedModel(["Sorry."])
+    dag_run = run(FAILING % "rollback", "aistack__default__handled")
+    assert dag_run.state == "failed"
+    rollback = dag_run.get_task_instance("rollback")
+    removed = rollback.xcom_pull(task_ids="rollback", key="rolled_back")
+    assert [key.rsplit("/", 1)[-1] for key in removed] == ["result.json"]
+    assert not list((outputs / "default" / "handled").glob("*/result.json")), "published results were removed"
+
+
+RETRIED = """\
+apiVersion: ai.stack/v1alpha1
+kind: TaskOrchestration
+metadata: {name: flaky}
+spec:
+  input: {text: "Hello"}
+  pipeline:
+    - {name: reply, agentRef: chat-agent, retries: 1, timeout: "%s"}
+  errorPolicy: {backoffLimit: 1}
+"""
+
+
+def test_a_failed_attempt_is_retried_fake_models(pipeline):
+    run, fakes, _ = pipeline
+    fakes["chat-agent"] = ScriptedModel([RuntimeError("transient"), "second time lucky"])
+    dag_run = run(RETRIED % "1m", "aistack__default__flaky")
+    assert dag_run.state == "success"
+    ti = dag_run.get_task_instance("reply")
+    assert ti.try_number == 2
+    assert ti.xcom_pull(task_ids="reply")["artifacts"][0]["text"] == "second time lucky"
+
+
+def test_a_step_past_its_timeout_is_cancelled_fake_models(pipeline):
+    run, fakes, _ = pipeline
+    slow = ScriptedModel([" ".join(["slow"] * 400)], token_delay=0.05)
+    fakes["chat-agent"] = slow
+    dag_run = run(RETRIED.replace("retries: 1", "retries: 0") % "2s", "aistack__default__flaky")
+    assert dag_run.state == "failed"
+    assert slow.closed_early >= 1, "the agent stopped generating when the step timed out"

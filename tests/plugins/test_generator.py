@@ -189,3 +189,61 @@ def test_a_step_past_its_timeout_is_cancelled_fake_models(pipeline):
     dag_run = run(RETRIED.replace("retries: 1", "retries: 0") % "2s", "aistack__default__flaky")
     assert dag_run.state == "failed"
     assert slow.closed_early >= 1, "the agent stopped generating when the step timed out"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A real S3 endpoint on 127.0.0.1 (moto in server mode) behind the aws_default connection."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        import httpx
+
+        httpx.post(f"{endpoint}/moto-api/reset")  # moto keeps its state per process: start empty
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+            "conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        }))
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
+                              aws_secret_access_key="testing", region_name="us-east-1")
+        client.create_bucket(Bucket="ai-results")
+        yield client
+    finally:
+        server.stop()
+
+
+def _keys(client) -> list[str]:
+    return sorted(o["Key"] for o in client.list_objects_v2(Bucket="ai-results").get("Contents", []))
+
+
+S3_OUTPUT = "  output:\n    storage: {type: s3, bucket: ai-results, prefix: outputs/}\n    format: [{type: application/json}, {type: text/markdown}]\n"
+
+
+def test_results_are_written_to_s3_fake_models(pipeline, s3):
+    run, fakes, _ = pipeline
+    fakes["chat-agent"] = ScriptedModel(["Hello from S3."])
+    dag_run = run(RETRIED.replace("retries: 1", "retries: 0") % "1m" + S3_OUTPUT, "aistack__default__flaky")
+    assert dag_run.state == "success"
+    keys = _keys(s3)
+    assert [k.rsplit("/", 1)[-1] for k in keys] == ["result.json", "result.md"]
+    assert all(k.startswith("outputs/default/flaky/") for k in keys)
+    body = json.loads(s3.get_object(Bucket="ai-results", Key=keys[0])["Body"].read())
+    assert body["steps"]["reply"]["artifacts"][0]["text"] == "Hello from S3."
+    locations = dag_run.get_task_instance("publish").xcom_pull(task_ids="publish")
+    assert locations == [f"s3://ai-results/{k}" for k in keys]
+
+
+def test_rollback_deletes_the_s3_objects_fake_models(pipeline, s3):
+    run, fakes, _ = pipeline
+    fakes["classifier-agent"] = FailingModel(RuntimeError("model exploded"))
+    fakes["chat-agent"] = ScriptedModel(["Sorry."])
+    dag_run = run(FAILING % "rollback" + S3_OUTPUT, "aistack__default__handled")
+    assert dag_run.state == "failed"
+    assert _keys(s3) == []
+    removed = dag_run.get_task_instance("rollback").xcom_pull(task_ids="rollback", key="rolled_back")
+    assert len(removed) == 2

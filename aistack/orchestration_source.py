@@ -1,8 +1,9 @@
 """Where the generator finds TaskOrchestrations: a folder of manifests, or the cluster.
 
 Parsing a DAG file must be fast and must never hang or fail because a cluster is down:
-cluster listings use short timeouts, are cached briefly, and when the cluster cannot be
-reached the last good listing is served (with a warning) from a snapshot on disk.
+cluster listings use short timeouts, and when the cluster cannot be reached the last good
+listing is served (with a warning) from a snapshot on disk. The snapshot is only a fallback:
+a parse requested right after `kubectl apply` must see the new resource.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from aistack.resources import FieldError, InvalidResource, TaskOrchestration, pa
 log = logging.getLogger(__name__)
 
 CLUSTER_TIMEOUT = (2.0, 5.0)  # connect, read seconds
-CACHE_SECONDS = 30.0
 
 
 @dataclass
@@ -68,8 +67,6 @@ def _cache_file() -> Path:
 
 def from_cluster() -> Snapshot:
     cache = _cache_file()
-    if cache.exists() and time.time() - cache.stat().st_mtime < CACHE_SECONDS:
-        return _from_items(json.loads(cache.read_text()), "cluster (cached)", stale=False)
     try:
         from kubernetes import client
 

@@ -26,8 +26,13 @@ START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DEFAULT_INSTRUCTION = "Work on the inputs below."
 
 
+INDEX_DAG_ID = "aistack_task_orchestrations"
+
+
 def generate(snapshot: Snapshot) -> dict[str, DAG]:
-    dags = {}
+    """Every pipeline's DAG, plus an index DAG so the file always defines one (Airflow only
+    accepts parse requests for files that do, and the watcher asks for one after each apply)."""
+    dags = {INDEX_DAG_ID: index_dag(snapshot)}
     for orchestration in snapshot.valid:
         dag = build_dag(orchestration)
         dags[dag.dag_id] = dag
@@ -35,6 +40,15 @@ def generate(snapshot: Snapshot) -> dict[str, DAG]:
         dag = invalid_dag(invalid)
         dags.setdefault(dag.dag_id, dag)
     return dags
+
+
+def index_dag(snapshot: Snapshot) -> DAG:
+    lines = [f"# TaskOrchestrations ({snapshot.source})", ""]
+    if snapshot.stale:
+        lines += ["**The cluster could not be reached: these are from the last good listing.**", ""]
+    lines += [f"- `{o.namespace}/{o.name}`: DAG `{dag_id_for(o.namespace, o.name)}`" for o in snapshot.valid]
+    lines += [f"- `{i.namespace}/{i.name}`: **invalid** ({len(i.errors)} errors)" for i in snapshot.invalid]
+    return DAG(INDEX_DAG_ID, schedule=None, start_date=START, tags=["aistack"], doc_md="\n".join(lines))
 
 
 def _step_text(step: StepPlan) -> str:
@@ -55,10 +69,13 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
         tags=list(p.tags),
         doc_md=p.doc_md,
         fail_fast=p.failure_action is FailureAction.ABORT,
+        is_paused_upon_creation=False,  # a submitted resource runs at once
         params={
             "input": Param(p.input_text, type="string", title="Input", description="The text the entry steps receive."),
             "namespace": Param(p.namespace, type="string"),
             "name": Param(p.name, type="string"),
+            "generation": Param(orchestration.metadata.generation or 0, type="integer",
+                                description="The resource generation this DAG was built from."),
         },
         default_args={"owner": f"{p.namespace}/{p.name}"},
         on_failure_callback=_aborted(p) if p.failure_action is FailureAction.ABORT else None,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aistack import settings
+from aistack.pipeline_plan import parse_dag_id
 from aistack.resources import FieldError, InvalidResource, TaskOrchestration, parse_resource
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,13 @@ class Snapshot:
     stale: bool = False
 
 
-def load() -> Snapshot:
+def load(only: str | None = None) -> Snapshot:
+    """All TaskOrchestrations; with `only` (a generated dag_id), the cluster is asked for that one alone."""
     folder = settings.orchestrations_path()
-    return from_folder(folder) if folder is not None else from_cluster()
+    if folder is not None:
+        return from_folder(folder)
+    target = parse_dag_id(only) if only else None
+    return from_cluster(target)
 
 
 def from_folder(folder: Path) -> Snapshot:
@@ -65,7 +70,7 @@ def _cache_file() -> Path:
     return settings.data_dir() / "cache" / "taskorchestrations.json"
 
 
-def from_cluster() -> Snapshot:
+def from_cluster(target: tuple[str, str] | None = None) -> Snapshot:
     cache = _cache_file()
     try:
         from kubernetes import client
@@ -73,6 +78,15 @@ def from_cluster() -> Snapshot:
         from aistack.kube import api_client
 
         api = client.CustomObjectsApi(api_client())
+        if target is not None:
+            try:
+                item = api.get_namespaced_custom_object(
+                    "ai.stack", "v1alpha1", target[0], TaskOrchestration.PLURAL, target[1], _request_timeout=CLUSTER_TIMEOUT
+                )
+                return _from_items([item], "cluster", stale=False)
+            except client.ApiException as exc:
+                if exc.status != 404:  # not found by that name (e.g. a shortened long name): list them all
+                    raise
         listing = api.list_cluster_custom_object("ai.stack", "v1alpha1", TaskOrchestration.PLURAL, _request_timeout=CLUSTER_TIMEOUT)
         items = listing.get("items", [])
     except Exception as exc:  # unreachable, no kubeconfig, no CRD: serve the last good listing

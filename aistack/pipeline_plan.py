@@ -94,6 +94,16 @@ def dag_id_for(namespace: str, name: str) -> str:
     return f"{DAG_ID_PREFIX}{namespace}__{name[:keep]}-{digest}"
 
 
+def parse_dag_id(dag_id: str) -> tuple[str, str] | None:
+    """(namespace, name) of a generated DAG's id; None for other ids (or shortened long names)."""
+    if not dag_id.startswith(DAG_ID_PREFIX):
+        return None
+    namespace, sep, name = dag_id[len(DAG_ID_PREFIX):].partition("__")
+    if not sep or dag_id_for(namespace, name) != dag_id:
+        return None
+    return namespace, name
+
+
 def plan(orchestration: TaskOrchestration) -> PipelinePlan:
     spec = orchestration.spec
     policy = spec.error_policy

@@ -4,10 +4,14 @@ AISTACK_ORCHESTRATIONS_PATH names a folder of manifests; otherwise the TaskOrche
 the cluster in the Kubernetes configuration are listed (briefly cached; when the cluster
 cannot be reached, the last good listing is used). An invalid resource becomes a DAG of the
 same id whose only task fails with the validation errors; every valid one loads regardless.
+When Airflow parses the file to run a task, only that task's pipeline is read and built.
 """
+
+from airflow.sdk import get_parsing_context
 
 from aistack import orchestration_source
 from aistack_plugin.generator import generate
 
-_snapshot = orchestration_source.load()
-globals().update(generate(_snapshot))
+# A worker running one task of one pipeline builds only that pipeline's DAG.
+_only = get_parsing_context().dag_id
+globals().update(generate(orchestration_source.load(only=_only), only=_only))

@@ -29,10 +29,21 @@ DEFAULT_INSTRUCTION = "Work on the inputs below."
 INDEX_DAG_ID = "aistack_task_orchestrations"
 
 
-def generate(snapshot: Snapshot) -> dict[str, DAG]:
+def generate(snapshot: Snapshot, only: str | None = None) -> dict[str, DAG]:
     """Every pipeline's DAG, plus an index DAG so the file always defines one (Airflow only
-    accepts parse requests for files that do, and the watcher asks for one after each apply)."""
-    dags = {INDEX_DAG_ID: index_dag(snapshot)}
+    accepts parse requests for files that do, and the watcher asks for one after each apply).
+    With `only` (a dag_id), just that DAG, when it is one of the pipelines."""
+    wanted = {dag_id_for(o.namespace, o.name) for o in snapshot.valid} | {dag_id_for(i.namespace, i.name) for i in snapshot.invalid}
+    if only is not None and only in wanted:
+        snapshot = Snapshot(
+            valid=[o for o in snapshot.valid if dag_id_for(o.namespace, o.name) == only],
+            invalid=[i for i in snapshot.invalid if dag_id_for(i.namespace, i.name) == only],
+            source=snapshot.source,
+            stale=snapshot.stale,
+        )
+        dags = {}
+    else:
+        dags = {INDEX_DAG_ID: index_dag(snapshot)}
     for orchestration in snapshot.valid:
         dag = build_dag(orchestration)
         dags[dag.dag_id] = dag
@@ -72,12 +83,9 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
         is_paused_upon_creation=False,  # a submitted resource runs at once
         params={
             "input": Param(p.input_text, type="string", title="Input", description="The text the entry steps receive."),
-            "namespace": Param(p.namespace, type="string"),
-            "name": Param(p.name, type="string"),
             "generation": Param(orchestration.metadata.generation or 0, type="integer",
                                 description="The resource generation this DAG was built from."),
         },
-        default_args={"owner": f"{p.namespace}/{p.name}"},
         on_failure_callback=_aborted(p) if p.failure_action is FailureAction.ABORT else None,
     )
     with dag:
@@ -86,13 +94,19 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
             for upstream in step.upstream:
                 tasks[upstream] >> tasks[step.task_id]
         publish = PublishResultsOperator(
-            task_id="publish", plan=p, trigger_rule="all_success" if p.failure_action is FailureAction.ABORT else "all_done"
+            task_id="publish", plan=p, owner=_owner(p), trigger_rule="all_success" if p.failure_action is FailureAction.ABORT else "all_done"
         )
         list(tasks.values()) >> publish
         if p.failure_action is FailureAction.ROLLBACK:
-            rollback = RollbackResultsOperator(task_id="rollback", plan=p, trigger_rule="all_done")
+            rollback = RollbackResultsOperator(task_id="rollback", plan=p, owner=_owner(p), trigger_rule="all_done")
             [*tasks.values(), publish] >> rollback
     return dag
+
+
+def _owner(p: PipelinePlan) -> str:
+    """The resource a task belongs to, shown as its owner in the UI (set per task: default_args are
+    deep-copied into every task, which dominated parse time for large numbers of pipelines)."""
+    return f"{p.namespace}/{p.name}"
 
 
 def _aborted(p: PipelinePlan) -> Any:
@@ -108,6 +122,7 @@ def _step_task(p: PipelinePlan, step: StepPlan) -> PipelineStepOperator:
     return PipelineStepOperator(
         plan=p,
         task_id=step.task_id,
+        owner=_owner(p),
         agent=step.agent_ref,
         agent_namespace=p.namespace,
         text=_step_text(step),

@@ -247,3 +247,13 @@ def test_rollback_deletes_the_s3_objects_fake_models(pipeline, s3):
     assert _keys(s3) == []
     removed = dag_run.get_task_instance("rollback").xcom_pull(task_ids="rollback", key="rolled_back")
     assert len(removed) == 2
+
+
+def test_a_worker_builds_only_the_pipeline_it_runs(repo: Path, monkeypatch, airflow_db):
+    from aistack import orchestration_source
+    from aistack_plugin.generator import generate
+
+    monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(repo / "examples"))
+    snapshot = orchestration_source.load()
+    assert list(generate(snapshot, only="aistack__default__question-answering")) == ["aistack__default__question-answering"]
+    assert len(generate(snapshot, only="some_other_dag")) == 4, "any other id: every DAG and the index"

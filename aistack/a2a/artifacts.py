@@ -34,7 +34,7 @@ import jsonschema
 from a2a.types import Part
 from google.protobuf import json_format, struct_pb2
 
-from aistack.a2a.inputs import InputError
+from aistack.a2a.inputs import InputError, plain
 
 METADATA_KEY = "aistack"
 DEFAULT_NAME = "output"
@@ -99,6 +99,9 @@ def _spec(item: Any, where: str, json_agent: bool) -> OutputSpec:
         )
     schema = item.get("schema")
     if schema is not None:
+        # Metadata travels as a protobuf Struct, which keeps numbers as doubles: maxLength 10
+        # would reach the grammar builder as 10.0 and break it.
+        schema = plain(dict(schema)) if isinstance(schema, Mapping) else schema
         if not isinstance(schema, Mapping):
             raise InputError(f'metadata "{where}.schema" must be a JSON schema object')
         try:

@@ -22,6 +22,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 
 demo: $(INSTALLED)
 	$(BIN)/aistack validate examples/ models/
+	$(BIN)/aistack run examples/summarization-pipeline --input-file examples/summarization-pipeline/document.md
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

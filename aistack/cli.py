@@ -50,7 +50,43 @@ def _parser() -> argparse.ArgumentParser:
     )
     manifests.add_argument("paths", nargs="+", type=Path, help="YAML files or folders with the agents and their model definitions")
     manifests.set_defaults(handler=_agents_manifests)
+    _add_run_command(commands)
     return parser
+
+
+def _add_run_command(commands: argparse._SubParsersAction) -> None:
+    """`aistack run`: one TaskOrchestration end to end through Airflow (aistack/run/), imported only when run."""
+    run = commands.add_parser(
+        "run",
+        help="run a TaskOrchestration locally: model runtime, agents and its Airflow DAG",
+        description=(
+            "Run the TaskOrchestration in PATH (an example folder, or files with the orchestration, its agents and "
+            "their model definitions) on this machine: pick the model runtime (OLLAMA_HOST if it answers, else the "
+            "embedded one), build the models the agents need (unchanged ones are skipped), start the agents, and run "
+            "the orchestration's DAG with Airflow (a private AIRFLOW_HOME under $AISTACK_HOME/airflow). Progress is "
+            "printed as it happens, Airflow's logs go to a file under $AISTACK_HOME/logs. S3 output is written "
+            "locally unless an AWS connection is configured. Exit status: 0 when the run succeeded, 1 when it "
+            "failed, 2 when the files cannot be run."
+        ),
+    )
+    run.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="example folder, or YAML files")
+    given = run.add_mutually_exclusive_group()
+    given.add_argument("--input", default=None, metavar="TEXT", help="replace the orchestration's input with TEXT")
+    given.add_argument("--input-file", type=Path, default=None, metavar="FILE", help="replace the orchestration's input with FILE's text")
+    run.add_argument("--keep-running", action="store_true", help="leave the agents and the model runtime up until Ctrl-C")
+    run.add_argument("--output-dir", type=Path, default=None, metavar="DIR",
+                     help="write the results under DIR (default: $AISTACK_OUTPUT_DIR or $AISTACK_HOME/outputs)")
+    run.add_argument("--orchestration", default=None, metavar="NAME",
+                     help="which TaskOrchestration to run when PATH holds several")
+    run.add_argument("--trace", type=Path, default=None, metavar="FILE",
+                     help="also write a JSON record of the run: phase times, step events, model calls")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from aistack.run.cli import main
+
+    return main(args)
 
 
 def _add_ollama_commands(commands: argparse._SubParsersAction) -> None:

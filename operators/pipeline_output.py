@@ -40,6 +40,16 @@ def storage_for(plan: PipelinePlan, aws_conn_id: str) -> pipeline_output.Storage
     return pipeline_output.LocalStorage(root)
 
 
+FAILED_STATES = ("failed", "upstream_failed")
+
+
+def step_states(plan: PipelinePlan, context: Any) -> dict[str, str]:
+    """The run's step states, as the scheduler sees them (a skipped failure handler is not a failure)."""
+    ti = context["ti"]
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]], task_ids=[s.task_id for s in plan.steps])
+    return {task: str(state) for task, state in (states.get(context["run_id"]) or {}).items()}
+
+
 class PublishResultsOperator(BaseOperator):
     """Writes every step's artifacts in each declared format; returns the locations.
 
@@ -64,7 +74,8 @@ class PublishResultsOperator(BaseOperator):
             message = f"steps that did not complete: {', '.join(missing)}"
         else:
             message = "every step completed"
-        unfinished = [leaf for leaf in self.plan.leaves if leaf in missing]
+        states = step_states(self.plan, context)
+        unfinished = [leaf for leaf in self.plan.leaves if states.get(leaf) in FAILED_STATES]
         reporter(self.plan, context).finished("Failed" if unfinished else "Succeeded", done, message, locations)
         if unfinished:
             raise AirflowException(f"final steps that did not complete: {', '.join(unfinished)} (results written to {', '.join(locations)})")
@@ -80,9 +91,13 @@ class RollbackResultsOperator(BaseOperator):
         self.plan, self.aws_conn_id = plan, aws_conn_id
 
     def execute(self, context: Any) -> None:
-        failed = [step.task_id for step in self.plan.steps if not context["ti"].xcom_pull(task_ids=step.task_id)]
+        states = step_states(self.plan, context)
+        failed = [task for task, state in states.items() if state in FAILED_STATES]
+        published = context["ti"].xcom_pull(task_ids="publish")
+        if not failed and published:
+            raise AirflowSkipException("no step failed and the results were published: nothing to roll back")
         if not failed:
-            raise AirflowSkipException("every step completed: nothing to roll back")
+            failed = ["publish"]
         storage = storage_for(self.plan, self.aws_conn_id)
         removed = []
         for key in pipeline_output.published_keys(self.plan, context["run_id"]):

@@ -133,7 +133,7 @@ def parse_json(text: str, schema: Mapping[str, Any] | None) -> Any:
     if candidate.startswith("```"):
         candidate = re.sub(r"^```[a-zA-Z]*\s*|\s*```$", "", candidate)
     try:
-        value = json.loads(candidate)
+        value = json.loads(candidate, strict=False)  # small models emit raw control characters in strings
     except json.JSONDecodeError as exc:
         raise InvalidOutput(f"the answer is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if schema is not None:

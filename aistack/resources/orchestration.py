@@ -137,7 +137,7 @@ class FailureAction(str, Enum):
     """What a failed run does with what it already produced."""
 
     ROLLBACK = "rollback"  # like continue, then delete what the run published and record it
-    ABORT = "abort"  # stop the run at the first failed step; nothing is published
+    ABORT = "abort"  # steps after a failed step do not run; nothing is published; the run fails
     CONTINUE = "continue"  # let independent steps finish; publish what succeeded
 
 

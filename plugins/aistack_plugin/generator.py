@@ -79,7 +79,6 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
         catchup=False,
         tags=list(p.tags),
         doc_md=p.doc_md,
-        fail_fast=p.failure_action is FailureAction.ABORT,
         is_paused_upon_creation=False,  # a submitted resource runs at once
         params={
             "input": Param(p.input_text, type="string", title="Input", description="The text the entry steps receive."),

@@ -44,7 +44,7 @@ def test_examples_become_the_expected_dags(repo: Path, monkeypatch, airflow_db):
     assert chat.get_task("merge").trigger_rule == "one_success"
     assert chat.get_task("merge").input_from == [("classify", "label"), ("reply", "draft")]
     qa = dags["aistack__default__question-answering"]
-    assert qa.fail_fast and qa.get_task("publish").trigger_rule == "all_success"
+    assert qa.get_task("publish").trigger_rule == "all_success", "abort: nothing is published after a failure"
 
 
 def test_fifty_valid_and_five_broken_resources(tmp_path: Path, repo: Path, monkeypatch, airflow_db):
@@ -257,3 +257,22 @@ def test_a_worker_builds_only_the_pipeline_it_runs(repo: Path, monkeypatch, airf
     snapshot = orchestration_source.load()
     assert list(generate(snapshot, only="aistack__default__question-answering")) == ["aistack__default__question-answering"]
     assert len(generate(snapshot, only="some_other_dag")) == 4, "any other id: every DAG and the index"
+
+
+def test_abort_fails_the_run_and_publishes_nothing_fake_models(pipeline):
+    run, fakes, outputs = pipeline
+    fakes["chat-agent"] = FailingModel(RuntimeError("model exploded"))
+    manifest = RETRIED.replace("retries: 1", "retries: 0") % "1m" + "  errorPolicy: {failureAction: abort}\n"
+    dag_run = run(manifest.replace("  errorPolicy: {backoffLimit: 1}\n", ""), "aistack__default__flaky")
+    assert dag_run.state == "failed"
+    assert dag_run.get_task_instance("publish").state == "upstream_failed"
+    assert not (outputs / "default" / "flaky").exists()
+
+
+def test_a_skipped_failure_handler_does_not_fail_the_run_fake_models(pipeline):
+    run, fakes, outputs = pipeline
+    fakes["classifier-agent"] = ScriptedModel(['{"label": "question", "confidence": 0.9}'])
+    dag_run = run(FAILING % "continue", "aistack__default__handled")
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states == {"classify": "success", "on-failure": "skipped", "publish": "success"}
+    assert dag_run.state == "success"

@@ -1,0 +1,96 @@
+"""The private Airflow installation of local runs: `$AISTACK_HOME/airflow`.
+
+    airflow/airflow.cfg        written by Airflow on first use
+    airflow/airflow.db         the SQLite metadata database (`airflow db migrate` on first use only)
+    airflow/dags/              the DAG bundle `aistack-run`: an installed copy of the repository's
+                               dags/task_orchestrations.py, refreshed when the original changes
+    airflow/logs/              Airflow's task logs
+    logs/run-<time>-<name>.log the log of each run (Airflow's output, the agents' and the runtime's)
+
+The bundle holds only the generator's DAG file: the other files of dags/ (model builds, agent
+deployments, the cluster watcher) need a cluster, and parsing them would only slow every run.
+Without a source checkout (a non-editable install), the same two-line DAG file is written instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from aistack import settings
+
+BUNDLE_NAME = "aistack-run"
+DAG_FILE = "task_orchestrations.py"
+_FALLBACK_DAG_FILE = '''"""One Airflow DAG per TaskOrchestration (written by `aistack run`; see dags/task_orchestrations.py)."""
+
+from aistack import orchestration_source
+from aistack_plugin.generator import generate
+
+globals().update(generate(orchestration_source.load()))
+'''
+
+
+def repository_dag_file() -> Path | None:
+    """dags/task_orchestrations.py of the source checkout aistack is imported from, if any."""
+    import aistack
+
+    candidate = Path(aistack.__file__).resolve().parent.parent / "dags" / DAG_FILE
+    return candidate if candidate.is_file() else None
+
+
+class AirflowHome:
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self.data_dir = (data_dir or settings.data_dir()).resolve()
+        self.root = self.data_dir / "airflow"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "airflow.db"
+
+    @property
+    def bundle(self) -> Path:
+        return self.root / "dags"
+
+    @property
+    def migrated_marker(self) -> Path:
+        return self.root / ".aistack-migrated"
+
+    def new_log(self, name: str) -> Path:
+        folder = self.data_dir / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{name}.log"
+
+    def install_bundle(self) -> Path:
+        """Write the bundle's DAG file (only when it changed, so Airflow sees no new version)."""
+        self.bundle.mkdir(parents=True, exist_ok=True)
+        source = repository_dag_file()
+        text = source.read_text() if source is not None else _FALLBACK_DAG_FILE
+        target = self.bundle / DAG_FILE
+        if not target.is_file() or target.read_text() != text:
+            temporary = target.with_name(f".{DAG_FILE}.{os.getpid()}.tmp")
+            temporary.write_text(text)
+            temporary.replace(target)
+        return target
+
+    def environment(self, base: Mapping[str, str], orchestrations_path: Path) -> dict[str, str]:
+        """The worker's environment: this Airflow home and nothing of another one."""
+        env = {k: v for k, v in base.items() if not (k.startswith("AIRFLOW__") and k != "AIRFLOW__LOGGING__LOGGING_LEVEL")}
+        env.update({
+            "AIRFLOW_HOME": str(self.root),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.database}",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.bundle),
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([{
+                "name": BUNDLE_NAME,
+                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                "kwargs": {"path": str(self.bundle)},
+            }]),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.root / "logs"),
+            settings.HOME: str(self.data_dir),
+            settings.ORCHESTRATIONS_PATH: str(orchestrations_path),
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env

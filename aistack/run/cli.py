@@ -1,0 +1,56 @@
+"""`aistack run PATH... [--input TEXT | --input-file FILE] [--keep-running] [--output-dir DIR]`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+from aistack.run.progress import Console, words
+from aistack.run.runner import RunError, RunRequest, run
+
+
+def _error(message: str, status: int) -> int:
+    print(f"aistack run: {message}", file=sys.stderr)
+    return status
+
+
+def request_from(args: argparse.Namespace) -> RunRequest:
+    text = label = None
+    if args.input is not None:
+        text, label = args.input, f"--input ({words(args.input)})"
+    elif args.input_file is not None:
+        path: Path = args.input_file
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunError(f"cannot read --input-file {path}: {exc}", status=2) from None
+        label = f"{path} ({words(text)})"
+    return RunRequest(paths=list(args.paths), input_text=text, input_label=label, keep_running=args.keep_running,
+                      output_dir=args.output_dir, orchestration=args.orchestration, trace=args.trace)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(args: argparse.Namespace) -> int:
+    console = Console()
+    signal.signal(signal.SIGTERM, _interrupt)  # stop what was started, as for Ctrl-C
+    try:
+        outcome = run(request_from(args), console)
+    except RunError as exc:
+        if console.wrote:
+            console.line()
+        return _error(str(exc), exc.status)
+    except KeyboardInterrupt:
+        console.line()
+        return _error("interrupted; the agents, the model runtime and the Airflow worker were stopped", 130)
+    except Exception as exc:  # a bug: keep the traceback, end with one clear line
+        traceback.print_exc()
+        return _error(f"unexpected error: {type(exc).__name__}: {exc}", 1)
+    if not outcome.succeeded:
+        return _error(f"the run failed: {outcome.message}", 1)
+    return 0

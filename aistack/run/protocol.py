@@ -1,0 +1,42 @@
+"""How the Airflow worker and `aistack run` talk: one JSON object per line.
+
+Worker -> runner, on a pipe of its own (the worker's stdout and stderr are the log file):
+
+    {"event": "migrating"}                                  first use: `airflow db migrate` runs
+    {"event": "ready", "dag_id": ..., "airflow": "3.3.2", "warmup": 4.8, "migrated": false}
+    {"event": "task", "task": "summarizer", "state": "running", "try": 1, "time": ..., "run_id": ...}
+    {"event": "task", ..., "state": "failed" | "up_for_retry", "error": "..."}
+    {"event": "finished", "state": "success", "run_id": ..., "tasks": [...], "results": {...},
+     "outputs": [...], "rolled_back": [...], "started": ..., "ended": ...}
+    {"event": "error", "message": "..."}                    the worker could not do its job
+
+Runner -> worker, on the worker's stdin: one line `{"go": true, "conf": {...}}` starts the run;
+end of file (or `{"go": false}`) makes the worker exit without running anything.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+
+def encode(event: str, **fields: Any) -> str:
+    return json.dumps({"event": event, "time": time.time(), **fields}, default=str, ensure_ascii=False) + "\n"
+
+
+def send(stream: IO[str], event: str, **fields: Any) -> None:
+    stream.write(encode(event, **fields))
+    stream.flush()
+
+
+def read(stream: IO[str]) -> Iterator[dict[str, Any]]:
+    """Events until end of file; a line that is not an event is skipped."""
+    for line in stream:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and "event" in item:
+            yield item

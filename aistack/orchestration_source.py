@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aistack import settings
+from aistack.files import write_atomic
 from aistack.pipeline_plan import parse_dag_id
 from aistack.resources import FieldError, InvalidResource, TaskOrchestration, parse_resource
 
@@ -95,10 +95,7 @@ def from_cluster(target: tuple[str, str] | None = None) -> Snapshot:
             return _from_items(json.loads(cache.read_text()), "cluster (last good listing)", stale=True)
         log.warning("cannot list TaskOrchestrations (%s) and there is no earlier listing: no pipelines", exc)
         return Snapshot(source="cluster (unreachable)", stale=True)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    temporary = cache.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(items))
-    temporary.replace(cache)
+    write_atomic(cache, json.dumps(items))
     return _from_items(items, "cluster", stale=False)
 
 

@@ -8,12 +8,12 @@ is renamed into place; an S3 object is one PUT).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from aistack.files import write_atomic
 from aistack.pipeline_plan import PipelinePlan
 from aistack.resources.types import MediaType
 
@@ -33,12 +33,7 @@ class LocalStorage:
         self.root = root
 
     def put(self, key: str, data: bytes, content_type: str) -> str:
-        path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_bytes(data)
-        temporary.replace(path)
-        return str(path)
+        return str(write_atomic(self.root / key, data))
 
     def delete(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)

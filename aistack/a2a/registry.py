@@ -17,13 +17,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aistack.files import write_atomic
 from aistack.settings import data_dir
 
 
@@ -73,16 +72,7 @@ def _read(path: Path) -> list[RegistryEntry]:
 
 
 def _write(path: Path, entries: list[RegistryEntry]) -> None:
-    body = json.dumps({"agents": [e.to_json() for e in entries]}, indent=2) + "\n"
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".registry-", suffix=".json")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(body)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_atomic(path, json.dumps({"agents": [e.to_json() for e in entries]}, indent=2) + "\n")
 
 
 def read_registry(path: Path | None = None) -> list[RegistryEntry]:

@@ -16,14 +16,14 @@ import. Modification times are timezone-aware UTC: a file's mtime, an object's L
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
+
+from aistack.files import write_atomic
 
 TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp", "~")
 
@@ -108,21 +108,7 @@ class LocalStore:
             return None
 
     def write(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        target = self.root / safe_key(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        return str(target)
+        return str(write_atomic(self.root / safe_key(key), data))
 
 
 def _client_error_code(exc: Exception) -> str:

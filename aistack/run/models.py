@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aistack import settings
+from aistack.files import write_atomic
 from aistack.resources.model_definition import OllamaModelDefinition
 
 CONTEXT = 4096
@@ -102,11 +102,7 @@ def _load_records() -> dict[str, dict[str, str]]:
 
 
 def _save_records(records: dict[str, dict[str, str]]) -> None:
-    path = _record_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".models.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
-    temporary.replace(path)
+    write_atomic(_record_path(), json.dumps(records, indent=2, sort_keys=True) + "\n")
 
 
 def ensure_models(

@@ -2,7 +2,6 @@
 
 import importlib
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from aistack.a2a.fakes import FailingModel, ScriptedModel, SwappableModel
 from aistack.a2a.runner import serve_agents

@@ -165,7 +165,7 @@ def test_a_failing_step_fails_the_run_with_its_reason(home: Path, tmp_path: Path
     assert "answer               failed" in run.stdout
     assert not [e for e in run.events("task") if e["task"] == "check-answer" and e["state"] == "running"]
     states = {t["task"]: t["state"] for t in run.finished["tasks"]}
-    assert states == {"answer": "failed", "check-answer": "skipped", "publish": "skipped"}  # abort: fail_fast skips the rest
+    assert states == {"answer": "failed", "check-answer": "upstream_failed", "publish": "upstream_failed"}  # abort: nothing after it runs
     assert run.finished["outputs"] == []
     assert not (tmp_path / "out").exists(), "abort: nothing is published"
 

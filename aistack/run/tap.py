@@ -16,7 +16,6 @@ original. (To be removed when aistack/runtime/formats.py enforces bounds itself.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,24 +28,6 @@ from aistack.resources.agent import OllamaAgent
 from aistack.resources.model_definition import OllamaModelDefinition
 
 TokenSink = Callable[[str, str], None]  # (agent, text)
-MAX_ENUM_RANGE = 256  # bounded integer ranges up to this size become enums
-
-
-def bounded_integers_as_enums(schema: Any) -> Any:
-    """The same JSON schema with every small bounded integer range written as an enum."""
-    if isinstance(schema, list):
-        return [bounded_integers_as_enums(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    result = {key: bounded_integers_as_enums(value) for key, value in schema.items()}
-    if result.get("type") == "integer" and "enum" not in result:
-        low = result.get("minimum", result["exclusiveMinimum"] + 1 if isinstance(result.get("exclusiveMinimum"), int) else None)
-        high = result.get("maximum", result["exclusiveMaximum"] - 1 if isinstance(result.get("exclusiveMaximum"), int) else None)
-        if isinstance(low, int) and isinstance(high, int) and 0 <= high - low < MAX_ENUM_RANGE:
-            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-                result.pop(key, None)
-            result["enum"] = list(range(low, high + 1))
-    return result
 
 
 @dataclass
@@ -78,8 +59,7 @@ class ModelTap:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def backends(self, url: str, embedded: bool = False) -> Callable[[OllamaAgent, OllamaModelDefinition], ModelBackend]:
-        return lambda agent, definition: TappedBackend(OllamaBackend(definition.model_name, host=url), agent.name, self,
-                                                       enforce_bounds=embedded)
+        return lambda agent, definition: TappedBackend(OllamaBackend(definition.model_name, host=url), agent.name, self)
 
     def start(self, agent: str, model: str, request: ChatRequest) -> ModelCall:
         call = ModelCall(agent, model, [dict(m) for m in request.messages], dict(request.options), request.format, time.time())
@@ -103,13 +83,11 @@ class ModelTap:
 
 
 class TappedBackend(ModelBackend):
-    def __init__(self, inner: ModelBackend, agent: str, tap: ModelTap, enforce_bounds: bool = False) -> None:
-        self.inner, self.agent, self.tap, self.enforce_bounds = inner, agent, tap, enforce_bounds
+    def __init__(self, inner: ModelBackend, agent: str, tap: ModelTap) -> None:
+        self.inner, self.agent, self.tap = inner, agent, tap
         self.model = inner.model
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        if self.enforce_bounds and isinstance(request.format, dict):
-            request = dataclasses.replace(request, format=bounded_integers_as_enums(request.format))
         call = self.tap.start(self.agent, self.model, request)
         try:
             async with aclosing(self.inner.chat(request)) as stream:

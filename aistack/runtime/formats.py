@@ -24,8 +24,33 @@ def grammar_text(format_: Any) -> str | None:
         return _json_grammar()
     if isinstance(format_, Mapping):
         # Key order is kept: the grammar emits properties in the schema's order, as Ollama does.
-        return _schema_grammar(json.dumps(format_, separators=(",", ":")))
+        return _schema_grammar(json.dumps(bounded_integers_as_enums(format_), separators=(",", ":")))
     raise ApiError(400, f'invalid format: expected "json" or a JSON schema, got {json.dumps(format_)}')
+
+
+MAX_ENUM_RANGE = 256  # bounded integer ranges up to this size become enums
+
+
+def bounded_integers_as_enums(schema: Any) -> Any:
+    """The same JSON schema with every small bounded integer range written as an enum.
+
+    llama-cpp-python's schema converter ignores minimum/maximum (a 0-10 score came back as 1000);
+    an enum of the same values is enforced by the grammar, and accepts exactly the same answers.
+    """
+    if isinstance(schema, list):
+        return [bounded_integers_as_enums(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: bounded_integers_as_enums(value) for key, value in schema.items()}
+    if result.get("type") == "integer" and "enum" not in result:
+        low = result.get("minimum", result["exclusiveMinimum"] + 1 if isinstance(result.get("exclusiveMinimum"), int) else None)
+        high = result.get("maximum", result["exclusiveMaximum"] - 1 if isinstance(result.get("exclusiveMaximum"), int) else None)
+        if isinstance(low, int) and isinstance(high, int) and 0 <= high - low < MAX_ENUM_RANGE:
+            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                result.pop(key, None)
+            result["enum"] = list(range(low, high + 1))
+    return result
+
 
 
 @functools.lru_cache(maxsize=1)

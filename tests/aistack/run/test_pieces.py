@@ -18,7 +18,6 @@ from aistack.run.outputs import aws_configuration, decide
 from aistack.run.progress import Console, pipeline_shape
 from aistack.run.project import ProjectError, load_project
 from aistack.run.runner import RunOutcome
-from aistack.run.tap import bounded_integers_as_enums
 from aistack.validation import validate_paths
 from tests.aistack.run.support import REPO, aistack_run
 
@@ -104,26 +103,6 @@ def test_several_orchestrations_need_a_choice():
 def test_pipeline_shapes():
     assert pipeline_shape(example_plan("summarization-pipeline")) == "document-analyzer → summarizer → quality-check"
     assert pipeline_shape(example_plan("multi-model-chat")) == "classify + reply → merge"
-
-
-def test_bounded_integers_are_sent_as_the_equivalent_enum():
-    schema = {"type": "object", "properties": {
-        "score": {"type": "integer", "minimum": 0, "maximum": 10, "description": "d"},
-        "count": {"type": "integer", "minimum": 0},
-        "odd": {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 3},
-        "big": {"type": "integer", "minimum": 0, "maximum": 100000},
-        "tags": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 2}},
-    }}
-    props = bounded_integers_as_enums(schema)["properties"]
-    assert props["score"] == {"type": "integer", "enum": list(range(11)), "description": "d"}
-    assert props["count"] == {"type": "integer", "minimum": 0}
-    assert props["odd"] == {"type": "integer", "enum": [1, 2]}
-    assert props["big"] == schema["properties"]["big"]
-    assert props["tags"]["items"] == {"type": "integer", "enum": [1, 2]}
-    assert schema["properties"]["score"]["maximum"] == 10, "the original is left alone"
-
-
-# -- the worker's Airflow -------------------------------------------------------------------
 
 
 def test_the_worker_gets_a_private_airflow_home(tmp_path: Path):

@@ -144,3 +144,25 @@ def test_runtime_config_reads_aistack_home_and_defaults_the_substitution(tmp_pat
     assert config.substitution_map() == {"*": "smollm2:135m"}
     monkeypatch.setenv("AISTACK_BASE_MODELS", "llama2=smollm2:135m")
     assert RuntimeConfig().substitution_map() == {"llama2": "smollm2:135m"}
+
+
+def test_bounded_integer_ranges_become_enums_the_grammar_enforces():
+    from aistack.runtime.formats import bounded_integers_as_enums
+
+    schema = {"type": "object", "properties": {
+        "score": {"type": "integer", "minimum": 0, "maximum": 10, "description": "d"},
+        "count": {"type": "integer", "minimum": 0},
+        "odd": {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 3},
+        "big": {"type": "integer", "minimum": 0, "maximum": 100000},
+        "tags": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 2}},
+    }}
+    props = bounded_integers_as_enums(schema)["properties"]
+    assert props["score"] == {"type": "integer", "enum": list(range(11)), "description": "d"}
+    assert props["count"] == {"type": "integer", "minimum": 0}
+    assert props["odd"] == {"type": "integer", "enum": [1, 2]}
+    assert props["big"] == schema["properties"]["big"]
+    assert props["tags"]["items"] == {"type": "integer", "enum": [1, 2]}
+    assert schema["properties"]["score"]["maximum"] == 10, "the original is left alone"
+
+
+# -- the worker's Airflow -------------------------------------------------------------------

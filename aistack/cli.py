@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 
     crds = commands.add_parser("crds", help="CustomResourceDefinition manifests")
     crd_commands = crds.add_subparsers(title="crds commands")
-    generate = crd_commands.add_parser("generate", help="write crds/ and docs/resources.md from the models")
+    generate = crd_commands.add_parser("generate", help="write crds/, docs/resources.md and infra/base/rbac.yaml from the code")
     generate.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
     generate.add_argument("--check", action="store_true", help="write nothing; fail if the files are out of date")
     generate.set_defaults(handler=_crds_generate)
@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     manifests.add_argument("paths", nargs="+", type=Path, help="YAML files or folders with the agents and their model definitions")
     manifests.set_defaults(handler=_agents_manifests)
     _add_run_command(commands)
+    _add_airflow_command(commands)
     return parser
 
 
@@ -81,6 +82,31 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--trace", type=Path, default=None, metavar="FILE",
                      help="also write a JSON record of the run: phase times, step events, model calls")
     run.set_defaults(handler=_run)
+
+
+def _add_airflow_command(commands: argparse._SubParsersAction) -> None:
+    """`aistack airflow`: the local Airflow UI (aistack/run/standalone.py), imported only when run."""
+    airflow = commands.add_parser(
+        "airflow",
+        help="the Airflow UI on this machine, with the pipelines, agents and models of a folder",
+        description=(
+            "Start `airflow standalone` over this repository's dags/ with the TaskOrchestrations, agents and model "
+            "definitions of PATH as the local sources: the model runtime (OLLAMA_HOST if it answers, else the "
+            "embedded one), the models built, the agents serving, the generated pipeline DAGs unpaused. Prints the "
+            "URL and the login, then runs until Ctrl-C, which stops everything it started."
+        ),
+    )
+    airflow.add_argument("path", nargs="?", type=Path, default=Path("examples"), metavar="PATH",
+                         help="folder with the resources (default: examples)")
+    airflow.add_argument("--host", default="127.0.0.1", help="address of the UI and API (default: 127.0.0.1)")
+    airflow.add_argument("--port", type=int, default=8080, help="port of the UI and API (default: 8080)")
+    airflow.set_defaults(handler=_airflow)
+
+
+def _airflow(args: argparse.Namespace) -> int:
+    from aistack.run.cli import serve_ui
+
+    return serve_ui(args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,7 +1,9 @@
 """Generate the CRD manifests (crds/) and their reference documentation from the models.
 
-`aistack crds generate` writes both; a test fails when the committed files drift from the
-models, so the cluster's schema, the docs and the Python validation cannot disagree.
+`aistack crds generate` writes both, and the RBAC manifest that grants Airflow what aistack
+uses of them (infra/base/rbac.yaml, from aistack/permissions.py); a test fails when the
+committed files drift, so the cluster's schema, the docs, the RBAC and the Python code cannot
+disagree.
 """
 
 from __future__ import annotations
@@ -74,10 +76,12 @@ def render_crd(cls: type[AnyResource]) -> str:
 
 def generated_files(root: Path) -> dict[Path, str]:
     """Every generated file and its content, keyed by path under `root` (the repository)."""
+    from aistack import permissions
     from aistack.crd_docs import render_reference
 
     files = {root / "crds" / crd_file_name(cls): render_crd(cls) for cls in RESOURCE_TYPES}
     files[root / "docs" / "resources.md"] = render_reference([crd_manifest(cls) for cls in RESOURCE_TYPES])
+    files[root / "infra" / "base" / "rbac.yaml"] = permissions.render()
     return files
 
 

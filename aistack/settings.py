@@ -73,6 +73,15 @@ def output_dir() -> Path:
     return Path(value) if value else data_dir() / "outputs"
 
 
+LOCAL_OUTPUTS = "AISTACK_LOCAL_OUTPUTS"
+
+
+def local_outputs_only() -> bool:
+    """Write every run's results to output_dir() as is, whatever storage an orchestration declares:
+    set by `aistack run` (--output-dir, or S3 declared without AWS access) and `aistack airflow`."""
+    return os.environ.get(LOCAL_OUTPUTS, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def airflow_ui_url() -> str:
     """Base URL of the Airflow UI, for the run links written to TaskOrchestration status."""
     return os.environ.get(AIRFLOW_UI_URL, "http://localhost:8080").rstrip("/")

@@ -1,7 +1,9 @@
 """ollama_agents: deploy every OllamaAgent in the cluster, one mapped task each, and report readiness.
 
 Deploying is idempotent (server-side apply), so the periodic run also repairs drift; an
-update of the `aistack://ollamaagents` asset (by the resource watcher) deploys changes at once.
+update of the `aistack://ollamaagents` asset deploys changes at once: its watcher
+(sensors/resource_changes.py) reports each new or changed OllamaAgent in the cluster. A local
+setup (AISTACK_MODELS_PATH set: resources are files, `aistack airflow`) watches nothing.
 """
 
 from __future__ import annotations
@@ -9,15 +11,22 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from aistack import settings
 from operators.agent_deploy import OllamaAgentDeployOperator
+from sensors.resource_changes import ResourceChangeTrigger
 
 log = logging.getLogger(__name__)
 
-AGENTS_ASSET = Asset("aistack://ollamaagents")
+AGENTS_ASSET = Asset(
+    "aistack://ollamaagents",
+    watchers=[] if settings.models_path() is not None else [
+        AssetWatcher(name="ollamaagents_changes", trigger=ResourceChangeTrigger(plural="ollamaagents")),
+    ],
+)
 
 with DAG(
     "ollama_agents",

@@ -3,7 +3,8 @@
 Definitions come from the cluster (built in GPU pods) or, when AISTACK_MODELS_PATH names a
 folder, from its manifests (built through the ollama client: a real Ollama at OLLAMA_HOST or
 the embedded runtime). Runs manually, on AISTACK_MODEL_BUILDS_SCHEDULE, and whenever the
-`aistack://ollamamodeldefinitions` asset is updated (by the resource watcher).
+`aistack://ollamamodeldefinitions` asset is updated: its watcher (sensors/resource_changes.py)
+reports each new or changed definition in the cluster.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -20,10 +21,17 @@ from aistack import settings
 from aistack.modelfile import build_request
 from aistack.model_builds import is_up_to_date
 from operators.model_build import OllamaModelBuildOperator, OllamaModelLocalBuildOperator
+from sensors.resource_changes import ResourceChangeTrigger
 
 log = logging.getLogger(__name__)
 
-DEFINITIONS_ASSET = Asset("aistack://ollamamodeldefinitions")
+DEFINITIONS_ASSET = Asset(
+    "aistack://ollamamodeldefinitions",
+    # With AISTACK_MODELS_PATH the definitions are files: there is no cluster to watch.
+    watchers=[] if settings.models_path() is not None else [
+        AssetWatcher(name="ollamamodeldefinitions_changes", trigger=ResourceChangeTrigger(plural="ollamamodeldefinitions")),
+    ],
+)
 
 with DAG(
     "ollama_model_builds",

@@ -41,6 +41,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Variable, task
 
+from aistack import settings
 from sensors.task_orchestration import TaskOrchestrationSensor
 
 RESUME_VARIABLE = "aistack_task_orchestration_watch_rv"
@@ -52,7 +53,9 @@ with DAG(
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
-    is_paused_upon_creation=False,
+    # Watching starts by itself where pipelines come from the cluster; with a folder source
+    # (AISTACK_ORCHESTRATIONS_PATH, e.g. `aistack airflow`) there is no cluster to watch.
+    is_paused_upon_creation=settings.orchestrations_path() is not None,
     tags=["aistack", "orchestrations"],
     doc_md=__doc__,
 ) as dag:

@@ -33,6 +33,8 @@ class S3Storage:
 
 
 def storage_for(plan: PipelinePlan, aws_conn_id: str) -> pipeline_output.Storage:
+    if settings.local_outputs_only():
+        return pipeline_output.LocalStorage(settings.output_dir())
     if plan.storage is StorageType.S3:
         assert plan.bucket is not None
         return S3Storage(plan.bucket, aws_conn_id)

@@ -39,7 +39,8 @@ from typing import Any, Protocol
 from aistack.pipeline_plan import dag_id_for
 from aistack.resources import GROUP, VERSION, Condition, InvalidResource, parse_resource
 from aistack.resources.conditions import set_condition
-from sensors.task_orchestration import DELETED, PLURAL, RUN_ID_PREFIX, SUBMITTED, is_pending, run_id_for
+from sensors.resource_watch import DELETED, SUBMITTED
+from sensors.task_orchestration import PLURAL, RUN_ID_PREFIX, is_pending, run_id_for
 
 log = logging.getLogger(__name__)
 
@@ -307,15 +308,15 @@ def dispatcher_for_task(ti: Any, **kwargs: Any) -> TaskOrchestrationDispatcher:
     from kubernetes import client
 
     from aistack.kube import api_client
-    from sensors.airflow_api import AirflowAPI, _conf_get
+    from sensors.airflow_api import api_from_connection, conf_get
 
-    airflow = AirflowAPI.from_connection()
+    airflow = api_from_connection()
     return TaskOrchestrationDispatcher(
         objects=client.CustomObjectsApi(api_client()),
         airflow=airflow,
         trigger_run=trigger_through_task_sdk,
         generator=generator_location(ti),
         # The UI is served where the REST API is, unless [api] base_url says otherwise.
-        ui_base_url=_conf_get("api", "base_url") or airflow.base_url,
+        ui_base_url=conf_get("api", "base_url") or airflow.base_url,
         **kwargs,
     )

@@ -42,9 +42,12 @@ def repository_dag_file() -> Path | None:
 
 
 class AirflowHome:
-    def __init__(self, data_dir: Path | None = None) -> None:
+    """``name``: the folder under the data directory; `aistack airflow` keeps its own ("airflow-ui")
+    so that a run's SQLite database is never shared with a running scheduler."""
+
+    def __init__(self, data_dir: Path | None = None, name: str = "airflow") -> None:
         self.data_dir = (data_dir or settings.data_dir()).resolve()
-        self.root = self.data_dir / "airflow"
+        self.root = self.data_dir / name
 
     @property
     def database(self) -> Path:
@@ -75,18 +78,20 @@ class AirflowHome:
             temporary.replace(target)
         return target
 
-    def environment(self, base: Mapping[str, str], orchestrations_path: Path) -> dict[str, str]:
-        """The worker's environment: this Airflow home and nothing of another one."""
+    def environment(self, base: Mapping[str, str], orchestrations_path: Path, dags_folder: Path | None = None) -> dict[str, str]:
+        """Airflow's environment: this Airflow home and nothing of another one. The DAG bundle is
+        the installed generator file, or `dags_folder` (the repository's dags/, for the UI)."""
+        dags = dags_folder or self.bundle
         env = {k: v for k, v in base.items() if not (k.startswith("AIRFLOW__") and k != "AIRFLOW__LOGGING__LOGGING_LEVEL")}
         env.update({
             "AIRFLOW_HOME": str(self.root),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.database}",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.bundle),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([{
                 "name": BUNDLE_NAME,
                 "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                "kwargs": {"path": str(self.bundle)},
+                "kwargs": {"path": str(dags)},
             }]),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.root / "logs"),
             settings.HOME: str(self.data_dir),

@@ -1,4 +1,4 @@
-"""`aistack run PATH... [--input TEXT | --input-file FILE] [--keep-running] [--output-dir DIR]`."""
+"""The console ends of `aistack run PATH...` and `aistack airflow [PATH]`: exit statuses and error lines."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from aistack.run.progress import Console, words
 from aistack.run.runner import RunError, RunRequest, run
 
 
-def _error(message: str, status: int) -> int:
-    print(f"aistack run: {message}", file=sys.stderr)
+def _error(message: str, status: int, command: str = "run") -> int:
+    print(f"aistack {command}: {message}", file=sys.stderr)
     return status
 
 
@@ -53,4 +53,19 @@ def main(args: argparse.Namespace) -> int:
         return _error(f"unexpected error: {type(exc).__name__}: {exc}", 1)
     if not outcome.succeeded:
         return _error(f"the run failed: {outcome.message}", 1)
+    return 0
+
+
+def serve_ui(args: argparse.Namespace) -> int:
+    from aistack.run.standalone import UIRequest, serve
+
+    console = Console()
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        serve(UIRequest(args.path, args.host, args.port), console)
+    except RunError as exc:
+        return _error(str(exc), exc.status, "airflow")
+    except KeyboardInterrupt:
+        console.line()
+        return _error("interrupted; Airflow, the agents and the model runtime were stopped", 130, "airflow")
     return 0

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,7 +146,7 @@ class WorkerProcess:
 
 
 @contextlib.contextmanager
-def _logging_to(path: Path) -> Iterator[None]:
+def logging_to(path: Path) -> Iterator[None]:
     """This process's own logs (agents, model runtime) go to the run's log file, not the console."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -171,12 +171,16 @@ def _logging_to(path: Path) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
-def _wait_for_interrupt() -> None:
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+def wait_for_interrupt(ended: Callable[[], bool] = lambda: False) -> None:
+    """Until Ctrl-C or SIGTERM (or until `ended()` says what was kept up has gone).
+
+    The handler only flips a flag: taking a lock in it (Event.set) deadlocks when the signal
+    arrives while the main thread holds that same lock inside Event.wait."""
+    interrupted: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _: interrupted.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not stop.wait(0.5):
-            pass
+        while not interrupted and not ended():
+            time.sleep(0.2)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -209,13 +213,13 @@ def run(request: RunRequest, console: Console | None = None) -> RunOutcome:
     console.field("log", str(log_path))
     tap = None
     try:
-        with _logging_to(log_path), contextlib.ExitStack() as stack:
+        with logging_to(log_path), contextlib.ExitStack() as stack:
             from aistack.run.models import ModelSetupError, ensure_models, model_runtime
 
             try:
                 runtime = stack.enter_context(model_runtime())
                 console.field("runtime", runtime.describe())
-                ensure_models(runtime, project.definitions, report=lambda o: console.field("model", _model_line(o)))
+                ensure_models(runtime, project.definitions, report=lambda o: console.field("model", model_line(o)))
             except ModelSetupError as exc:
                 raise RunError(str(exc)) from None
             trace.mark("models_ready")
@@ -257,7 +261,7 @@ def run(request: RunRequest, console: Console | None = None) -> RunOutcome:
             trace.write(request.trace, tap)
 
 
-def _model_line(outcome: Any) -> str:
+def model_line(outcome: Any) -> str:
     if not outcome.built:
         return f"{outcome.model} up to date"
     base = outcome.base or "?"
@@ -338,5 +342,5 @@ def _keep_running(console: Console, runtime: Any, running: Sequence[Any]) -> Non
     console.field("runtime", runtime.url)
     for agent in running:
         console.field("agent", f"{agent.name}  {agent.url}  (card: {agent.card_url})")
-    _wait_for_interrupt()
+    wait_for_interrupt()
     console.line("stopping")

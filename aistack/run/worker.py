@@ -20,7 +20,6 @@ End of file on stdin (the runner stopped or died) during the run marks the DAG r
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import importlib.metadata
 import json
@@ -33,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from aistack import settings
 from aistack.run import protocol
 
 FINISHED_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
@@ -131,7 +131,6 @@ def sync_bundle(dag_id: str) -> None:
 def build(config: dict[str, Any], events: Events) -> Any:
     """The orchestration's DAG, from the generator plugin, with the run's output and progress hooks."""
     from aistack import orchestration_source
-    from aistack.resources.orchestration import StorageType
     from aistack_plugin.generator import build_dag
 
     snapshot = orchestration_source.from_folder(Path(os.environ["AISTACK_ORCHESTRATIONS_PATH"]))
@@ -141,11 +140,9 @@ def build(config: dict[str, Any], events: Events) -> Any:
         raise WorkerError(f"TaskOrchestration {wanted[0]}/{wanted[1]} is not among the valid ones in {snapshot.source}")
     dag = build_dag(orchestration)
     root = config.get("output_root")
-    if root:
-        for task_id in ("publish", "rollback"):
-            if task_id in dag.task_dict:
-                task = dag.task_dict[task_id]
-                task.plan = dataclasses.replace(task.plan, storage=StorageType.LOCAL, bucket=None, prefix="", local_path=root)
+    if root:  # the tasks run in this process: publish and rollback read these settings
+        os.environ[settings.OUTPUT_DIR] = root
+        os.environ[settings.LOCAL_OUTPUTS] = "1"
     for task in dag.tasks:
         _report(task, events)
     return dag

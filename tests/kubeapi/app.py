@@ -55,6 +55,8 @@ class KubeApp:
         self.server_address = server_address
         self.bookmark_interval = bookmark_interval
         self.requests: collections.deque[tuple[str, str]] = collections.deque(maxlen=5000)
+        # (method, path?query, status) of every request answered (a watch: when its stream ends).
+        self.responses: collections.deque[tuple[str, str, int]] = collections.deque(maxlen=5000)
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -64,13 +66,15 @@ class KubeApp:
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path_qs))
         try:
-            return await self._dispatch(request)
+            response = await self._dispatch(request)
         except APIError as exc:
-            return _json(exc.status(), exc.code)
+            response = _json(exc.status(), exc.code)
         except Exception as exc:  # a bug in the fixture must still reach the client as a Status
             log.exception("kubeapi: internal error on %s %s", request.method, request.path_qs)
             status = APIError(500, "InternalError", f"Internal error occurred: {exc!r}").status()
-            return _json(status, 500)
+            response = _json(status, 500)
+        self.responses.append((request.method, request.path_qs, response.status))
+        return response
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"

@@ -133,6 +133,24 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         status_subresource=True,
         tracks_generation=True,
     ),
+    ResourceType(
+        group="policy",
+        version="v1",
+        kind="PodDisruptionBudget",
+        plural="poddisruptionbudgets",
+        namespaced=True,
+        short_names=("pdb",),
+        status_subresource=True,
+        tracks_generation=True,
+    ),
+    ResourceType(
+        group="networking.k8s.io",
+        version="v1",
+        kind="NetworkPolicy",
+        plural="networkpolicies",
+        namespaced=True,
+        short_names=("netpol",),
+    ),
     *(
         ResourceType(group="rbac.authorization.k8s.io", version="v1", kind=kind, plural=plural, namespaced=ns)
         for kind, plural, ns in (

@@ -213,6 +213,12 @@ class KubeAPIServer:
         """(method, path?query) of every request served so far, oldest first."""
         return self._call(lambda: list(self._require_app().requests))
 
+    @property
+    def responses(self) -> list[tuple[str, str, int]]:
+        """(method, path?query, status code) of every request answered so far, oldest first;
+        a status tells what a request did (a server-side apply that created answers 201)."""
+        return self._call(lambda: list(self._require_app().responses))
+
     def get_object(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
             rt = self._type(api_version, kind)

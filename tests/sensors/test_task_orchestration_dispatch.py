@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sensors.task_orchestration import DELETED, SUBMITTED, event_for
+from sensors.resource_watch import DELETED, SUBMITTED, event_for
 from sensors.task_orchestration_dispatch import DagNotReady, TaskOrchestrationDispatcher
 from tests.sensors.orchestrations import Cluster, orchestration
 

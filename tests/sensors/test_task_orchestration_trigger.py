@@ -1,4 +1,4 @@
-"""TaskOrchestrationWatch/Trigger against the test Kubernetes API server: what is reported, once."""
+"""The TaskOrchestration watch and trigger against the test Kubernetes API server: what is reported, once."""
 
 from __future__ import annotations
 
@@ -10,15 +10,8 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from sensors.task_orchestration import (
-    DELETED,
-    SUBMITTED,
-    TaskOrchestrationSensor,
-    TaskOrchestrationTrigger,
-    TaskOrchestrationWatch,
-    is_pending,
-    run_id_for,
-)
+from sensors.resource_watch import DELETED, SUBMITTED, ResourceWatch
+from sensors.task_orchestration import PLURAL, TaskOrchestrationSensor, TaskOrchestrationTrigger, is_pending, run_id_for
 from tests.sensors.orchestrations import Cluster, apply, orchestration
 
 pytestmark = pytest.mark.timeout(60)
@@ -37,7 +30,7 @@ def brief(events: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
 class Collector:
     """Runs a watch in the test's loop and records what it yields."""
 
-    def __init__(self, watch: TaskOrchestrationWatch) -> None:
+    def __init__(self, watch: ResourceWatch) -> None:
         self.watch = watch
         self.events: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
@@ -79,8 +72,8 @@ class Collector:
         await asyncio.sleep(0.1)
 
 
-def watch(kube_api, **kwargs: Any) -> TaskOrchestrationWatch:
-    return TaskOrchestrationWatch(configuration=kube_api.asyncio_configuration, **kwargs)
+def watch(kube_api, **kwargs: Any) -> ResourceWatch:
+    return ResourceWatch(PLURAL, pending=is_pending, configuration=kube_api.asyncio_configuration, **kwargs)
 
 
 def test_apply_and_spec_change_are_reported_once_status_and_labels_are_not(kube_api, kubectl, cluster: Cluster):
@@ -239,7 +232,7 @@ def test_a_refused_watch_fails_instead_of_retrying(kube_api, kubeconfig: Path, c
     async def forbidden(self, call):
         raise ApiException(status=403, reason="Forbidden")
 
-    monkeypatch.setattr(TaskOrchestrationWatch, "_relist", forbidden)
+    monkeypatch.setattr(ResourceWatch, "_relist", forbidden)
 
     async def fire() -> dict[str, Any]:
         trigger = TaskOrchestrationTrigger(kubeconfig=str(kubeconfig))

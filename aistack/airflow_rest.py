@@ -1,0 +1,121 @@
+"""The few Airflow REST API (v2) calls aistack makes, over httpx, with or without Airflow installed.
+
+Two callers share it: the TaskOrchestration watcher (re-parse the generator file, stop the
+runs of a deleted resource; Airflow 3 tasks may not touch the metadata database and the
+execution API cannot do either) and `aistack airflow` (unpause the generated DAGs of a local
+UI). Endpoints used:
+
+- ``POST /auth/token``: a JWT for a user of the simple or FAB auth manager.
+- ``PUT /api/v2/parseDagFile/{file_token}``: queues a priority parse of one file. The token is
+  the file's bundle and path signed with ``[api] secret_key``, which every component of one
+  deployment shares. Airflow answers 404 while the file defines no DAG yet.
+- ``GET /api/v2/dags`` and ``/dags/{dag_id}/details``; ``PATCH /dags/{dag_id}`` (pause/unpause).
+- ``GET /api/v2/dags/{dag_id}/dagRuns`` and ``PATCH .../dagRuns/{run_id}`` to stop runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+class AirflowAPIError(RuntimeError):
+    pass
+
+
+def file_token(bundle_name: str, relative_fileloc: str, secret_key: str) -> str:
+    """The ``file_token`` Airflow itself hands out for a DAG file (its DAG details' ``file_token``)."""
+    from itsdangerous import URLSafeSerializer
+
+    if not secret_key:
+        raise AirflowAPIError("[api] secret_key is not set: cannot sign a parse request")
+    return URLSafeSerializer(secret_key).dumps({"bundle_name": bundle_name, "relative_fileloc": relative_fileloc})
+
+
+def get_token(base_url: str, username: str, password: str, timeout: float = 10.0) -> str:
+    """A JWT for the user, from ``/auth/token``."""
+    base = base_url.rstrip("/")
+    try:
+        response = httpx.post(f"{base}/auth/token", json={"username": username, "password": password}, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise AirflowAPIError(f"POST {base}/auth/token: {exc}") from exc
+    if response.status_code >= 400:
+        raise AirflowAPIError(f"{base}/auth/token refused {username!r}: {response.status_code} {response.text[:200]}")
+    return response.json()["access_token"]
+
+
+class AirflowAPI:
+    """``secret_key`` ([api] secret_key) is needed only to ask for parses."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0, secret_key: str = "") -> None:
+        self.base_url = base_url.rstrip("/")
+        self.secret_key = secret_key
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> AirflowAPI:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.client.request(method, f"/api/v2{path}", **kwargs)
+        except httpx.HTTPError as exc:
+            raise AirflowAPIError(f"{method} {self.base_url}/api/v2{path}: {exc}") from exc
+        if response.status_code >= 400 and response.status_code != 404:
+            raise AirflowAPIError(f"{method} {path}: {response.status_code} {response.text[:300]}")
+        return response
+
+    def request_parse(self, bundle_name: str, relative_fileloc: str) -> bool:
+        """Ask for a priority parse of one DAG file; False when Airflow knows no DAG in it yet."""
+        token = file_token(bundle_name, relative_fileloc, self.secret_key)
+        response = self._call("PUT", f"/parseDagFile/{token}")
+        if response.status_code == 404:
+            log.warning("Airflow has no DAG from %s:%s yet: waiting for its regular parse", bundle_name, relative_fileloc)
+            return False
+        return True
+
+    def get_dag(self, dag_id: str) -> dict[str, Any] | None:
+        """The DAG's details (params from its latest serialized version), or None."""
+        response = self._call("GET", f"/dags/{quote(dag_id, safe='')}/details")
+        return None if response.status_code == 404 else response.json()
+
+    def dags(self, tag: str | None = None) -> list[dict[str, Any]]:
+        """Every DAG Airflow knows (optionally only those with `tag`)."""
+        return self._pages("/dags", "dags", [("tags", tag)] if tag else [])
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self._call("PATCH", f"/dags/{quote(dag_id, safe='')}", json={"is_paused": paused})
+
+    def active_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Queued and running runs of a DAG (none when the DAG is unknown)."""
+        return self._pages(f"/dags/{quote(dag_id, safe='')}/dagRuns", "dag_runs", [("state", "queued"), ("state", "running")])
+
+    def fail_run(self, dag_id: str, run_id: str, note: str | None = None) -> None:
+        """Mark a run failed: its running tasks are stopped, the rest do not start."""
+        body: dict[str, Any] = {"state": "failed"}
+        if note:
+            body["note"] = note
+        self._call("PATCH", f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}", json=body)
+
+    def _pages(self, path: str, key: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Every item of a paged list (empty when the parent is unknown: 404)."""
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._call("GET", path, params=[*params, ("limit", "100"), ("offset", str(len(items)))])
+            if response.status_code == 404:
+                return items
+            page = response.json()
+            items += page.get(key, [])
+            if not page.get(key) or len(items) >= page.get("total_entries", 0):
+                return items

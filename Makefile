@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PIP_VERSION := 26.3
 
-.PHONY: demo test install crds lock
+.PHONY: demo test airflow install crds lock
 
 install: $(INSTALLED)
 
@@ -26,6 +26,10 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
+
+# The Airflow UI on this machine with every example's pipeline, agents and models (Ctrl-C stops it).
+airflow: $(INSTALLED)
+	$(BIN)/aistack airflow examples
 
 # Regenerate crds/ and docs/resources.md after changing aistack/resources.
 crds: $(INSTALLED)

@@ -99,15 +99,19 @@ def load_text(text: str, source: Path) -> list[Document]:
     return documents
 
 
+def read_file(path: Path) -> str | Document:
+    """A manifest file's text, or a document that says why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Document(path, 0, errors=[FieldError("", f"cannot read file: {exc}")])
+
+
 def load_documents(paths: Iterable[Path | str]) -> list[Document]:
     documents: list[Document] = []
     for path in manifest_files(paths):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            documents.append(Document(path, 0, errors=[FieldError("", f"cannot read file: {exc}")]))
-            continue
-        documents.extend(load_text(text, path))
+        text = read_file(path)
+        documents.extend([text] if isinstance(text, Document) else load_text(text, path))
     return documents
 
 

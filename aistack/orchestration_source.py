@@ -3,11 +3,14 @@
 Parsing a DAG file must be fast and must never hang or fail because a cluster is down:
 cluster listings use short timeouts, and when the cluster cannot be reached the last good
 listing is served (with a warning) from a snapshot on disk. The snapshot is only a fallback:
-a parse requested right after `kubectl apply` must see the new resource.
+a parse requested right after `kubectl apply` must see the new resource. A folder's manifests
+are validated through a cache keyed by each file's content, since Airflow re-parses the DAG
+file every 30 s or so and most files have not changed since the last time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -52,7 +55,7 @@ def load(only: str | None = None) -> Snapshot:
 def from_folder(folder: Path) -> Snapshot:
     from aistack.validation import validate_paths
 
-    result = validate_paths([folder], check_references=False)
+    result = validate_paths([folder], check_references=False, cache=_validated_cache_file(folder))
     snapshot = Snapshot(source=str(folder))
     snapshot.valid = [r for _, r in result.resources if isinstance(r, TaskOrchestration)]
     for problem in result.problems:
@@ -68,6 +71,12 @@ def from_folder(folder: Path) -> Snapshot:
 
 def _cache_file() -> Path:
     return settings.data_dir() / "cache" / "taskorchestrations.json"
+
+
+def _validated_cache_file(folder: Path) -> Path:
+    """One validation cache per folder, so loaders of different folders do not evict each other's."""
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    return settings.data_dir() / "cache" / f"manifests-{digest}.pickle"
 
 
 def from_cluster(target: tuple[str, str] | None = None) -> Snapshot:

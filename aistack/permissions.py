@@ -49,12 +49,14 @@ PERMISSIONS: tuple[Rule, ...] = (
          "generator (orchestration_source) gets/lists them; the watcher's trigger lists then watches them"),
     Rule(GROUP, "taskorchestrations/status", ("patch",), None,
          "the watcher records Accepted/observedGeneration; pipeline runs write progress (run_status)"),
-    Rule(GROUP, "ollamaagents", ("get", "list"), None,
-         "ollama_agents lists the agents, the deploy operator and the A2A agent directory get one"),
+    Rule(GROUP, "ollamaagents", ("get", "list", "watch"), None,
+         "ollama_agents lists the agents, the deploy operator and the A2A agent directory get one; "
+         "the aistack://ollamaagents asset watcher lists then watches them"),
     Rule(GROUP, "ollamaagents/status", ("patch",), None,
          "the deploy operator writes phase, ready, URL and the Ready condition"),
-    Rule(GROUP, "ollamamodeldefinitions", ("get", "list"), None,
-         "ollama_model_builds lists the definitions; the build and deploy operators get one"),
+    Rule(GROUP, "ollamamodeldefinitions", ("get", "list", "watch"), None,
+         "ollama_model_builds lists the definitions; the build and deploy operators get one; "
+         "the aistack://ollamamodeldefinitions asset watcher lists then watches them"),
     Rule(GROUP, "ollamamodeldefinitions/status", ("patch",), None,
          "the build operator writes phase, digest and the Built condition"),
     Rule("", "configmaps", ("create", "patch"), AGENTS_NAMESPACE,

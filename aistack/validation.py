@@ -6,15 +6,30 @@ resources: a result lists the good resources and, separately, every problem of t
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import logging
+import os
+import pickle
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
-from aistack.manifests import Document, load_documents
+import pydantic
+import yaml
+
+from aistack.files import write_atomic
+from aistack.manifests import Document, load_documents, load_text, manifest_files, read_file
 from aistack.resources import GROUP, KINDS, AnyResource, OllamaAgent, OllamaModelDefinition, TaskOrchestration
 from aistack.resources.errors import FieldError, InvalidResource, did_you_mean, suggest
 from aistack.resources.parse import parse_resource
+
+log = logging.getLogger(__name__)
+
+Outcome = Union[AnyResource, list[FieldError], None]
+"""A document on its own: its resource, its errors, or None for another system's object (skipped)."""
 
 
 @dataclass
@@ -40,8 +55,19 @@ class ValidationResult:
         return [resource for _, resource in self.resources if isinstance(resource, cls)]
 
 
-def validate_paths(paths: Iterable[Path | str], check_references: bool = True) -> ValidationResult:
-    return validate_documents(load_documents(paths), check_references)
+def validate_paths(paths: Iterable[Path | str], check_references: bool = True, cache: Path | None = None) -> ValidationResult:
+    """Validate the manifests of files and folders, as `validate_documents` does.
+
+    With `cache` (a file), what each file's text parsed into is reused while the text is
+    unchanged, for loaders that read the same folder again and again (Airflow re-parses the
+    pipelines' DAG file every 30 s or so); the checks between documents always run afresh.
+    """
+    if cache is None:
+        return validate_documents(load_documents(paths), check_references)
+    store = OutcomeCache(cache)
+    outcomes = [pair for path in manifest_files(paths) for pair in store.outcomes(path)]
+    store.save()
+    return _combine(outcomes, check_references)
 
 
 def validate_documents(documents: Iterable[Document], check_references: bool = True) -> ValidationResult:
@@ -51,21 +77,32 @@ def validate_documents(documents: Iterable[Document], check_references: bool = T
     self-contained set (an example folder); skip them for resources whose agents and models
     already live in the cluster.
     """
+    return _combine([(document, _outcome(document)) for document in documents], check_references)
+
+
+def _outcome(document: Document) -> Outcome:
+    if document.errors:
+        return document.errors
+    if is_foreign(document.data):
+        return None
+    try:
+        return parse_resource(document.data)
+    except InvalidResource as exc:
+        return exc.errors
+
+
+def _combine(outcomes: list[tuple[Document, Outcome]], check_references: bool) -> ValidationResult:
+    """The result of documents whose outcomes are known: adds the checks between them."""
     result = ValidationResult()
-    documents = list(documents)
     parsed: list[tuple[Document, AnyResource]] = []
-    for document in documents:
-        if document.errors:
-            result.problems.append(Problem(document, document.errors))
-            continue
-        if is_foreign(document.data):
+    for document, found in outcomes:
+        if found is None:
             result.skipped.append(document)
-            continue
-        try:
-            parsed.append((document, parse_resource(document.data)))
-        except InvalidResource as exc:
-            result.problems.append(Problem(document, exc.errors))
-    index = _Index(documents)
+        elif isinstance(found, list):
+            result.problems.append(Problem(document, found))
+        else:
+            parsed.append((document, found))
+    index = _Index([document for document, _ in outcomes])
     for document, resource in parsed:
         errors = index.duplicate_errors(document, resource)
         if check_references:
@@ -76,6 +113,72 @@ def validate_documents(documents: Iterable[Document], check_references: bool = T
             result.resources.append((document, resource))
     result.problems.sort(key=lambda p: (str(p.document.source), p.document.index))
     return result
+
+
+_Entry = list[tuple[int, Any, list[FieldError], Outcome]]  # a file's documents: index, data, load errors, outcome
+
+
+class OutcomeCache:
+    """Each manifest file's documents and their outcomes, by the SHA-256 of the file's text.
+
+    Entries are keyed by content, not by modification time, so an edited file is never served
+    stale; and the whole cache by the code that produced it (`_code_fingerprint`), so a changed
+    schema validates everything again. It is a pickle because restoring validated resources is
+    several times faster than parsing and validating them; since unpickling can run code, a
+    cache file is read only when it is this user's and no one else can write it. A missing,
+    corrupt or foreign cache is ignored; it is rewritten, atomically, only when its entries
+    changed, and keeps the files seen last.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stored = self._read()
+        self.seen: dict[str, _Entry] = {}
+
+    def outcomes(self, path: Path) -> list[tuple[Document, Outcome]]:
+        text = read_file(path)
+        if isinstance(text, Document):
+            return [(text, _outcome(text))]
+        key = hashlib.sha256(text.encode()).hexdigest()
+        entry = self.seen.get(key) or self.stored.get(key)
+        if entry is None:
+            entry = [(document.index, document.data, document.errors, _outcome(document)) for document in load_text(text, path)]
+        self.seen[key] = entry
+        return [(Document(path, index, data, errors), result) for index, data, errors, result in entry]
+
+    def save(self) -> None:
+        if self.seen.keys() == self.stored.keys():
+            return
+        try:
+            write_atomic(self.path, _code_fingerprint() + pickle.dumps(self.seen, protocol=pickle.HIGHEST_PROTOCOL), mode=0o600)
+        except Exception as exc:  # a full disk or an unpicklable value costs the next parse time, never this one
+            log.warning("cannot write the manifest cache %s: %s", self.path, exc)
+
+    def _read(self) -> dict[str, _Entry]:
+        header = _code_fingerprint()
+        try:
+            with self.path.open("rb") as handle:
+                status = os.fstat(handle.fileno())
+                if status.st_uid != os.getuid() or status.st_mode & 0o022 or handle.read(len(header)) != header:
+                    return {}
+                entries = pickle.load(handle)
+        except FileNotFoundError:
+            return {}
+        except Exception as exc:  # truncated, corrupt, unreadable: validate afresh
+            log.warning("ignoring the manifest cache %s: %s", self.path, exc)
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+
+@functools.cache
+def _code_fingerprint() -> bytes:
+    """A hash of the code outcomes depend on (the resource models and the gotemplate checks they
+    use, YAML loading, is_foreign) and of the libraries and Python that pickled them."""
+    root = Path(__file__).parent
+    digest = hashlib.sha256(f"{sys.version} pydantic {pydantic.VERSION} pyyaml {yaml.__version__}".encode())
+    for source in [*sorted((root / "resources").rglob("*.py")), root / "gotemplate.py", root / "manifests.py", root / "validation.py"]:
+        digest.update(source.read_bytes())
+    return digest.hexdigest().encode()
 
 
 class _Index:

@@ -24,12 +24,8 @@ Timestamps come from Airflow's REST API; everything runs on this machine, one cl
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,14 +40,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.kubeapi import KubeAPIServer, Kubectl  # noqa: E402
+from tests.kubeapi.support import eventually  # noqa: E402
+from tests.standalone import airflow_standalone  # noqa: E402
 
 WATCHER = "task_orchestration_watcher"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ts(value: str | None) -> float | None:
@@ -68,8 +60,8 @@ def manifest(name: str) -> str:
 
 
 class Airflow:
-    def __init__(self, base: str) -> None:
-        self.http = httpx.Client(base_url=f"{base}/api/v2", timeout=10)
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
 
     def get(self, path: str, **params: Any) -> dict[str, Any] | None:
         try:
@@ -97,17 +89,6 @@ class Airflow:
         return {"sensor": None, "start": None}
 
 
-def wait(check, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} within {timeout:.0f}s")
-        time.sleep(interval)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -120,96 +101,68 @@ def main() -> None:
     shutil.copy(REPO / "dags" / "task_orchestration_watcher.py", dags)
     generator = REPO / "dags" / "task_orchestrations.py"
     shutil.copy(generator, dags / "task_orchestrations.py")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    print(f"generator: {generator.relative_to(REPO)}; AIRFLOW_HOME {home}; API {base}")
+    print(f"generator: {generator.relative_to(REPO)}; AIRFLOW_HOME {home}")
 
     with KubeAPIServer() as kube:
         kubeconfig = kube.write_kubeconfig(home / "kubeconfig")
         kubectl = Kubectl(kubeconfig)
         kubectl("apply", "-f", str(REPO / "crds"))
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": base,
-            "AIRFLOW__API__SECRET_KEY": "aistack-bench-secret",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
-            "AIRFLOW_CONN_AISTACK_AIRFLOW_API": base,
-            "KUBECONFIG": str(kubeconfig),
-            "AISTACK_TEST_GENERATOR": "1",
-            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins"), os.environ.get("PYTHONPATH", "")]),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-            "AISTACK_HOME": str(home / "aistack"),
-            # A re-parse must write the new spec's DAG at once (Airflow's default keeps it 30 s).
-            "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0",
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        }
-        env.pop("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", None)
-        log = open(home / "standalone.log", "w")
-        airflow_bin = Path(sys.executable).parent / "airflow"
-        proc = subprocess.Popen([str(airflow_bin), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        api = Airflow(base)
-        results = []
+        # A re-parse must write the new spec's DAG at once (Airflow's default keeps it 30 s).
+        env = {"KUBECONFIG": str(kubeconfig), "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0"}
         try:
-            started = time.monotonic()
-            wait(api.watcher_armed, 240, "the watcher's sensor was not deferred", interval=0.5)
-            print(f"standalone up and the watcher armed after {time.monotonic() - started:.0f}s\n")
-            print(f"{'run':>3} {'sensor':>7} {'start':>7} {'queued':>7} {'running':>8} {'status':>7}   (seconds after kubectl apply)")
-            for i in range(args.runs):
-                name = f"bench-{i}"
-                dag_id = f"aistack__default__{name}"
-                t0 = time.time()
-                kubectl("apply", "-f", "-", input=manifest(name))
-
-                def run_started() -> dict[str, Any] | None:
-                    runs = (api.get(f"/dags/{dag_id}/dagRuns") or {}).get("dag_runs", [])
-                    return runs[0] if runs and runs[0].get("start_date") else None
-
-                status_seen = None
-                deadline = time.monotonic() + 120
-                run = None
-                while time.monotonic() < deadline and (run is None or status_seen is None):
-                    if status_seen is None and (kube.get_object("ai.stack/v1alpha1", "TaskOrchestration", name, "default")
-                                                or {}).get("status", {}).get("runId"):
-                        status_seen = time.time()
-                    run = run or run_started()
-                    time.sleep(0.1)
-                if run is None:
-                    raise TimeoutError(f"no run of {dag_id} started within 120s")
-                phases = api.watcher_tasks(t0)
-                row = {
-                    "sensor": phases["sensor"], "start": phases["start"],
-                    "queued": ts(run.get("queued_at")), "running": ts(run.get("start_date")), "status": status_seen,
-                }
-                row = {k: (v - t0 if v else float("nan")) for k, v in row.items()}
-                results.append(row)
-                print(f"{i:>3} {row['sensor']:7.2f} {row['start']:7.2f} {row['queued']:7.2f} {row['running']:8.2f} {row['status']:7.2f}")
-                wait(api.watcher_armed, 60, "the watcher did not re-arm")
-                time.sleep(1.0)
-            print()
-            for key in ("sensor", "start", "queued", "running", "status"):
-                values = [r[key] for r in results if r[key] == r[key]]
-                if values:
-                    print(f"{key:>8}: median {statistics.median(values):5.2f}s  min {min(values):5.2f}s  max {max(values):5.2f}s")
-            worst = max(r["running"] for r in results)
-            print(f"\napply -> run running: {'OK' if worst < 10 else 'OVER'} the 10 s target (worst {worst:.2f}s)")
+            with airflow_standalone(home, dags, env) as client:
+                measure(Airflow(client), kube, kubectl, args.runs)
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            log.close()
             if args.keep:
                 print(f"kept {home}")
             else:
                 shutil.rmtree(home, ignore_errors=True)
+
+
+def measure(api: Airflow, kube: KubeAPIServer, kubectl: Kubectl, runs: int) -> None:
+    started = time.monotonic()
+    eventually(api.watcher_armed, timeout=240, interval=0.5)
+    print(f"standalone up and the watcher armed after {time.monotonic() - started:.0f}s\n")
+    print(f"{'run':>3} {'sensor':>7} {'start':>7} {'queued':>7} {'running':>8} {'status':>7}   (seconds after kubectl apply)")
+    results = []
+    for i in range(runs):
+        name = f"bench-{i}"
+        dag_id = f"aistack__default__{name}"
+        t0 = time.time()
+        kubectl("apply", "-f", "-", input=manifest(name))
+
+        def run_started() -> dict[str, Any] | None:
+            found = (api.get(f"/dags/{dag_id}/dagRuns") or {}).get("dag_runs", [])
+            return found[0] if found and found[0].get("start_date") else None
+
+        status_seen = None
+        deadline = time.monotonic() + 120
+        run = None
+        while time.monotonic() < deadline and (run is None or status_seen is None):
+            if status_seen is None and (kube.get_object("ai.stack/v1alpha1", "TaskOrchestration", name, "default")
+                                        or {}).get("status", {}).get("runId"):
+                status_seen = time.time()
+            run = run or run_started()
+            time.sleep(0.1)
+        if run is None:
+            raise TimeoutError(f"no run of {dag_id} started within 120s")
+        phases = api.watcher_tasks(t0)
+        row = {
+            "sensor": phases["sensor"], "start": phases["start"],
+            "queued": ts(run.get("queued_at")), "running": ts(run.get("start_date")), "status": status_seen,
+        }
+        row = {k: (v - t0 if v else float("nan")) for k, v in row.items()}
+        results.append(row)
+        print(f"{i:>3} {row['sensor']:7.2f} {row['start']:7.2f} {row['queued']:7.2f} {row['running']:8.2f} {row['status']:7.2f}")
+        eventually(api.watcher_armed, timeout=60, interval=0.1)
+        time.sleep(1.0)
+    print()
+    for key in ("sensor", "start", "queued", "running", "status"):
+        values = [r[key] for r in results if r[key] == r[key]]
+        if values:
+            print(f"{key:>8}: median {statistics.median(values):5.2f}s  min {min(values):5.2f}s  max {max(values):5.2f}s")
+    worst = max(r["running"] for r in results)
+    print(f"\napply -> run running: {'OK' if worst < 10 else 'OVER'} the 10 s target (worst {worst:.2f}s)")
 
 
 if __name__ == "__main__":

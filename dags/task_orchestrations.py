@@ -9,9 +9,7 @@ When Airflow parses the file to run a task, only that task's pipeline is read an
 
 from airflow.sdk import get_parsing_context
 
-from aistack import orchestration_source
-from aistack_plugin.generator import generate
+from aistack_plugin.generator import parse
 
 # A worker running one task of one pipeline builds only that pipeline's DAG.
-_only = get_parsing_context().dag_id
-globals().update(generate(orchestration_source.load(only=_only), only=_only))
+globals().update(parse(only=get_parsing_context().dag_id))

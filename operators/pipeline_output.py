@@ -6,6 +6,7 @@ otherwise); without declared storage, results go to the local output directory.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -32,14 +33,17 @@ class S3Storage:
         self.hook.delete_objects(bucket=self.bucket, keys=[key])
 
 
-def storage_for(plan: PipelinePlan, aws_conn_id: str) -> pipeline_output.Storage:
+def output_target(plan: PipelinePlan, aws_conn_id: str) -> tuple[PipelinePlan, pipeline_output.Storage]:
+    """Where the results go, and the plan that names their keys there. AISTACK_LOCAL_OUTPUTS sends
+    them to the output directory as is, without the declared bucket, prefix or local path."""
     if settings.local_outputs_only():
-        return pipeline_output.LocalStorage(settings.output_dir())
+        local = dataclasses.replace(plan, storage=StorageType.LOCAL, bucket=None, prefix="", local_path=None)
+        return local, pipeline_output.LocalStorage(settings.output_dir())
     if plan.storage is StorageType.S3:
         assert plan.bucket is not None
-        return S3Storage(plan.bucket, aws_conn_id)
+        return plan, S3Storage(plan.bucket, aws_conn_id)
     root = settings.output_dir() if plan.local_path is None else settings.output_dir().joinpath(plan.local_path)
-    return pipeline_output.LocalStorage(root)
+    return plan, pipeline_output.LocalStorage(root)
 
 
 FAILED_STATES = ("failed", "upstream_failed")
@@ -66,7 +70,8 @@ class PublishResultsOperator(BaseOperator):
     def execute(self, context: Any) -> list[str]:
         ti = context["ti"]
         results = {step.task_id: ti.xcom_pull(task_ids=step.task_id) for step in self.plan.steps}
-        locations = pipeline_output.publish(self.plan, context["run_id"], results, storage_for(self.plan, self.aws_conn_id))
+        plan, storage = output_target(self.plan, self.aws_conn_id)
+        locations = pipeline_output.publish(plan, context["run_id"], results, storage)
         for location in locations:
             self.log.info("wrote %s", location)
         missing = [name for name, result in results.items() if not result]
@@ -100,9 +105,9 @@ class RollbackResultsOperator(BaseOperator):
             raise AirflowSkipException("no step failed and the results were published: nothing to roll back")
         if not failed:
             failed = ["publish"]
-        storage = storage_for(self.plan, self.aws_conn_id)
+        plan, storage = output_target(self.plan, self.aws_conn_id)
         removed = []
-        for key in pipeline_output.published_keys(self.plan, context["run_id"]):
+        for key in pipeline_output.published_keys(plan, context["run_id"]):
             storage.delete(key)
             removed.append(key)
             self.log.info("rolled back %s", key)

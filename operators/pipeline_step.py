@@ -14,9 +14,20 @@ def reporter(plan: PipelinePlan, context: Any) -> RunReporter:
 
 
 class PipelineStepOperator(A2AAgentOperator):
-    def __init__(self, *, plan: PipelinePlan, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.plan = plan
+    """Built with `for_step`, which attaches the pipeline's plan once the operator exists.
+
+    The plan is not an __init__ argument because Airflow wraps the __init__ of every class in an
+    operator's hierarchy, and each wrapper deep-copies the DAG's params: a third level cost about
+    0.2 s (10%) of building 1,000 pipelines of 10 steps, on every parse of the DAG file.
+    """
+
+    plan: PipelinePlan
+
+    @classmethod
+    def for_step(cls, plan: PipelinePlan, **kwargs: Any) -> PipelineStepOperator:
+        task = cls(**kwargs)
+        task.plan = plan
+        return task
 
     def execute(self, context: Any) -> dict[str, Any]:
         report = reporter(self.plan, context)

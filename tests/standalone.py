@@ -41,6 +41,7 @@ def airflow_standalone(home: Path, dags: Path, env: Mapping[str, str] = (), time
         "AIRFLOW__API__BASE_URL": base,
         "AIRFLOW__API__SECRET_KEY": "aistack-test-secret",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+        "AIRFLOW_CONN_AISTACK_AIRFLOW_API": base,  # the TaskOrchestration watcher's way back to the API
         "AISTACK_HOME": str(home / "aistack"),
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
@@ -73,13 +74,3 @@ def airflow_standalone(home: Path, dags: Path, env: Mapping[str, str] = (), time
         process.wait()
         log.close()
 
-
-def wait_for(check, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout:.0f}s")
-        time.sleep(interval)

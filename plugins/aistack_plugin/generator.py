@@ -8,6 +8,9 @@ its docs), so the resource is visible by name in the UI while every other DAG lo
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,6 +18,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
 from airflow.sdk.exceptions import AirflowException
 
+from aistack import orchestration_source
 from aistack.orchestration_source import InvalidOrchestration, Snapshot
 from aistack.pipeline_plan import PipelinePlan, StepPlan, dag_id_for, plan
 from aistack.resources import TaskOrchestration
@@ -27,6 +31,27 @@ DEFAULT_INSTRUCTION = "Work on the inputs below."
 
 
 INDEX_DAG_ID = "aistack_task_orchestrations"
+
+
+def parse(only: str | None = None) -> dict[str, DAG]:
+    """What the DAG file defines: the TaskOrchestrations loaded and built, with `only` as in `generate`."""
+    with collector_paused():
+        return generate(orchestration_source.load(only=only), only=only)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: loading and building pipelines allocates millions of
+    objects that all stay alive, so its collections (ever longer as they grow) find nothing and
+    cost a third of a parse of 1,000 pipelines. Nothing is lost: it runs again afterwards (and
+    then looks at the new objects once, about a sixth of the time saved)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def generate(snapshot: Snapshot, only: str | None = None) -> dict[str, DAG]:
@@ -118,8 +143,8 @@ def _aborted(p: PipelinePlan) -> Any:
 
 
 def _step_task(p: PipelinePlan, step: StepPlan) -> PipelineStepOperator:
-    return PipelineStepOperator(
-        plan=p,
+    return PipelineStepOperator.for_step(
+        p,
         task_id=step.task_id,
         owner=_owner(p),
         agent=step.agent_ref,

@@ -218,8 +218,11 @@ def test_every_base_model_is_pulled_by_ollama():
 
 def test_gpu_operator_provides_the_device_plugin_and_gpu_metrics():
     gpu = values("gpu-operator.yaml")
-    for component in ("driver", "toolkit", "devicePlugin", "gfd", "dcgmExporter"):
+    for component in ("devicePlugin", "gfd", "dcgmExporter"):
         assert gpu[component]["enabled"] is True, component
+    # The Terraform GPU node group runs an NVIDIA AMI (driver and toolkit on the node): none twice.
+    assert re.search(r'ami_type\s*=\s*"AL2023_x86_64_NVIDIA"', (REPO / "infra" / "cluster-iac" / "cluster.tf").read_text())
+    assert (gpu["driver"]["enabled"], gpu["toolkit"]["enabled"]) == (False, False)
     assert gpu["dcgmExporter"]["serviceMonitor"]["enabled"] is True
     assert tolerates(gpu["daemonsets"]["tolerations"], GPU_TAINT)
 

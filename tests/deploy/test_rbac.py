@@ -30,6 +30,7 @@ from aistack import agent_deploy, orchestration_source, permissions
 from aistack.agent_manifests import render
 from aistack.kube import ResourceClient
 from aistack.resources import GROUP, OllamaAgent, OllamaModelDefinition, TaskOrchestration, parse_resource
+from sensors.resource_changes import ResourceChangeTrigger
 from sensors.resource_watch import ResourceWatch, collect_batch
 from sensors.task_orchestration import PLURAL, is_pending
 
@@ -160,6 +161,20 @@ def drive_watch(kube_api) -> None:
     assert watch.connects == 1
 
 
+def drive_asset_watches(kubeconfig: Path) -> None:
+    """The asset watchers of model definitions and agents: a list, then a watch (sensors/resource_changes.py)."""
+    async def first_event(plural: str) -> list[str]:
+        events = ResourceChangeTrigger(plural=plural, kubeconfig=str(kubeconfig), batch_seconds=0.3).run()
+        try:
+            event = await asyncio.wait_for(anext(events), 20)
+        finally:
+            await events.aclose()
+        return [change["name"] for change in event.payload["changes"]]
+
+    assert "summarizer-model" in asyncio.run(first_event("ollamamodeldefinitions"))
+    assert asyncio.run(first_event("ollamaagents"))
+
+
 def drive_build_pods(kube_api) -> None:
     """A failed build (the operator labels the pod checked and lists its events), then a good one."""
     import tests.airflow_dags.model_build_dag as module
@@ -188,6 +203,8 @@ def test_requests_of_aistack_are_exactly_the_granted_rules(cluster, kubeconfig, 
         recorder.collect("agent_deploy")
     drive_watch(cluster)
     recorder.collect("ResourceWatch")
+    drive_asset_watches(kubeconfig)
+    recorder.collect("ResourceChangeTrigger")
     drive_build_pods(cluster)
     recorder.collect("OllamaModelBuildOperator")
 

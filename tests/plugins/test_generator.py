@@ -3,6 +3,7 @@ against real A2A agent servers whose models are deterministic fakes (ScriptedMod
 
 import importlib
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -15,6 +16,13 @@ from aistack.validation import validate_paths
 from aistack.resources import OllamaAgent, OllamaModelDefinition
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def aistack_home(tmp_path: Path, monkeypatch) -> Path:
+    """Each test's own aistack home: the generator keeps its cache of validated manifests there."""
+    monkeypatch.setenv("AISTACK_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
 
 
 def load_dags(folder: Path, monkeypatch) -> dict:
@@ -275,3 +283,109 @@ def test_a_skipped_failure_handler_does_not_fail_the_run_fake_models(pipeline):
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == {"classify": "success", "on-failure": "skipped", "publish": "success"}
     assert dag_run.state == "success"
+
+
+# -- the cache of validated manifests ---------------------------------------------------------
+
+
+TASK = """\
+apiVersion: ai.stack/v1alpha1
+kind: TaskOrchestration
+metadata: {name: cached}
+spec:
+  input: {text: "Hello"}
+  pipeline:
+    - {name: reply, agentRef: chat-agent, retries: 1}
+"""
+
+
+@pytest.fixture
+def counted_validation(monkeypatch) -> list:
+    """The documents validated from scratch (not restored from the cache), in order."""
+    from aistack import validation
+
+    validated: list = []
+    original = validation.parse_resource
+
+    def counting(data):
+        validated.append(data["metadata"]["name"])
+        return original(data)
+
+    monkeypatch.setattr(validation, "parse_resource", counting)
+    return validated
+
+
+def _cache_files(home: Path) -> list[Path]:
+    return sorted((home / "cache").glob("manifests-*.pickle"))
+
+
+def test_a_reparse_validates_only_the_files_that_changed(tmp_path: Path, monkeypatch, aistack_home: Path, counted_validation: list):
+    from aistack import orchestration_source
+
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(TASK)
+    (folder / "b.yaml").write_text(TASK.replace("name: cached", "name: other"))
+    (folder / "broken.yaml").write_text(TASK.replace("name: cached", "name: broken").replace("retries: 1", "retries: -1"))
+    monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(folder))
+    cold = orchestration_source.load()
+    assert sorted(counted_validation) == ["broken", "cached", "other"] and len(_cache_files(aistack_home)) == 1
+
+    written = _cache_files(aistack_home)[0].stat().st_ino
+    warm = orchestration_source.load()
+    assert len(counted_validation) == 3, "nothing changed: everything came from the cache"
+    assert _cache_files(aistack_home)[0].stat().st_ino == written, "and the cache was not written again"
+    assert [o.model_dump() for o in warm.valid] == [o.model_dump() for o in cold.valid]
+    assert [(i.name, i.where, i.errors) for i in warm.invalid] == [(i.name, i.where, i.errors) for i in cold.invalid]
+
+    edited = folder / "a.yaml"
+    stat = edited.stat()
+    edited.write_text(TASK.replace("Hello", "Howdy"))  # same size; the same mtime too: content decides
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert orchestration_source.load().valid[0].spec.input.text == "Howdy"
+    assert counted_validation[3:] == ["cached"]
+
+
+@pytest.mark.parametrize("corrupt", [lambda good: b"", lambda good: b"not a pickle", lambda good: good[: len(good) // 2]],
+                         ids=["empty", "foreign", "truncated"])
+def test_a_corrupt_cache_is_ignored_and_replaced(tmp_path: Path, monkeypatch, aistack_home: Path, counted_validation: list, corrupt):
+    from aistack import orchestration_source
+
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "task.yaml").write_text(TASK)
+    monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(folder))
+    orchestration_source.load()
+    (cache,) = _cache_files(aistack_home)
+    content = corrupt(cache.read_bytes())
+    cache.write_bytes(content)
+    assert [o.name for o in orchestration_source.load().valid] == ["cached"]
+    assert cache.read_bytes() != content, "rewritten from the fresh validation"
+    orchestration_source.load()
+    assert counted_validation == ["cached", "cached"]
+
+
+def test_a_cache_others_can_write_is_not_read(tmp_path: Path, monkeypatch, aistack_home: Path, counted_validation: list):
+    from aistack import orchestration_source
+
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "task.yaml").write_text(TASK)
+    monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(folder))
+    orchestration_source.load()
+    (cache,) = _cache_files(aistack_home)
+    cache.chmod(0o666)
+    orchestration_source.load()
+    assert counted_validation == ["cached", "cached"], "unpickling runs code: only a private cache is trusted"
+
+
+def test_parsing_leaves_the_garbage_collector_as_it_was(tmp_path: Path, monkeypatch, airflow_db):
+    import gc
+
+    from aistack_plugin.generator import parse
+
+    monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(tmp_path))
+    (tmp_path / "task.yaml").write_text(TASK)
+    assert gc.isenabled()
+    assert "aistack__default__cached" in parse()
+    assert gc.isenabled()

@@ -10,34 +10,19 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.aistack.run.support import COMMAND, REPO, clean_env
+from tests.kubeapi.support import eventually
+from tests.standalone import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 EXAMPLE = REPO / "examples" / "question-answering"
 DAG_ID = "aistack__default__question-answering"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"{what} within {timeout:.0f}s"
-        time.sleep(1)
 
 
 @pytest.fixture
@@ -85,7 +70,7 @@ def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalon
         state = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
         return state if state in ("success", "failed") else None
 
-    assert wait_for(finished, 300, "the scheduler finished the run") == "success"
+    assert eventually(finished, timeout=300, interval=1) == "success", "the scheduler finished the run"
     tasks = {t["task_id"]: t["state"] for t in api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances").json()["task_instances"]}
     assert tasks == {"answer": "success", "check-answer": "success", "publish": "success"}
     conf = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()["conf"]

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from websockets.sync.client import ClientConnection, connect
@@ -32,11 +33,19 @@ sys.path.insert(0, str(REPO))
 
 from aistack.airflow_rest import get_token  # noqa: E402
 
-PAGES = {
-    "airflow-dags.png": "dags?tags=aistack",
-    "airflow-pipeline-graph.png": "dags/aistack__default__document-analysis",
-    "airflow-taskorchestrations.png": "plugin/taskorchestrations",
-}
+PIPELINE = "aistack__default__document-analysis"  # its latest run is shown: trigger one first
+
+
+def pages(base: str, token: str) -> dict[str, str]:
+    runs = httpx.get(f"{base}/api/v2/dags/{PIPELINE}/dagRuns", params={"order_by": "-run_after", "limit": 1},
+                     headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["dag_runs"]
+    if not runs:
+        raise SystemExit(f"no run of {PIPELINE} yet: trigger one in the UI first")
+    return {
+        "airflow-dags.png": "dags?tags=aistack",
+        "airflow-pipeline-run.png": f"dags/{PIPELINE}/runs/{quote(runs[0]['dag_run_id'], safe='')}",
+        "airflow-taskorchestrations.png": "plugin/taskorchestrations",
+    }
 
 
 class DevTools:
@@ -96,7 +105,7 @@ def main() -> None:
                 tools = DevTools(socket)
                 tools.call("Network.enable")
                 tools.call("Network.setCookie", name="_token", value=token, url=base, httpOnly=True)
-                for name, path in PAGES.items():
+                for name, path in pages(base, token).items():
                     tools.call("Page.navigate", url=f"{base}/{path}")
                     time.sleep(args.settle)
                     shot = tools.call("Page.captureScreenshot", format="png")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -32,6 +33,8 @@ from aistack.run.airflow_home import AirflowHome, repository_dag_file
 from aistack.run.outputs import aws_configuration
 from aistack.run.progress import Console
 from aistack.run.runner import RunError, logging_to, model_line, wait_for_interrupt
+
+logger = logging.getLogger(__name__)
 
 HOME_NAME = "airflow-ui"
 USER = "admin"
@@ -196,7 +199,7 @@ def airflow_ui(request: UIRequest, console: Console) -> Iterator[UI]:
             _wait(lambda: set(pipelines) <= {d["dag_id"] for d in _dags(api)}, 180,
                   "the generated DAGs appeared", process, log)
             for dag_id in pipelines:
-                api.set_paused(dag_id, False)
+                _wait(lambda dag_id=dag_id: _unpaused(api, dag_id), 60, f"{dag_id} was unpaused", process, log)
         yield UI(base, USER, password, pipelines, log, process)
 
 
@@ -205,6 +208,16 @@ def _password_if_written(home: AirflowHome) -> str | None:
         return _password(home)
     except (OSError, ValueError, KeyError):
         return None
+
+
+def _unpaused(api: AirflowAPI, dag_id: str) -> bool:
+    """Unpause; False on an error worth retrying (SQLite is busy while the DAG processor writes)."""
+    try:
+        api.set_paused(dag_id, False)
+    except AirflowAPIError as exc:
+        logger.info("unpausing %s failed, retrying: %s", dag_id, exc)
+        return False
+    return True
 
 
 def _dags(api: AirflowAPI) -> list[dict[str, object]]:

@@ -631,12 +631,14 @@ def test_airflow_image_installs_the_airflow_extra_without_moving_airflow():
     assert users and all(u.rest == "50000" for u in users) and users[0].line < install.line
 
 
-def test_airflow_image_bakes_dags_and_plugins_into_airflow_home():
+def test_airflow_image_bakes_the_dags_and_gets_the_plugin_from_the_wheel_only():
     final = parse_stages(AIRFLOW)[-1]
     copies = {tuple(i.words()) for i in final.of("COPY") if i.flag("from") is None}
     assert ("dags/", "/opt/airflow/dags/") in copies
-    assert ("plugins/", "/opt/airflow/plugins/") in copies
+    assert not any(dest.startswith("/opt/airflow/plugins") for *_, dest in copies), "the plugin would load twice"
     assert all(i.flag("chown") == "airflow:root" for i in final.of("COPY"))
+    entry_points = PYPROJECT["project"]["entry-points"]
+    assert entry_points["airflow.plugins"] == {"aistack": "aistack_plugin.plugin:AistackPlugin"}
 
 
 @pytest.mark.parametrize(

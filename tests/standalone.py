@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -74,3 +75,15 @@ def airflow_standalone(home: Path, dags: Path, env: Mapping[str, str] = (), time
         process.wait()
         log.close()
 
+
+
+def call(client: httpx.Client, method: str, path: str, timeout: float = 30, **kwargs) -> Any:
+    """The JSON answer of a REST call, retried while Airflow answers 5xx: under `airflow standalone`
+    SQLite is locked now and then by the scheduler or the DAG processor."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.request(method, path, **kwargs)
+        if response.status_code < 500 or time.monotonic() > deadline:
+            response.raise_for_status()
+            return response.json()
+        time.sleep(0.5)

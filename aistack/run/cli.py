@@ -38,7 +38,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(args: argparse.Namespace) -> int:
     console = Console()
-    signal.signal(signal.SIGTERM, _interrupt)  # stop what was started, as for Ctrl-C
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop what was started (even where the shell ignores SIGINT)
+        signal.signal(sig, _interrupt)
     try:
         outcome = run(request_from(args), console)
     except RunError as exc:
@@ -60,7 +61,8 @@ def serve_ui(args: argparse.Namespace) -> int:
     from aistack.run.standalone import UIRequest, serve
 
     console = Console()
-    signal.signal(signal.SIGTERM, _interrupt)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     try:
         serve(UIRequest(args.path, args.host, args.port), console)
     except RunError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 
 from .server import KubeAPIServer
@@ -14,6 +15,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--kubeconfig", help="write a kubeconfig for the server here")
     args = parser.parse_args(argv)
+    # Ctrl-C and SIGTERM stop it even when started from a shell that ignores SIGINT (a background job).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
     with KubeAPIServer(host=args.host, port=args.port) as server:
         try:
             print(f"serving Kubernetes API at {server.url}", flush=True)

@@ -98,4 +98,10 @@ def test_command_line_runner(tmp_path: Path) -> None:
         assert yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == url
     finally:
         runner.send_signal(signal.SIGINT)
-        assert runner.wait(timeout=10) == 0
+        try:
+            status = runner.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            runner.kill()
+            runner.wait()
+            raise
+    assert status == 0

@@ -17,7 +17,7 @@ import pytest
 
 from tests.aistack.run.support import COMMAND, REPO, clean_env
 from tests.kubeapi.support import eventually
-from tests.standalone import free_port
+from tests.standalone import call, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -57,26 +57,26 @@ def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalon
     token = httpx.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=10).json()["access_token"]
     api = httpx.Client(base_url=f"{base}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=20)
 
-    dags = {d["dag_id"]: d for d in api.get("/dags", params={"limit": 100}).json()["dags"]}
+    dags = {d["dag_id"]: d for d in call(api, "GET", "/dags", params={"limit": 100})["dags"]}
     assert not dags[DAG_ID]["is_paused"], "the generated pipeline is unpaused, ready to trigger"
     assert {"ollama_model_builds", "ollama_agents", "task_orchestration_watcher", "batch_summarization"} <= set(dags)
     assert dags["task_orchestration_watcher"]["is_paused"], "no cluster to watch with a folder source"
 
     question = "Question: What colour is the sky on a clear day?\n\nContext: On a clear day the sky is blue."
-    run = api.post(f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {"input": question}}).json()
+    run = call(api, "POST", f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {"input": question}})
     run_id = run["dag_run_id"]
 
     def finished():
-        state = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
+        state = call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
         return state if state in ("success", "failed") else None
 
     assert eventually(finished, timeout=300, interval=1) == "success", "the scheduler finished the run"
-    tasks = {t["task_id"]: t["state"] for t in api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances").json()["task_instances"]}
+    tasks = {t["task_id"]: t["state"] for t in call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]}
     assert tasks == {"answer": "success", "check-answer": "success", "publish": "success"}
-    conf = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()["conf"]
+    conf = call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["conf"]
     assert conf == {"input": question}
-    answer = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/answer/xcomEntries/return_value",
-                     params={"deserialize": True}).json()["value"]
+    answer = call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/answer/xcomEntries/return_value",
+                  params={"deserialize": True})["value"]
     assert answer, "the step's result is in XCom"
 
     page = httpx.get(f"{base}/aistack/orchestrations", headers={"Authorization": f"Bearer {token}"}, timeout=20).json()

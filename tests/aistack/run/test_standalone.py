@@ -108,3 +108,17 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path):
     assert f"port {port} on 127.0.0.1 is in use" in result.stderr and "--port" in result.stderr
     assert not (tmp_path / "home" / "airflow-ui").exists(), "nothing was started or written"
     assert result.stdout == ""
+
+
+def test_invalid_resources_are_listed_and_nothing_starts(tmp_path: Path):
+    (tmp_path / "user").mkdir()
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    task = (EXAMPLE / "task.yaml").read_text().replace("dependsOn", "dependsOnn", 1)
+    (folder / "task.yaml").write_text(task)
+    result = subprocess.run([*COMMAND, "airflow", str(folder), "--port", str(free_port())], cwd=REPO, capture_output=True,
+                            text=True, env=clean_env(tmp_path / "home", tmp_path / "user"), timeout=120)
+    assert result.returncode == 2
+    assert 'dependsOnn: unknown field (did you mean "dependsOn"?)' in result.stderr
+    assert "nothing was started" in result.stderr
+    assert not (tmp_path / "home" / "airflow-ui").exists()

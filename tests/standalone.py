@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from aistack.run.standalone import stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,15 +65,7 @@ def airflow_standalone(home: Path, dags: Path, env: Mapping[str, str] = (), time
         yield client
     finally:
         client.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        stop_process_group(process)
         log.close()
 
 

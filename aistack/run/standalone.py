@@ -113,25 +113,25 @@ def _healthy(base: str) -> bool:
         return False
 
 
-def _password(home: AirflowHome) -> str:
-    """The password `airflow standalone` generated for USER (kept across restarts)."""
-    data = json.loads((home.root / "simple_auth_manager_passwords.json.generated").read_text())
-    return data[USER]
+def _password(home: AirflowHome) -> str | None:
+    """The password `airflow standalone` generated for USER (kept across restarts); None until written."""
+    try:
+        return json.loads((home.root / "simple_auth_manager_passwords.json.generated").read_text())[USER]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to standalone's whole process group (its components), then SIGKILL."""
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM to a process started with start_new_session (airflow standalone and its components),
+    then SIGKILL to what is left of its group: components can outlive their parent."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    with contextlib.suppress(ProcessLookupError):  # components that outlived their parent
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout)
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @contextlib.contextmanager
@@ -191,23 +191,16 @@ def airflow_ui(request: UIRequest, console: Console) -> Iterator[UI]:
             env=_environment(home, request, dag_file.parent, runtime.url),
             stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-        stack.callback(_stop, process)
+        stack.callback(stop_process_group, process)
         base = f"http://{request.host}:{request.port}"
         _wait(lambda: _healthy(base), START_TIMEOUT, "the Airflow API answered", process, log)
-        password = str(_wait(lambda: _password_if_written(home), 60, "the admin password was written", process, log))
+        password = str(_wait(lambda: _password(home), 60, "the admin password was written", process, log))
         with AirflowAPI(base, get_token(base, USER, password)) as api:
             _wait(lambda: set(pipelines) <= {d["dag_id"] for d in _dags(api)}, 180,
                   "the generated DAGs appeared", process, log)
             for dag_id in pipelines:
                 _wait(lambda dag_id=dag_id: _unpaused(api, dag_id), 60, f"{dag_id} was unpaused", process, log)
         yield UI(base, USER, password, pipelines, log, process)
-
-
-def _password_if_written(home: AirflowHome) -> str | None:
-    try:
-        return _password(home)
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def _unpaused(api: AirflowAPI, dag_id: str) -> bool:

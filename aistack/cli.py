@@ -133,6 +133,14 @@ def _add_ollama_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=11434, help="port to listen on (default: 11434)")
     serve.add_argument("--threads", type=int, default=None, help="llama.cpp threads per model (default: 2)")
     serve.add_argument("--home", default=None, help="aistack data directory (default: $AISTACK_HOME)")
+    serve.add_argument("--store", default=None, help="model store directory (default: <home>/ollama)")
+    serve.add_argument("--base-models", default=None,
+                       help="base model substitutions, e.g. llama2=smollm2:135m (default: $AISTACK_BASE_MODELS)")
+    serve.add_argument("--context", type=int, default=None, help="llama.cpp context size per loaded model")
+    serve.add_argument("--keep-alive", type=float, default=None, help="seconds a model stays loaded (default: 300)")
+    serve.add_argument("--no-selftest", action="store_true",
+                       help="serve without first proving that llama.cpp can generate on this machine")
+    serve.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)  # set by a supervising aistack
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=_ollama("serve"))
     create = ollama_commands.add_parser("create", help="create a model from a Modelfile (through OLLAMA_HOST)")

@@ -154,13 +154,57 @@ def output_format(definition: OllamaModelDefinition) -> str | dict[str, Any] | N
 
 
 def response_format_text(definition: OllamaModelDefinition) -> str:
-    """What `{{.ResponseFormat}}` says in a template: the same contract output_format enforces."""
+    """What `{{.ResponseFormat}}` says in a template: the contract output_format enforces, in words."""
     fmt = output_format(definition)
     if fmt is None:
         return "Plain text."
     if fmt == "json":
         return "A single JSON object, and nothing else."
-    return "A single JSON object, and nothing else, matching this JSON schema: " + json.dumps(fmt, sort_keys=True)
+    return describe_format(fmt)
+
+
+def describe_format(schema: Mapping[str, Any]) -> str:
+    """A JSON schema as a sentence: its fields and what each holds, without the schema's keywords.
+
+    The grammar enforces the schema itself; this text only tells the model what the fields mean.
+    Printing the schema's JSON made small models answer with its words ("items", "type",
+    "array") as content: bench/response_format_echo.py measures the candidates.
+    """
+    properties = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else None
+    if not properties:
+        return "A single JSON object, and nothing else."
+    fields = ", ".join(f'"{name}" ({_describe_value(value)})' for name, value in properties.items())
+    return f"A single JSON object, and nothing else, with the fields {fields}."
+
+
+def _describe_value(schema: Any) -> str:
+    if not isinstance(schema, Mapping):
+        return "a value"
+    if isinstance(schema.get("description"), str) and schema["description"].strip():
+        return schema["description"].strip()
+    kind = schema.get("type")
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"][:10])
+    if kind == "array":
+        return "a list of " + _plural(schema.get("items"))
+    if kind == "string":
+        return "a short text"
+    if kind == "integer":
+        low, high = schema.get("minimum"), schema.get("maximum")
+        return f"a whole number from {low} to {high}" if low is not None and high is not None else "a whole number"
+    if kind == "number":
+        return "a number"
+    if kind == "boolean":
+        return "true or false"
+    if kind == "object":
+        return "an object"
+    return "a value"
+
+
+def _plural(schema: Any) -> str:
+    kind = schema.get("type") if isinstance(schema, Mapping) else None
+    return {"string": "short texts", "integer": "whole numbers", "number": "numbers", "boolean": "true/false values",
+            "object": "objects"}.get(kind or "", "values")
 
 
 def translate_template(template: str, response_format: str) -> str:

@@ -22,6 +22,7 @@ from aistack.resources.orchestration import (
     FailureAction,
     MediaType,
     StepCondition,
+    StepVerdict,
     StorageType,
 )
 
@@ -49,12 +50,25 @@ class StepPlan:
     prompt: str | None
     inputs: tuple[ArtifactReference, ...]
     artifacts: tuple[ArtifactDeclaration, ...]
+    include_input: bool = True
+    enforce_verdict: bool = True
 
     @property
-    def takes_pipeline_input(self) -> bool:
-        """Steps without inputFrom get the orchestration's input (and their upstream steps' results,
-        so the seed's quality check sees the summary it checks); the others get exactly their inputFrom."""
+    def takes_upstream_results(self) -> bool:
+        """Steps without inputFrom get every artifact of their upstream steps (so the seed's quality
+        check sees the summary it checks); the others get exactly their inputFrom."""
         return not self.inputs
+
+    def receives(self) -> str:
+        """What the step's message holds, in words (the DAG docs and the README say the same)."""
+        parts = ["the prompt" if self.prompt else "a generic instruction"]
+        if self.include_input:
+            parts.append("the run's input")
+        if self.inputs:
+            parts += [f"{ref.artifact_name} from {ref.task_ref}" for ref in self.inputs]
+        elif self.upstream:
+            parts.append(f"every artifact of {', '.join(self.upstream)}")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,8 @@ def plan(orchestration: TaskOrchestration) -> PipelinePlan:
             prompt=step.prompt,
             inputs=tuple(step.input_from or ()),
             artifacts=tuple(step.artifacts or ()),
+            include_input=step.include_input,
+            enforce_verdict=step.verdict is StepVerdict.ENFORCED,
         )
         for step in spec.pipeline
     )
@@ -157,11 +173,13 @@ def _events_endpoint(orchestration: TaskOrchestration) -> str | None:
 def _doc(orchestration: TaskOrchestration, steps: tuple[StepPlan, ...]) -> str:
     """The DAG's documentation in the Airflow UI: what runs, on which agents, in what order."""
     lines = [f"# {orchestration.name}", "", f"TaskOrchestration `{orchestration.namespace}/{orchestration.name}`.", ""]
-    lines += ["| step | agent | after | when | retries | timeout | returns |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["| step | agent | after | when | receives | retries | timeout | returns |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for step, spec in zip(steps, orchestration.spec.pipeline):
         after = ", ".join(step.upstream) or "start"
         returns = ", ".join(f"{a.name} ({a.type.value})" for a in step.artifacts) or "text"
         timeout = format_duration(step.execution_timeout) if step.execution_timeout else "-"
-        lines.append(f"| {step.task_id} | {step.agent_ref} | {after} | {spec.condition.value} | {step.retries} | {timeout} | {returns} |")
+        lines.append(f"| {step.task_id} | {step.agent_ref} | {after} | {spec.condition.value} | {step.receives()} "
+                     f"| {step.retries} | {timeout} | {returns} |")
     lines += ["", "Input:", "", "```", orchestration.spec.input.text.strip(), "```"]
     return "\n".join(lines)

@@ -17,10 +17,11 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
-from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
 
 from aistack.a2a.client import INTERRUPTED, AgentError, SyncAgentClient, TaskResult
 from aistack.agent_directory import resolve_agent_url
+from aistack.quality import is_verdict
 from operators.a2a_hook import A2AHook
 
 CARD_URL_KEY = "agent_card_url"
@@ -84,6 +85,7 @@ class A2AAgentOperator(BaseOperator):
         streaming: bool = False,
         deferrable: bool = False,
         poll_interval: float = 1.0,
+        enforce_verdict: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,6 +96,7 @@ class A2AAgentOperator(BaseOperator):
         self.input_from = [tuple(ref) for ref in input_from]
         self.upstream_results = list(upstream_results)
         self.streaming, self.deferrable, self.poll_interval = streaming, deferrable, poll_interval
+        self.enforce_verdict = enforce_verdict
         self._client: SyncAgentClient | None = None
         self._a2a_task_id: str | None = None
         self._agent_url = ""
@@ -194,17 +197,19 @@ class A2AAgentOperator(BaseOperator):
                     method_name="execute_complete",
                 )
             result = self._client.wait(result.task_id, poll=self.poll_interval, raise_on_failure=False)
-        return self._finish(result.to_json())
+        return self._finish(result.to_json(), context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         if event["status"] == "timeout":
             raise AirflowException(f"agent task {event['result']['taskId']} did not finish in time and was cancelled")
         if event["status"] == "error":
             raise AirflowException(f"waiting for the agent failed: {event['message']}")
-        return self._finish(event["result"])
+        return self._finish(event["result"], context)
 
-    def _finish(self, result: dict[str, Any]) -> dict[str, Any]:
-        """Fail with what the agent said unless it completed with every declared artifact."""
+    def _finish(self, result: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Fail with what the agent said unless it completed with every declared artifact; fail,
+        without retries (the same work gets the same verdict), when a quality verdict among the
+        artifacts did not pass and `enforce_verdict` is set. The result stays in XCom either way."""
         state = result["state"]
         if state != "TASK_STATE_COMPLETED":
             reason = {"TASK_STATE_INPUT_REQUIRED": "the agent needs more input, which a pipeline step cannot give",
@@ -220,6 +225,13 @@ class A2AAgentOperator(BaseOperator):
         for artifact in result["artifacts"]:
             body = artifact.get("text") if "text" in artifact else artifact.get("data")
             self.log.info("artifact %s (%s): %s", artifact["name"], artifact["mediaType"], str(body)[:2000])
+        failed = [a for a in result["artifacts"] if is_verdict(a) and not a["data"]["passed"]]
+        if failed and self.enforce_verdict:
+            context["ti"].xcom_push(key="return_value", value=result)
+            issues = "; ".join(str(issue) for a in failed for issue in a["data"].get("issues") or ())[:1500]
+            raise AirflowFailException(
+                f"the quality check did not pass (score {failed[0]['data'].get('score', '?')}): {issues or 'no issues given'}"
+            )
         return result
 
     def _cancel(self, why: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aistack.pipeline_plan import PipelinePlan
+from aistack.pipeline_plan import PipelinePlan, StepPlan
+from aistack.quality import RUN_INPUT
 from aistack.run_status import RunReporter, now
 from operators.a2a import A2A_TASK_KEY, A2AAgentOperator
 
@@ -21,6 +22,10 @@ class PipelineStepOperator(A2AAgentOperator):
     0.2 s (10%) of building 1,000 pipelines of 10 steps, on every parse of the DAG file.
     """
 
+    # Nothing of a step is a template: its prompt and names come from a resource, and text from a
+    # resource is data. The run's input is read from the run's params when the step executes.
+    template_fields = ()
+
     plan: PipelinePlan
 
     @classmethod
@@ -28,6 +33,18 @@ class PipelineStepOperator(A2AAgentOperator):
         task = cls(**kwargs)
         task.plan = plan
         return task
+
+    @property
+    def step_plan(self) -> StepPlan:
+        return self.plan.step(self.task_id)
+
+    def _gather_inputs(self, context: Any) -> list[Any]:
+        """The run's input first (unless the step opts out), then the artifacts (see A2AAgentOperator)."""
+        gathered = super()._gather_inputs(context)
+        if self.step_plan.include_input:
+            text = (context.get("params") or {}).get("input", self.plan.input_text)
+            gathered.insert(0, {"name": RUN_INPUT, "mediaType": self.plan.input_format.value, "text": str(text)})
+        return gathered
 
     def execute(self, context: Any) -> dict[str, Any]:
         report = reporter(self.plan, context)

@@ -127,6 +127,11 @@ class OllamaBackend(ModelBackend):
 
         if isinstance(exc, ModelError):
             return exc
+        from aistack.runtime.process import exit_cause
+
+        died = exit_cause(self.host)
+        if died is not None and isinstance(exc, (ConnectionError, httpx.TransportError)):
+            return ModelUnavailable(died)
         if isinstance(exc, ollama.ResponseError):
             if exc.status_code == 404:
                 return ModelNotFound(

@@ -40,11 +40,16 @@ def _ollama(url: str | None) -> Iterator[tuple[str, str]]:
     if url:
         yield url, "--ollama-host"
         return
-    from aistack.runtime.endpoint import ollama_endpoint
+    from aistack.runtime.endpoint import choose_endpoint
+    from aistack.runtime.process import RuntimeProcess
 
-    with ollama_endpoint() as endpoint:
-        assert endpoint.url is not None
-        yield endpoint.url, f"{endpoint.kind} ({endpoint.reason})"
+    chosen = choose_endpoint()
+    if chosen.url is not None:
+        yield chosen.url, f"{chosen.kind} ({chosen.reason})"
+        return
+    with RuntimeProcess(restart=True) as process:  # restarted if it dies, so the agents keep a model
+        assert process.url is not None
+        yield process.url, f"embedded, pid {process.process.pid if process.process else '?'} ({chosen.reason})"
 
 
 def _wait_for_signal() -> None:
@@ -92,6 +97,8 @@ def serve(args: argparse.Namespace) -> int:
 
     import ollama
 
+    from aistack.runtime.process import RuntimeStartError
+
     try:
         with _ollama(args.ollama_host) as (url, source):
             print(f"Ollama: {url} [{source}]")
@@ -104,7 +111,7 @@ def serve(args: argparse.Namespace) -> int:
                 print("Serving; press Ctrl-C to stop.", flush=True)
                 _wait_for_signal()
                 print("stopping", flush=True)
-    except (ProvisionError, ConfigError, OSError) as exc:
+    except (ProvisionError, ConfigError, OSError, RuntimeStartError) as exc:
         return _err(str(exc))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -17,9 +17,11 @@ which closes the model stream on its way out, so generation stops at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
@@ -30,13 +32,25 @@ from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Part, Task, TaskState, TaskStatus
 from google.protobuf import json_format
 
-from aistack.a2a.artifacts import InvalidOutput, OutputSpec, model_format, output_parts, requested_outputs, streams_text, text_part
+from aistack.a2a.artifacts import (
+    InvalidOutput,
+    OutputSpec,
+    data_part,
+    model_format,
+    output_parts,
+    requested_outputs,
+    streams_text,
+    text_part,
+)
 from aistack.a2a.backend import ChatRequest, ModelBackend, ModelError
 from aistack.a2a.conversation import ConversationStore
 from aistack.a2a.inputs import InputError, render_message
+from aistack.a2a.limits import CALL_TIMEOUT_ENV, bounded_schema, call_timeout
 from aistack.a2a.logs import task_logger
 from aistack.a2a.metrics import AgentMetrics
 from aistack.a2a.profile import AgentProfile
+from aistack.a2a.verdict import judged
+from aistack.resources.agent import AgentRole
 
 logger = logging.getLogger("aistack.a2a.executor")
 
@@ -72,6 +86,7 @@ class OllamaAgentExecutor(AgentExecutor):
         metrics: AgentMetrics | None = None,
         messages: MessageIndex | None = None,
         json_retries: int = 1,
+        call_seconds: float | None = None,
     ):
         self.profile = profile
         self.backend = backend
@@ -79,6 +94,7 @@ class OllamaAgentExecutor(AgentExecutor):
         self.metrics = metrics
         self.messages = messages
         self.json_retries = json_retries
+        self.call_seconds = call_seconds if call_seconds is not None else call_timeout()
         self._cancelled: set[str] = set()
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
@@ -100,12 +116,13 @@ class OllamaAgentExecutor(AgentExecutor):
             prompt = render_message(message)
             history = self.conversations.history(context_id)
             fmt = model_format(outputs, self.profile.format)
+            fmt = bounded_schema(fmt) if isinstance(fmt, dict) else fmt  # the grammar ends runaway strings and lists
             request = ChatRequest(tuple([*history, {"role": "user", "content": prompt}]), self.profile.options, fmt)
             log.info("task started (%d earlier turns)", len(history) // 2)
             if streams_text(outputs, fmt):
                 answer = await self._stream_text(request, outputs[0], updater, task_id)
             else:
-                answer = await self._answer_whole(request, outputs, updater, task_id)
+                answer = await self._answer_whole(request, outputs, updater, task_id, message)
             if task_id in self._cancelled:
                 return
             self.conversations.record(context_id, prompt, answer)
@@ -137,7 +154,7 @@ class OllamaAgentExecutor(AgentExecutor):
         pieces: list[str] = []
         tokens, first, done = 0, True, False
         started = time.perf_counter()
-        async with aclosing(self.backend.chat(request)) as stream:
+        async with self._time_limit(), aclosing(self.backend.chat(request)) as stream:
             async for chunk in stream:
                 if task_id in self._cancelled:
                     return "".join(pieces)
@@ -165,7 +182,7 @@ class OllamaAgentExecutor(AgentExecutor):
         pieces: list[str] = []
         tokens = 0
         started = time.perf_counter()
-        async with aclosing(self.backend.chat(request)) as stream:
+        async with self._time_limit(), aclosing(self.backend.chat(request)) as stream:
             async for chunk in stream:
                 if pieces == [] and self.metrics is not None:
                     self.metrics.first_token.observe(time.perf_counter() - started)
@@ -176,13 +193,21 @@ class OllamaAgentExecutor(AgentExecutor):
         self._count_tokens(tokens)
         return "".join(pieces)
 
-    async def _answer_whole(self, request: ChatRequest, outputs: list[OutputSpec], updater: TaskUpdater, task_id: str) -> str:
-        """Collect the answer, build every artifact; on invalid JSON ask again, once (by default)."""
+    async def _answer_whole(
+        self, request: ChatRequest, outputs: list[OutputSpec], updater: TaskUpdater, task_id: str, message: Message
+    ) -> str:
+        """Collect the answer, build every artifact; on invalid JSON ask again, once (by default).
+        A quality check's JSON verdict is bounded by measured evidence first (verdict.py)."""
         messages = list(request.messages)
         for attempt in range(self.json_retries + 1):
             answer = await self._collect(replace(request, messages=tuple(messages)))
             try:
-                built = [(spec, output_parts(spec, answer, spec.schema or self.profile.schema)[0]) for spec in outputs]
+                built = []
+                for spec in outputs:
+                    parts, value = output_parts(spec, answer, spec.schema or self.profile.schema)
+                    if value is not None and self.profile.role is AgentRole.QA:
+                        parts = [data_part(judged(value, message))]
+                    built.append((spec, parts))
                 break
             except InvalidOutput as exc:
                 if attempt == self.json_retries:
@@ -207,6 +232,18 @@ class OllamaAgentExecutor(AgentExecutor):
                  "and spec.build.functions[].parameters is the schema the answer must match"
         )
         return f"the model {self.profile.model} gave no valid JSON after {attempts} attempts: {exc}. Check {where}."
+
+    @contextlib.asynccontextmanager
+    async def _time_limit(self) -> AsyncIterator[None]:
+        """One model call's time limit; leaving the block closes the stream, which stops generation."""
+        try:
+            async with asyncio.timeout(self.call_seconds):
+                yield
+        except TimeoutError:
+            raise ModelError(
+                f"the model {self.profile.model} did not finish within {self.call_seconds:g}s "
+                f"(the limit of one model call, {CALL_TIMEOUT_ENV})"
+            ) from None
 
     def _count_tokens(self, tokens: int) -> None:
         if self.metrics is not None and tokens:

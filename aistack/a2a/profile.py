@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aistack.modelfile import output_format
+from aistack.a2a.limits import token_options
+from aistack.modelfile import ollama_parameters, output_format
 from aistack.resources.agent import AgentRole, OllamaAgent
 from aistack.resources.model_definition import OllamaModelDefinition, ResponseFormat
 
@@ -59,17 +60,18 @@ class AgentProfile:
             bearer=auth is not None and auth.type.value == "bearer",
             streaming=server.streaming if server else True,
             push_notifications=server.push_notifications if server else False,
-            options=chat_options(agent),
+            options=chat_options(agent, definition),
             format=response_format(agent, definition),
             system=definition.spec.build.system,
             function_names=tuple(f.name for f in definition.spec.build.functions or ()),
         )
 
 
-def chat_options(agent: OllamaAgent) -> dict[str, Any]:
-    """Per-call Ollama options from the agent's modelConfig (the model's own PARAMETERs apply otherwise)."""
+def chat_options(agent: OllamaAgent, definition: OllamaModelDefinition) -> dict[str, Any]:
+    """Per-call Ollama options: the agent's modelConfig (the model's own PARAMETERs apply otherwise),
+    and a token limit when the model has none (see limits.py)."""
     config = agent.spec.model_config_
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = token_options(ollama_parameters(definition.spec.build.parameters))
     if config is not None:
         if config.temperature is not None:
             options["temperature"] = config.temperature

@@ -44,6 +44,13 @@ class StepCondition(str, Enum):
     ANY_SUCCESS = "anySuccess"  # at least one upstream step succeeded
 
 
+class StepVerdict(str, Enum):
+    """What a quality verdict the step returns (a quality check's `passed` with its evidence) does."""
+
+    ENFORCED = "enforced"  # a verdict that did not pass fails the step (condition and errorPolicy take over)
+    INFORMATIONAL = "informational"  # the verdict is recorded in the results only
+
+
 class PipelineStep(WireModel):
     name: StepName = Field(description="Step name, unique in the pipeline; becomes the Airflow task id.")
     agent_ref: ResourceName = Field(description="The OllamaAgent that performs the step.")
@@ -66,6 +73,16 @@ class PipelineStep(WireModel):
         default=None, max_length=32, description="Upstream artifacts passed to the step as input."
     )
     condition: StepCondition = Field(default=StepCondition.SUCCESS, description="When the step runs.")
+    include_input: StrictBool = Field(
+        default=True,
+        description="Send the run's input (spec.input, or the run's `input`) with the step, besides its inputFrom "
+                    "artifacts; false: only the prompt and the artifacts.",
+    )
+    verdict: StepVerdict = Field(
+        default=StepVerdict.ENFORCED,
+        description="`enforced`: a quality verdict among the step's results that did not pass fails the step; "
+                    "`informational`: it is only recorded.",
+    )
 
     @model_validator(mode="after")
     def _bounded_timeout(self) -> PipelineStep:

@@ -1,8 +1,9 @@
 """The model side of a local run: which Ollama, and the models the agents need, built once.
 
 Runtime: a real Ollama at OLLAMA_HOST when it answers (`choose_endpoint`), else the embedded
-runtime started in this process for the run (`embedded_server`), with llama.cpp's context at
-CONTEXT tokens (the agents' contextWindow; larger contexts only slow prompt evaluation here).
+runtime started for the run as a supervised child process (`aistack ollama serve`, see
+aistack.runtime.process), with llama.cpp's context at CONTEXT tokens (the agents'
+contextWindow; larger contexts only slow prompt evaluation here).
 
 Builds: each OllamaModelDefinition becomes a `create` through the official client
 (`build_request` + `build_with_client`, the local builder's path). The embedded runtime receives
@@ -42,6 +43,7 @@ class Runtime:
     started: bool  # this run started it (and stops it)
     substitutions: dict[str, str] = field(default_factory=dict)  # the embedded runtime's, when started here
     store: Path | None = None
+    process: Any = None  # the supervised RuntimeProcess, when this run started it
 
     @property
     def identity(self) -> str:
@@ -58,8 +60,9 @@ class Runtime:
 
 
 @contextlib.contextmanager
-def model_runtime(context: int = CONTEXT) -> Iterator[Runtime]:
-    """The Ollama to use for the block: OLLAMA_HOST when it answers, else the embedded runtime."""
+def model_runtime(context: int = CONTEXT, log_path: Path | None = None, restart: bool = False) -> Iterator[Runtime]:
+    """The Ollama to use for the block: OLLAMA_HOST when it answers, else the embedded runtime as a
+    supervised child process (its output in `log_path`; `restart`: start it again if it dies)."""
     from aistack.runtime.endpoint import choose_endpoint
 
     chosen = choose_endpoint()
@@ -67,17 +70,20 @@ def model_runtime(context: int = CONTEXT) -> Iterator[Runtime]:
         yield Runtime(chosen.kind, chosen.url, chosen.reason, started=False)
         return
     from aistack.runtime.config import RuntimeConfig
-    from aistack.runtime.endpoint import embedded_server
+    from aistack.runtime.process import RuntimeProcess, RuntimeStartError
 
     config = RuntimeConfig(n_ctx=context)
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(embedded_server(config))
-        except Exception as exc:
-            raise ModelSetupError(f"the embedded model runtime did not start: {exc}") from exc
-        assert server.url is not None
-        yield Runtime("embedded", server.url, chosen.reason, started=True, substitutions=config.substitution_map(),
-                      store=config.store_path())
+    process = RuntimeProcess(config, log_path, restart=restart)
+    try:
+        process.start()
+    except RuntimeStartError as exc:
+        raise ModelSetupError(str(exc)) from None
+    try:
+        assert process.url is not None
+        yield Runtime("embedded", process.url, chosen.reason, started=True, substitutions=config.substitution_map(),
+                      store=config.store_path(), process=process)
+    finally:
+        process.stop()
 
 
 @dataclass(frozen=True)

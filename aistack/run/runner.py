@@ -217,8 +217,10 @@ def run(request: RunRequest, console: Console | None = None) -> RunOutcome:
             from aistack.run.models import ModelSetupError, ensure_models, model_runtime
 
             try:
-                runtime = stack.enter_context(model_runtime())
+                runtime = stack.enter_context(model_runtime(log_path=log_path))
                 console.field("runtime", runtime.describe())
+                if runtime.process is not None:  # a runtime that dies ends the run at once, with the cause
+                    runtime.process.on_exit.append(lambda cause: worker.events.put({"event": "runtime_died", "message": cause}))
                 ensure_models(runtime, project.definitions, report=lambda o: console.field("model", model_line(o)))
             except ModelSetupError as exc:
                 raise RunError(str(exc)) from None
@@ -287,6 +289,8 @@ def _wait_ready(worker: WorkerProcess, console: Console, log_path: Path) -> dict
             said = True
         elif event["event"] == "error":
             raise RunError(f"Airflow could not start the run: {event['message']} (log: {log_path})")
+        elif event["event"] == "runtime_died":
+            raise RunError(f"{event['message']} before the run started")
         elif event["event"] == "ready":
             return event
 
@@ -315,6 +319,13 @@ def _follow(worker: WorkerProcess, console: Console, trace: Trace, log_path: Pat
             return event
         elif kind == "error":
             raise RunError(f"the Airflow run failed: {event['message']} (log: {log_path})")
+        elif kind == "runtime_died":
+            running = [task for task, state in shown.items() if state == "running"]
+            during = f" during step {', '.join(running)}" if running else ""
+            cause = event["message"]
+            for task in running:
+                console.step(task, "failed", f"— {cause}")
+            raise RunError(f"the run failed: {cause.replace('; see', during + '; see', 1) if during else cause}")
 
 
 def _outcome(plan: Any, finished: dict[str, Any], trace: Trace, log_path: Path) -> RunOutcome:

@@ -171,7 +171,7 @@ def airflow_ui(request: UIRequest, console: Console) -> Iterator[UI]:
         from aistack.run.models import ModelSetupError, ensure_models, model_runtime
 
         try:
-            runtime = stack.enter_context(model_runtime())
+            runtime = stack.enter_context(model_runtime(log_path=log, restart=True))  # restarted if it dies
             console.field("runtime", runtime.describe())
             ensure_models(runtime, list({d.model_name: d for _, d in pairs}.values()),
                           report=lambda o: console.field("model", model_line(o)))

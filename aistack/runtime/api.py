@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from aistack.runtime import formats, jobs, prompt
+from aistack.runtime import basemodels, formats, jobs, prompt
 from aistack.runtime.basemodels import BUNDLED, bundled_model
 from aistack.runtime.catalog import Catalog, CreateRequest
 from aistack.runtime.config import RuntimeConfig
@@ -201,9 +201,13 @@ def _sampling(record: ModelRecord, body: Mapping[str, Any]) -> Sampling:
     if options is not None and not isinstance(options, Mapping):
         raise ApiError(400, "options must be an object")
     try:
-        return Sampling.from_options(effective(record.spec.parameters, options))
+        values = effective(record.spec.parameters, options)
     except InvalidOption as e:
         raise ApiError(400, str(e)) from None
+    cap = basemodels.temperature_cap(record.spec.base, record.spec.substituted_from)
+    if cap is not None and values["temperature"] > cap:
+        values["temperature"] = cap  # a small substitute for a big model (see basemodels.BundledModel)
+    return Sampling.from_options(values)
 
 
 def _keep_alive(runtime: Runtime, body: Mapping[str, Any]) -> float:
@@ -391,7 +395,7 @@ async def _chat(runtime: Runtime, request: Request) -> Response:
     if not messages:
         return await _load_or_unload(runtime, request, record, keep_alive, "chat")
     conversation = prompt.chat_messages(record.spec.system, record.spec.messages, messages)
-    render = jobs.renderer(conversation, record.spec.template)
+    render = jobs.renderer(conversation, record.spec.template, in_chat=record.spec.substituted_from is not None)
     work = jobs.generation_work(render, sampling, grammar_text)
     return await _respond(runtime, request, record, work, keep_alive, "chat", _stream_flag(body))
 
@@ -422,7 +426,8 @@ async def _generate(runtime: Runtime, request: Request) -> Response:
         template_source = body.get("template") or record.spec.template
         if body.get("template"):
             prompt.check_template_fields(jobs.template(body["template"]))
-        render = jobs.renderer(messages, template_source, context)
+        in_chat = record.spec.substituted_from is not None and not body.get("template")
+        render = jobs.renderer(messages, template_source, context, in_chat=in_chat)
     work = jobs.generation_work(render, sampling, grammar_text)
     return await _respond(runtime, request, record, work, keep_alive, "generate", _stream_flag(body))
 

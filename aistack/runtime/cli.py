@@ -11,35 +11,97 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Prove that llama.cpp generates here, bind, serve; with --ready-fd, tell the parent how it went."""
+    import socket
+
     import uvicorn
 
     from aistack.runtime.api import create_app
+    from aistack.runtime.basemodels import parse_substitutions
     from aistack.runtime.config import RuntimeConfig
+    from aistack.runtime.process import report_ready
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = RuntimeConfig(store=Path(args.home) / "ollama" if args.home else None, n_threads=args.threads)
-    store = config.store_path()
+    ready_fd = args.ready_fd
+
+    def fail(message: str) -> int:
+        print(f"aistack ollama serve: {message}", file=sys.stderr)
+        report_ready(ready_fd, error=message)
+        return 1
+
+    store = Path(args.store) if args.store else Path(args.home) / "ollama" if args.home else None
     try:
-        substitutions = config.substitution_map()
-    except ValueError as e:  # a malformed AISTACK_BASE_MODELS
-        print(f"aistack ollama serve: {e}", file=sys.stderr)
-        return 2
-    config = RuntimeConfig(store=store, substitutions=substitutions, n_threads=args.threads)
-    print(f"aistack embedded Ollama runtime on http://{args.host}:{args.port}", file=sys.stderr)
+        substitutions = (parse_substitutions(args.base_models) if args.base_models is not None
+                         else RuntimeConfig().substitution_map())
+    except ValueError as e:  # a malformed AISTACK_BASE_MODELS or --base-models
+        return fail(str(e))
+    config = RuntimeConfig(store=store, substitutions=substitutions, n_threads=args.threads, n_ctx=args.context,
+                           keep_alive=args.keep_alive)
+    store = config.store_path()
+    if not args.no_selftest:
+        problem = _prove_generation(config)
+        if problem is not None:
+            return fail(problem)
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as e:
+        sock.close()
+        return fail(f"cannot listen on {args.host}:{args.port}: {e.strerror} (choose another --port)")
+    port = sock.getsockname()[1]
+    url = f"http://{args.host}:{port}"
+    print(f"aistack embedded Ollama runtime on {url}", file=sys.stderr)
     print(f"  models: {store}", file=sys.stderr)
     print(
         "  base model substitutions (AISTACK_BASE_MODELS): "
         + (", ".join(f"{k}={v}" for k, v in substitutions.items()) or "none"),
         file=sys.stderr,
     )
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="info", access_log=args.access_log)
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="info" if ready_fd is None else "warning",
+                                           access_log=args.access_log, timeout_graceful_shutdown=5))
+
+    def announce() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.02)
+        if server.started:
+            report_ready(ready_fd, url=url, pid=os.getpid())
+
+    threading.Thread(target=announce, name="aistack-runtime-ready", daemon=True).start()
+    server.run(sockets=[sock])
     return 0
+
+
+def _prove_generation(config) -> str | None:
+    """None when llama.cpp generates with the default base model here (or there is none to try),
+    else the message that names the cause and the fix."""
+    from aistack.runtime.basemodels import UnknownBaseModel, resolve_base
+    from aistack.runtime.selftest import RuntimeUnusable, prove
+
+    reference = config.substitution_map().get("*", "smollm2:135m")
+    try:
+        base = resolve_base(reference) or resolve_base("smollm2:135m")
+    except UnknownBaseModel as e:
+        logging.getLogger("aistack.runtime").warning("no base model to test generation with: %s", e)
+        return None
+    if base is None:
+        return None
+    try:
+        ran = prove(base.path, record=config.store_path() / "selftest.json")
+    except RuntimeUnusable as e:
+        return str(e)
+    logging.getLogger("aistack.runtime").info(
+        "llama.cpp generates on this machine (%s)", "tested now" if ran else "tested before with this build")
+    return None
 
 
 def create(args: argparse.Namespace) -> int:

@@ -54,16 +54,22 @@ def generation_work(render: Render, sampling: Sampling, grammar_text: str | None
 
 
 def renderer(
-    messages: Sequence[prompt.Message], template_source: str | None, context: Sequence[int] | None = None
+    messages: Sequence[prompt.Message], template_source: str | None, context: Sequence[int] | None = None,
+    in_chat: bool = False,
 ) -> Render:
     """Tokens of the conversation through the custom template, else the GGUF's chat template;
-    a generate `context` (tokens of an earlier exchange) goes in front."""
+    a generate `context` (tokens of an earlier exchange) goes in front. `in_chat` (the model's
+    base was substituted): the custom template's text is the user turn of the GGUF's chat
+    template (see `prompt.inside_chat`)."""
     parsed = template(template_source) if template_source else None
 
     def render(llm: Any) -> list[int]:
         if parsed is not None:
             try:
-                text = prompt.render_template(parsed, messages)
+                if in_chat:
+                    text = _render_with_gguf(llm, prompt.inside_chat(parsed, messages))
+                else:
+                    text = prompt.render_template(parsed, messages)
             except ValueError as e:  # gotemplate.TemplateError while executing
                 raise ApiError(500, f"template: {e}") from None
         else:

@@ -11,6 +11,8 @@ message, `.Response` empty); any other template is executed once per exchange wi
 `.Prompt` and `.Response`, and the last execution stops where `.Response` is printed, so the
 model continues from there. A model without one uses its GGUF's own chat template
 (`tokenizer.chat_template`, Jinja) through llama-cpp-python's formatter. `raw` skips all this.
+A model whose base was substituted (AISTACK_BASE_MODELS) renders its TEMPLATE inside the
+substitute's chat template instead (`inside_chat`), and says so in /api/show.
 """
 
 from __future__ import annotations
@@ -106,6 +108,21 @@ def render_template(template: Any, messages: Sequence[Message]) -> str:
     cut = last.find(_RESPONSE_MARK)
     out.append(last[:cut] if cut >= 0 else last)
     return "".join(out)
+
+
+def inside_chat(template: Any, messages: Sequence[Message]) -> list[Message]:
+    """The conversation for a model whose base model was substituted: its system prompt, then one
+    user turn holding what the custom template renders without the system prompt.
+
+    A TEMPLATE written for the base a manifest names (`from: llama2`) carries that model's prompt
+    format, not the substitute's, and a small chat model given a bare completion prompt answers
+    much worse (measured in bench/pipeline_quality.py). So the template's text keeps its words and
+    the substitute's own chat template supplies the markup. Without substitution, templates are
+    rendered exactly as Ollama does.
+    """
+    system, _ = _collate(messages)
+    body = render_template(template, [m for m in messages if m.role != "system"])
+    return ([Message("system", system)] if system else []) + [Message("user", body.strip())]
 
 
 def render_chat_template(chat_template: str, bos_token: str, eos_token: str, messages: Sequence[Message]) -> str:

@@ -87,14 +87,6 @@ def index_dag(snapshot: Snapshot) -> DAG:
     return DAG(INDEX_DAG_ID, schedule=None, start_date=START, tags=["aistack"], doc_md="\n".join(lines))
 
 
-def _step_text(step: StepPlan) -> str:
-    """Jinja source for the step's message: its prompt (kept literal) and, for entry steps, the run's input."""
-    prompt = "{% raw %}" + (step.prompt or "") + "{% endraw %}"
-    if step.takes_pipeline_input:
-        return (prompt + "\n\n" if step.prompt else "") + "{{ params.input }}"
-    return prompt if step.prompt else DEFAULT_INSTRUCTION
-
-
 def build_dag(orchestration: TaskOrchestration) -> DAG:
     p = plan(orchestration)
     dag = DAG(
@@ -149,13 +141,14 @@ def _step_task(p: PipelinePlan, step: StepPlan) -> PipelineStepOperator:
         owner=_owner(p),
         agent=step.agent_ref,
         agent_namespace=p.namespace,
-        text=_step_text(step),
+        text=step.prompt or DEFAULT_INSTRUCTION,
         input_from=[(ref.task_ref, ref.artifact_name) for ref in step.inputs],
-        upstream_results=list(step.upstream) if step.takes_pipeline_input else [],
+        upstream_results=list(step.upstream) if step.takes_upstream_results else [],
         artifacts=[
             {"name": a.name, "mediaType": a.type.value, **({"schema": a.schema_} if a.schema_ else {})} for a in step.artifacts
         ],
         streaming=p.streaming,
+        enforce_verdict=step.enforce_verdict,
         retries=step.retries,
         retry_delay=step.retry_delay,
         retry_exponential_backoff=2.0,

@@ -30,7 +30,7 @@ def test_seed_document_analysis():
         "quality-check": ("qa-agent", ("summarizer",), "all_success", 3, None),
     }
     assert p.step("summarizer").inputs[0].artifact_name == "analysis-result"
-    assert p.step("document-analyzer").takes_pipeline_input and not p.step("summarizer").takes_pipeline_input
+    assert p.step("document-analyzer").takes_upstream_results and not p.step("summarizer").takes_upstream_results
     assert p.leaves == ("quality-check",)
     assert p.step("summarizer").max_retry_delay == timedelta(seconds=600)
     assert (p.storage, p.bucket, p.prefix) == (StorageType.S3, "ai-results", "outputs/")

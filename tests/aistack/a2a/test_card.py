@@ -13,6 +13,7 @@ from google.protobuf.json_format import MessageToDict
 
 from aistack.a2a.card import build_agent_card, interface_url
 from aistack.a2a.fakes import EchoModelBackend
+from aistack.a2a.limits import DEFAULT_NUM_PREDICT
 from aistack.a2a.profile import AgentProfile
 from aistack.a2a.tokens import TokenSource
 from aistack.resources import parse_resource
@@ -66,7 +67,7 @@ def test_card_of_a_text_agent_without_auth_or_push():
     assert card["supportedInterfaces"][0]["url"] == "http://agents.example:8080/"
     assert card["defaultOutputModes"][0] == "text/plain"
     profile = AgentProfile.from_resources(agent, definition)
-    assert profile.options == {"temperature": 0.3, "num_ctx": 4096} and profile.format is None
+    assert profile.options == {"temperature": 0.3, "num_ctx": 4096, "num_predict": DEFAULT_NUM_PREDICT} and profile.format is None
 
 
 def test_agent_response_format_overrides_the_definition():

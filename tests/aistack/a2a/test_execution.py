@@ -11,6 +11,7 @@ import pytest
 from aistack.a2a.backend import ModelNotFound, OllamaBackend
 from aistack.a2a.client import AgentClient, AgentTaskFailed
 from aistack.a2a.fakes import FailingModel, ScriptedModel
+from aistack.a2a.limits import DEFAULT_NUM_PREDICT, bounded_schema
 
 from .support import CLASSIFY_SCHEMA, model_definition, ollama_agent, run, serve
 
@@ -35,7 +36,7 @@ def test_prompt_and_options_from_the_agent_with_the_scripted_fake_model():
     with serve(agent, model_definition(), model) as running:
         [result] = send_all(running, "What is A2A?")
     [request] = model.requests
-    assert request.options == {"temperature": 0.2, "num_ctx": 2048}
+    assert request.options == {"temperature": 0.2, "num_ctx": 2048, "num_predict": DEFAULT_NUM_PREDICT}
     assert request.format is None
     assert request.messages == ({"role": "user", "content": "What is A2A?"},)
     assert result.artifacts == [{"name": "output", "mediaType": "text/plain", "text": "ok"}]
@@ -109,7 +110,7 @@ def test_caller_names_the_artifact_and_media_type_scripted_fake_model():
             {"text": "Title?", "artifact": {"name": "summary", "mediaType": "text/markdown"}},
             {"text": "Both.", "artifact": [{"name": "data", "mediaType": "application/json"}, {"name": "raw", "mediaType": "text/plain"}]},
         )
-    assert model.requests[0].format == schema  # a JSON artifact asks the model for JSON, even from a text agent
+    assert model.requests[0].format == bounded_schema(schema)  # a JSON artifact asks for JSON, even from a text agent
     assert as_json.artifacts == [{"name": "analysis-result", "mediaType": "application/json", "data": {"topics": ["x"]}}]
     assert model.requests[1].format is None
     assert as_markdown.artifacts == [{"name": "summary", "mediaType": "text/markdown", "text": "# Title"}]
@@ -157,3 +158,57 @@ def test_logs_carry_task_and_context_ids(caplog):
     records = [r for r in caplog.records if getattr(r, "task_id", None) == result.task_id]
     assert {r.getMessage().split(" (")[0] for r in records} >= {"task started", "task completed"}
     assert all(r.context_id == "ctx-logs" and r.agent == "test-agent" for r in records)
+
+
+QA_SCHEMA = {
+    "type": "object",
+    "required": ["passed", "score", "issues"],
+    "properties": {"passed": {"type": "boolean"}, "score": {"type": "integer", "minimum": 0, "maximum": 10},
+                   "issues": {"type": "array", "items": {"type": "string"}}},
+}
+SOURCE = "The library stayed open until 21:00 on Tuesdays. Evening visits grew from 38 to 71 a night."
+
+
+def _qa(work):
+    model = ScriptedModel(['{"passed": true, "score": 10, "issues": []}'])
+    with serve(ollama_agent(role="qa", capabilities=("quality-check",)), model_definition(json_schema=QA_SCHEMA), model) as running:
+        [result] = send_all(running, {"text": "Check the summary.", "inputs": [
+            {"name": "input", "mediaType": "text/markdown", "text": SOURCE},
+            {"name": "output", "mediaType": "application/json", "data": work},
+        ]})
+    return result.artifacts[0]["data"]
+
+
+def test_a_qa_agent_whose_fake_model_always_passes_fails_a_made_up_summary():
+    verdict = _qa({"main_points": ["The swimming pool closed for good.", "The library stayed open until 21:00."]})
+    assert verdict["passed"] is False and verdict["modelVerdict"] == {"passed": True, "score": 10}
+    assert verdict["score"] <= 5
+    assert verdict["evidence"]["unsupported"] == ["The swimming pool closed for good."]
+    assert any("statements are supported by the source" in issue for issue in verdict["issues"])
+
+
+def test_a_qa_agent_whose_fake_model_always_passes_fails_a_degenerate_summary():
+    verdict = _qa({"main_points": ["items", "type", "array"]})
+    assert verdict["passed"] is False
+    assert "schema word as content: items" in verdict["evidence"]["degenerate"]
+
+
+def test_a_qa_agent_passes_grounded_work_when_its_fake_model_does():
+    verdict = _qa({"main_points": ["The library stayed open until 21:00 on Tuesdays.", "Evening visits grew from 38 to 71."]})
+    assert verdict["passed"] is True and verdict["evidence"]["groundedShare"] == 1.0
+
+
+def test_a_model_call_that_runs_past_its_time_limit_fails_the_task_and_stops_the_scripted_fake_model(monkeypatch):
+    monkeypatch.setenv("AISTACK_MODEL_CALL_TIMEOUT", "0.5")
+    model = ScriptedModel(["word " * 200], token_delay=0.05)
+    with serve(ollama_agent(), model_definition(), model) as running:
+        with pytest.raises(AgentTaskFailed, match=r"did not finish within 0.5s \(the limit of one model call, AISTACK_MODEL_CALL_TIMEOUT\)"):
+            send_all(running, "Tell me everything.")
+    assert model.closed_early == 1, "the stream was closed: generation stopped"
+
+
+def test_a_definitions_num_predict_is_the_token_limit_and_none_is_added():
+    model = ScriptedModel(["ok"])
+    with serve(ollama_agent(), model_definition(parameters={"numPredict": 64}), model) as running:
+        send_all(running, "Hi")
+    assert "num_predict" not in model.requests[0].options  # the model's own PARAMETER applies on the server

@@ -24,7 +24,7 @@ def ollama_home(tmp_path_factory) -> Path:
 def server(ollama_home):
     # Only llama2 is mapped, so an unknown base model stays an error the tests can see.
     config = RuntimeConfig(store=ollama_home / "ollama", substitutions={"llama2": "smollm2:135m"})
-    with embedded_server(config) as running:
+    with embedded_server(config, log_path=ollama_home / "runtime.log") as running:  # its own process, logging there
         yield running
 
 

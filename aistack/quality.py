@@ -8,7 +8,8 @@ upstream step's artifact) against its source (the run's input document):
 - **statements**: every string in the work (found by a bounded walk) is a statement;
 - **grounding**, a lexical measure: a statement is *supported* when at least
   SUPPORT_THRESHOLD of its content words (lower-cased words of two or more letters or any
-  digits, stop words left out, each reduced by a light suffix stemmer) occur in the source;
+  digits, stop words left out, each reduced by a light suffix stemmer) occur in the source,
+  and every number in it does (a made-up date reuses the source's other words);
   the work is grounded when at least GROUNDED_SHARE of its statements are supported. It
   catches invented facts and statements about another text, not paraphrase errors that reuse
   the source's words;
@@ -37,7 +38,7 @@ MAX_STATEMENT = 600
 MAX_STATEMENTS = 500  # the walk stops after this many strings
 MAX_DEPTH = 16
 MEASURE = (f"lexical: a statement is supported when at least {SUPPORT_THRESHOLD:.0%} of its content words "
-           f"(stemmed, stop words left out) occur in the source")
+           f"(stemmed, stop words left out) and all of its numbers occur in the source")
 SCHEMA_WORDS = frozenset({
     "items", "type", "array", "string", "object", "properties", "required", "number", "integer", "boolean",
     "null", "schema", "enum", "minitems", "maxitems", "json",
@@ -70,10 +71,13 @@ def content_words(text: str) -> list[str]:
 
 
 def support(statement: str, source_words: frozenset[str]) -> float:
-    """The share of the statement's content words found in the source (1.0 for none to check)."""
+    """The share of the statement's content words found in the source (1.0 for none to check);
+    0.0 when one of its numbers is not in the source: a date or a figure is a fact on its own."""
     mine = content_words(statement)
     if not mine:
         return 1.0
+    if any(w.isdigit() and w not in source_words for w in mine):
+        return 0.0
     return sum(1 for w in mine if w in source_words) / len(mine)
 
 

@@ -39,11 +39,13 @@ class PipelineStepOperator(A2AAgentOperator):
         return self.plan.step(self.task_id)
 
     def _gather_inputs(self, context: Any) -> list[Any]:
-        """The run's input first (unless the step opts out), then the artifacts (see A2AAgentOperator)."""
+        """The artifacts (see A2AAgentOperator), then the run's input unless the step opts out: last,
+        next to where the model starts answering, so a small model draws on the document rather
+        than on an upstream step's answer."""
         gathered = super()._gather_inputs(context)
         if self.step_plan.include_input:
             text = (context.get("params") or {}).get("input", self.plan.input_text)
-            gathered.insert(0, {"name": RUN_INPUT, "mediaType": self.plan.input_format.value, "text": str(text)})
+            gathered.append({"name": RUN_INPUT, "mediaType": self.plan.input_format.value, "text": str(text)})
         return gathered
 
     def execute(self, context: Any) -> dict[str, Any]:

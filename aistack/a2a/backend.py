@@ -66,6 +66,11 @@ class ModelBackend(ABC):
     def describe(self) -> str:
         return self.model
 
+    async def stand_in(self) -> str | None:
+        """What the model stands in for, when the server built it on a substitute base model
+        (aistack's embedded runtime says so in /api/show), else None."""
+        return None
+
     async def aclose(self) -> None:
         return None
 
@@ -88,6 +93,7 @@ class OllamaBackend(ModelBackend):
         self.model = model
         self._client = ollama.AsyncClient(host=host, timeout=httpx.Timeout(timeout, connect=5.0))
         self.host = ollama_url(host)
+        self._stand_in: str | None = None
 
     def describe(self) -> str:
         return f"{self.model} on Ollama at {self.host}"
@@ -118,6 +124,15 @@ class OllamaBackend(ModelBackend):
             await self._client.show(self.model)
         except Exception as exc:
             raise self._translate(exc) from exc
+
+    async def stand_in(self) -> str | None:
+        if self._stand_in is None:
+            try:
+                info = (await self._client.show(self.model)).modelinfo or {}
+            except Exception:
+                return None  # unknown now; asked again next time
+            self._stand_in = str(info.get("aistack.substitution") or "")
+        return self._stand_in or None
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -49,7 +49,7 @@ from aistack.a2a.limits import CALL_TIMEOUT_ENV, bounded_schema, call_timeout
 from aistack.a2a.logs import task_logger
 from aistack.a2a.metrics import AgentMetrics
 from aistack.a2a.profile import AgentProfile
-from aistack.a2a.verdict import judged
+from aistack.a2a.verdict import evidence_note, judged
 from aistack.resources.agent import AgentRole
 
 logger = logging.getLogger("aistack.a2a.executor")
@@ -114,6 +114,9 @@ class OllamaAgentExecutor(AgentExecutor):
         try:
             outputs = requested_outputs(metadata_dict(message), context.metadata, self.profile.json_output)
             prompt = render_message(message)
+            if self.profile.role is AgentRole.QA:
+                note = evidence_note(message)
+                prompt = f"{prompt}\n\n{note}" if note else prompt
             history = self.conversations.history(context_id)
             fmt = model_format(outputs, self.profile.format)
             fmt = bounded_schema(fmt) if isinstance(fmt, dict) else fmt  # the grammar ends runaway strings and lists
@@ -206,7 +209,7 @@ class OllamaAgentExecutor(AgentExecutor):
                 for spec in outputs:
                     parts, value = output_parts(spec, answer, spec.schema or self.profile.schema)
                     if value is not None and self.profile.role is AgentRole.QA:
-                        parts = [data_part(judged(value, message))]
+                        parts = [data_part(judged(value, message, await self.backend.stand_in()))]
                     built.append((spec, parts))
                 break
             except InvalidOutput as exc:

@@ -9,12 +9,15 @@ source it was judged against are taken from the message:
 - the work is the message's data parts (an upstream step's JSON artifacts: one as itself,
   several by name) and its named text parts other than the source, line by line.
 
-`aistack.quality.measure` gives the evidence. The verdict passes only when the model said so
+`aistack.quality.measure` gives the evidence, which the model also sees: `evidence_note` adds
+the figures to its prompt. The verdict passes only when the model said so
 and the evidence holds; when the evidence fails, the score is at most the grounded share in
 tenths and its problems are added to the issues. The artifact keeps the model's own opinion
 (`modelVerdict`) and the evidence (`evidence`: the measure, the figures and the unsupported
 statements). With no work in the message there is nothing to measure: the verdict is the
-model's, and the evidence says so.
+model's, and the evidence says so. When the model is a small stand-in for the one its
+definition names (the embedded runtime's SmolLM2 for `llama2`), its opinion is recorded and not
+counted: its `passed` was measured to be noise (bench/pipeline_quality.py).
 """
 
 from __future__ import annotations
@@ -54,12 +57,30 @@ def work_and_source(message: Message) -> tuple[Any, str]:
     return (next(iter(works.values())) if len(works) == 1 else works), source
 
 
-def judged(answer: Any, message: Message) -> Any:
-    """The answer with the verdict bounded by the evidence (see the module docstring)."""
+def evidence_note(message: Message) -> str | None:
+    """What aistack measured, as a paragraph for the quality check's prompt (None: no work to
+    measure). A judge that sees the measurements decides better than one that guesses; small
+    models in particular otherwise answer `passed` whatever the work."""
+    work, source = work_and_source(message)
+    if work is None:
+        return None
+    evidence = measure(work, source)
+    lines = [f"Measured by aistack against the input: {evidence.supported} of {evidence.statements} statements "
+             "of the work are supported by the input."]
+    lines += [f"Not supported: {text}" for text in evidence.unsupported[:5]]
+    lines += [f"Problem: {problem}" for problem in evidence.degenerate[:5]]
+    return "\n".join(lines)
+
+
+def judged(answer: Any, message: Message, stand_in: str | None = None) -> Any:
+    """The answer with the verdict bounded by the evidence (see the module docstring). With
+    `stand_in` (the model is a small substitute for the one its definition names, e.g.
+    "llama2 -> smollm2:135m"), the model's opinion is recorded but does not decide: the verdict
+    rests on the evidence alone, and says so."""
     if not isinstance(answer, Mapping) or not isinstance(answer.get("passed"), bool):
         return answer
     work, source = work_and_source(message)
-    opinion = {key: answer[key] for key in ("passed", "score") if key in answer}
+    opinion: dict[str, Any] = {key: answer[key] for key in ("passed", "score") if key in answer}
     result = dict(answer)
     result["modelVerdict"] = opinion
     if work is None:
@@ -68,6 +89,14 @@ def judged(answer: Any, message: Message) -> Any:
         return result
     evidence = measure(work, source)
     result["evidence"] = evidence.to_json()
+    if stand_in and work is not None:
+        opinion["counted"] = False
+        opinion["why"] = f"the model is a stand-in ({stand_in}): the verdict rests on the evidence"
+        result["passed"] = evidence.passed
+        if evidence.passed and isinstance(answer.get("score"), int):
+            result["score"] = max(answer["score"], round(10 * evidence.grounded_share))
+        if evidence.passed and isinstance(answer.get("issues"), list):
+            result["issues"] = []  # a stand-in's issues are quotes of the input, not findings
     if not evidence.passed:
         result["passed"] = False
         if isinstance(answer.get("score"), int):

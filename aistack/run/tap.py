@@ -103,6 +103,9 @@ class TappedBackend(ModelBackend):
     async def check(self) -> None:
         await self.inner.check()
 
+    async def stand_in(self) -> str | None:
+        return await self.inner.stand_in()
+
     def describe(self) -> str:
         return self.inner.describe()
 

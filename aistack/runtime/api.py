@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from aistack.runtime import basemodels, formats, jobs, prompt
+from aistack.runtime import basemodels, formats, jobs, prompt, quotes
 from aistack.runtime.basemodels import BUNDLED, bundled_model
 from aistack.runtime.catalog import Catalog, CreateRequest
 from aistack.runtime.config import RuntimeConfig
@@ -208,6 +208,16 @@ def _sampling(record: ModelRecord, body: Mapping[str, Any]) -> Sampling:
     if cap is not None and values["temperature"] > cap:
         values["temperature"] = cap  # a small substitute for a big model (see basemodels.BundledModel)
     return Sampling.from_options(values)
+
+
+def _grammar_text(record: ModelRecord, format_: Any, prompt_text: str) -> str | None:
+    """The grammar of the request's format; for a small substitute, one whose free JSON strings
+    quote the prompt (quotes.py)."""
+    text = formats.grammar_text(format_)  # a 400 for an invalid format, whatever the model
+    if text is not None and isinstance(format_, Mapping) and basemodels.quotes_prompt(record.spec.base,
+                                                                                      record.spec.substituted_from):
+        return quotes.grammar(dict(format_), prompt_text, formats.schema_grammar) or text
+    return text
 
 
 def _keep_alive(runtime: Runtime, body: Mapping[str, Any]) -> float:
@@ -389,7 +399,8 @@ async def _chat(runtime: Runtime, request: Request) -> Response:
     record = await _in_thread(runtime.catalog.require, name)
     _refuse_unsupported(record.name, body)
     messages = _chat_messages(body.get("messages"))
-    grammar_text = formats.grammar_text(body.get("format"))
+    last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    grammar_text = _grammar_text(record, body.get("format"), last_user)
     sampling = _sampling(record, body)
     keep_alive = _keep_alive(runtime, body)
     if not messages:
@@ -413,7 +424,7 @@ async def _generate(runtime: Runtime, request: Request) -> Response:
     context = body.get("context")
     if context is not None and (not isinstance(context, list) or not all(isinstance(t, int) for t in context)):
         raise ApiError(400, "context must be a list of token ids")
-    grammar_text = formats.grammar_text(body.get("format"))
+    grammar_text = _grammar_text(record, body.get("format"), text)
     sampling = _sampling(record, body)
     keep_alive = _keep_alive(runtime, body)
     if not text and not context:

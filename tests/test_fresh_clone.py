@@ -30,7 +30,10 @@ def test_make_demo_in_a_fresh_clone(tmp_path: Path):
 
     first = make_demo(clone, env)
     assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-4000:]
-    assert "about 10 minutes on 2 cores" in first.stdout, "the build time is announced before it starts"
+    assert "Installing aistack and its pinned dependencies" in first.stdout
+    wheels = [line for line in first.stdout.splitlines() if "llama_cpp_python-" in line and ".whl" in line]
+    assert wheels and all("/aistack/wheels/llama-cpp-python-" in line for line in wheels), \
+        "llama-cpp-python comes from aistack's flag-keyed wheel cache, never from pip's"
     assert "ok: " in first.stdout, "the examples and models are validated first"
     assert "quality-check        succeeded" in first.stdout
     assert "of default/document-analysis succeeded in" in first.stdout

@@ -11,7 +11,9 @@ makes an agent out of an OllamaAgent resource. Modules, one job each:
 - `inputs`: message parts (text, JSON data, inline text files) rendered into the prompt.
 - `conversation`: earlier turns per contextId (multi-turn).
 - `artifacts`: output artifacts and the metadata convention to request them by name and media type.
+- `limits`: the bounds of one model call: tokens, seconds, the size of a JSON answer.
 - `executor`: one task = one model call: events, streaming, JSON validation and retry, cancel.
+- `verdict`: a quality check's verdict bounded by the evidence aistack.quality measures.
 - `store`: the task store, observed (state metrics) and bounded.
 - `handler`: the SDK request handler plus metrics, input checks and idempotent re-sends.
 - `webhooks`: the SSRF guard and the retrying POST (reused for pipeline events).

@@ -29,7 +29,7 @@ DEFAULT_NUM_PREDICT = 512
 DEFAULT_CALL_TIMEOUT = 180.0
 CALL_TIMEOUT_ENV = "AISTACK_MODEL_CALL_TIMEOUT"
 MAX_STRING = 300
-MAX_ITEMS = 6
+MAX_ITEMS = 5
 MAX_DEPTH = 32  # schemas nested deeper are left as they are (and still validated)
 
 

@@ -95,8 +95,8 @@ def judged(answer: Any, message: Message, stand_in: str | None = None) -> Any:
         result["passed"] = evidence.passed
         if evidence.passed and isinstance(answer.get("score"), int):
             result["score"] = max(answer["score"], round(10 * evidence.grounded_share))
-        if evidence.passed and isinstance(answer.get("issues"), list):
-            result["issues"] = []  # a stand-in's issues are quotes of the input, not findings
+        if isinstance(answer.get("issues"), list):
+            result["issues"] = []  # a stand-in's issues are quotes of its prompt, not findings
     if not evidence.passed:
         result["passed"] = False
         if isinstance(answer.get("score"), int):

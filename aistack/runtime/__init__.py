@@ -24,11 +24,14 @@ Modules, one job each:
 - `options`: Ollama options and parameters: names, types, defaults, precedence, keep_alive.
 - `prompt`: the prompt a request turns into (custom Go TEMPLATE, or the GGUF's chat template).
 - `formats`: the `format` field (json / JSON schema) as a llama.cpp grammar.
+- `quotes`: extractive JSON for a small stand-in model (free strings quoted from the prompt).
 - `generation`: the token loop over one llama.cpp model (stop strings, limits, cancel, timings).
 - `engine`: loaded llama.cpp models, one per base GGUF, all run on one model thread (the queue).
 - `jobs`: what one request runs on a model's worker (render, tokenize, generate, embed).
 - `api`: the Starlette application speaking the Ollama REST API.
 - `endpoint`: real Ollama when `OLLAMA_HOST` answers, the embedded server otherwise.
+- `process`: the embedded server as a supervised child process (start, crash cause, restart, stop).
+- `selftest`: proof, in a child process, that llama.cpp generates on this machine.
 - `cli`: `aistack ollama serve | create | list`.
 
 Nothing here is imported by `import aistack.runtime`; import the module you need.

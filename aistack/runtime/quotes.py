@@ -24,7 +24,7 @@ from typing import Any
 MAX_QUOTES = 48  # sentences offered to the grammar (an ordered list costs quotes² x maxItems alternatives)
 MAX_QUOTE = 300  # characters of one quote
 MIN_WORDS = 3
-MIN_LIST = 3  # a list of quotes has at least this many (when its maxItems allows): left free, the model stops at one
+MIN_LIST = 2  # a list of quotes has at least this many (when its maxItems allows): left free, the model stops at one
 MAX_DEPTH = 32
 _SENTENCE_MARKS = ".!?)”"
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)

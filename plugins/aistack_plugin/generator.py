@@ -141,7 +141,7 @@ def _step_task(p: PipelinePlan, step: StepPlan) -> PipelineStepOperator:
         owner=_owner(p),
         agent=step.agent_ref,
         agent_namespace=p.namespace,
-        text=step.prompt or DEFAULT_INSTRUCTION,
+        text=step.prompt or (None if step.include_input else DEFAULT_INSTRUCTION),  # the input needs no preamble
         input_from=[(ref.task_ref, ref.artifact_name) for ref in step.inputs],
         upstream_results=list(step.upstream) if step.takes_upstream_results else [],
         artifacts=[

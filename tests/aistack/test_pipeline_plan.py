@@ -62,8 +62,26 @@ def test_multi_model_chat_fans_in_with_any_success():
 
 def test_doc_describes_every_step():
     doc = _plan("tests/resources/seed/taskorchestration.yaml").doc_md
-    assert "| document-analyzer | analyzer-agent | start | success | 2 | 5m | analysis-result (application/json) |" in doc
-    assert "| quality-check | qa-agent | summarizer | success | 3 | - | text |" in doc
+    assert ("| document-analyzer | analyzer-agent | start | success | the run's input "
+            "| 2 | 5m | analysis-result (application/json) |") in doc
+    assert ("| summarizer | summarizer-agent | document-analyzer | success | the run's input, "
+            "analysis-result from document-analyzer | 3 | - | text |") in doc
+    assert ("| quality-check | qa-agent | summarizer | success | the run's input, "
+            "every artifact of summarizer | 3 | - | text |") in doc
+
+
+def test_a_step_can_leave_out_the_runs_input_and_make_its_verdict_informational():
+    orchestration = parse_resource({
+        "apiVersion": "ai.stack/v1alpha1", "kind": "TaskOrchestration", "metadata": {"name": "p"},
+        "spec": {"input": {"text": "x"}, "pipeline": [
+            {"name": "a", "agentRef": "agent"},
+            {"name": "b", "agentRef": "qa", "dependsOn": ["a"], "includeInput": False, "verdict": "informational"},
+        ]},
+    })
+    p = plan(orchestration)
+    assert p.step("a").include_input and p.step("a").enforce_verdict
+    assert not p.step("b").include_input and not p.step("b").enforce_verdict
+    assert p.step("b").receives() == "a generic instruction, every artifact of a"
 
 
 @pytest.mark.parametrize(("namespace", "name"), [("default", "a"), ("team-a", "x" * 253), ("n" * 63, "y" * 253)])

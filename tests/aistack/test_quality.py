@@ -76,6 +76,7 @@ def test_the_lexical_measure_stems_and_ignores_stop_words():
     assert support("The library opened later in the evenings", source) == 1.0  # opened/open, evenings/evening
     assert support("Penguins migrate across Antarctica", source) == 0.0
     assert content_words("The 38 visitors, and the 71!") == ["38", "visitor", "71"]
+    assert support("A spider's legs are eight.", frozenset(content_words("Spiders have eight legs."))) == 1.0
 
 
 def test_a_huge_or_deep_work_is_walked_within_bounds():

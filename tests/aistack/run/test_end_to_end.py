@@ -102,6 +102,8 @@ def test_each_example_runs_end_to_end(home: Path, example: str, tmp_path: Path):
     plan = load_project([folder]).plan
     s3 = plan.storage is StorageType.S3
     args = [str(folder)] if s3 else [str(folder), "--output-dir", str(tmp_path / "out")]
+    if (folder / "document.md").is_file():  # the document its instruction input is about
+        args += ["--input-file", str(folder / "document.md")]
     run = aistack_run(home, *args)
     assert run.status == 0, run.explain()
     assert run.trace is not None and run.trace["dag_id"] == plan.dag_id

@@ -8,7 +8,8 @@ upstream step's artifact) against its source (the run's input document):
 - **statements**: every string in the work (found by a bounded walk) is a statement;
 - **grounding**, a lexical measure: a statement is *supported* when at least
   SUPPORT_THRESHOLD of its content words (lower-cased words of two or more letters or any
-  digits, stop words left out, each reduced by a light suffix stemmer) occur in the source,
+  digits, stop words left out, number words up to a hundred as digits, each reduced by a light
+  suffix stemmer) occur in the source,
   and every number in it does (a made-up date reuses the source's other words);
   the work is grounded when at least GROUNDED_SHARE of its statements are supported. It
   catches invented facts and statements about another text, not paraphrase errors that reuse
@@ -49,7 +50,8 @@ been being am do does did doing have has had having it its it's this that these 
 she him her his hers we us our you your i me my mine not no nor so too very can could will would shall should may
 might must also just than such each every all any both few more most other some own same only which who whom whose
 what when where why how while during before after above below up down out off again further once per via s t
-""".split())
+answer question context document text says say said states stated
+""".split())  # the last line: words about the exchange, not its content ("the answer is ...", "the text says ...")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
 
@@ -68,8 +70,15 @@ def words(text: str) -> list[str]:
     return [w[:-2] if w.endswith("'s") else w for w in found]
 
 
+NUMBER_WORDS = {word: str(value) for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
+                                                      "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100"}
+
+
 def content_words(text: str) -> list[str]:
-    return [stem(w) for w in words(text) if (len(w) > 1 or w.isdigit()) and w not in STOP_WORDS]
+    """The words that carry content, stemmed; number words as digits ("eight" is "8")."""
+    return [NUMBER_WORDS.get(w) or stem(w) for w in words(text) if (len(w) > 1 or w.isdigit()) and w not in STOP_WORDS]
 
 
 def support(statement: str, source_words: frozenset[str]) -> float:

@@ -102,5 +102,5 @@ def judged(answer: Any, message: Message, stand_in: str | None = None) -> Any:
         if isinstance(answer.get("score"), int):
             result["score"] = min(answer["score"], round(10 * evidence.grounded_share))
         if isinstance(answer.get("issues"), list):
-            result["issues"] = [*answer["issues"], *evidence.problems()]
+            result["issues"] = [*result["issues"], *evidence.problems()]
     return result

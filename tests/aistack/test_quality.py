@@ -77,6 +77,8 @@ def test_the_lexical_measure_stems_and_ignores_stop_words():
     assert support("Penguins migrate across Antarctica", source) == 0.0
     assert content_words("The 38 visitors, and the 71!") == ["38", "visitor", "71"]
     assert support("A spider's legs are eight.", frozenset(content_words("Spiders have eight legs."))) == 1.0
+    assert support("A spider has 8 legs.", frozenset(content_words("Spiders have eight legs."))) == 1.0
+    assert support("A spider has 6 legs.", frozenset(content_words("Spiders have eight legs."))) == 0.0
 
 
 def test_a_huge_or_deep_work_is_walked_within_bounds():

@@ -34,7 +34,7 @@ def test_modelfile_and_create_request_agree(path: Path):
 
 def test_parameters_use_ollama_names():
     request = build_request(_definition(REPO / "models" / "chat" / "model.yaml"))
-    assert request.parameters == {"temperature": 0.7, "num_ctx": 4096, "top_p": 0.9, "repeat_penalty": 1.1, "stop": ["<|im_end|>"]}
+    assert request.parameters == {"temperature": 0.7, "num_ctx": 4096, "top_p": 0.9, "repeat_penalty": 1.1, "seed": 7, "stop": ["<|im_end|>"]}
     assert 'PARAMETER stop "<|im_end|>"' in request.modelfile().splitlines()
 
 

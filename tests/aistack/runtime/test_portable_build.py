@@ -9,6 +9,7 @@ AVX-512 machine reports AVX512 and exports the AMX backend where AMX is present.
 from __future__ import annotations
 
 import ctypes
+import platform
 from pathlib import Path
 
 import llama_cpp
@@ -21,7 +22,8 @@ def _libraries() -> list[Path]:
 
 def test_system_info_reports_no_amx_and_no_avx512():
     info = llama_cpp.llama_print_system_info().decode()
-    assert "AVX2 = 1" in info, info  # the x86-64-v3 baseline is there
+    if platform.machine() == "x86_64":
+        assert "AVX2 = 1" in info, info  # the x86-64-v3 baseline is there
     for feature in ("AMX_INT8 = 1", "AMX_BF16 = 1", "AVX512 = 1", "AVX512_VNNI = 1", "AVX512_BF16 = 1"):
         assert feature not in info, f"{feature}: llama-cpp-python was not built by the Makefile's portable flags ({info})"
 

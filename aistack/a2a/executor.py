@@ -49,7 +49,8 @@ from aistack.a2a.limits import CALL_TIMEOUT_ENV, bounded_schema, call_timeout
 from aistack.a2a.logs import task_logger
 from aistack.a2a.metrics import AgentMetrics
 from aistack.a2a.profile import AgentProfile
-from aistack.a2a.verdict import evidence_note, judged
+from aistack.a2a.verdict import assess, evidence_note, judged
+from aistack.quality import Evidence
 from aistack.resources.agent import AgentRole
 
 logger = logging.getLogger("aistack.a2a.executor")
@@ -114,9 +115,9 @@ class OllamaAgentExecutor(AgentExecutor):
         try:
             outputs = requested_outputs(metadata_dict(message), context.metadata, self.profile.json_output)
             prompt = render_message(message)
-            if self.profile.role is AgentRole.QA:
-                note = evidence_note(message)
-                prompt = f"{prompt}\n\n{note}" if note else prompt
+            evidence = assess(message) if self.profile.role is AgentRole.QA else None
+            if evidence is not None:
+                prompt = f"{prompt}\n\n{evidence_note(evidence)}"
             history = self.conversations.history(context_id)
             fmt = model_format(outputs, self.profile.format)
             fmt = bounded_schema(fmt) if isinstance(fmt, dict) else fmt  # the grammar ends runaway strings and lists
@@ -125,7 +126,7 @@ class OllamaAgentExecutor(AgentExecutor):
             if streams_text(outputs, fmt):
                 answer = await self._stream_text(request, outputs[0], updater, task_id)
             else:
-                answer = await self._answer_whole(request, outputs, updater, task_id, message)
+                answer = await self._answer_whole(request, outputs, updater, task_id, evidence)
             if task_id in self._cancelled:
                 return
             self.conversations.record(context_id, prompt, answer)
@@ -197,7 +198,8 @@ class OllamaAgentExecutor(AgentExecutor):
         return "".join(pieces)
 
     async def _answer_whole(
-        self, request: ChatRequest, outputs: list[OutputSpec], updater: TaskUpdater, task_id: str, message: Message
+        self, request: ChatRequest, outputs: list[OutputSpec], updater: TaskUpdater, task_id: str,
+        evidence: Evidence | None,
     ) -> str:
         """Collect the answer, build every artifact; on invalid JSON ask again, once (by default).
         A quality check's JSON verdict is bounded by measured evidence first (verdict.py)."""
@@ -209,7 +211,7 @@ class OllamaAgentExecutor(AgentExecutor):
                 for spec in outputs:
                     parts, value = output_parts(spec, answer, spec.schema or self.profile.schema)
                     if value is not None and self.profile.role is AgentRole.QA:
-                        parts = [data_part(judged(value, message, await self.backend.stand_in()))]
+                        parts = [data_part(judged(value, evidence, await self.backend.stand_in()))]
                     built.append((spec, parts))
                 break
             except InvalidOutput as exc:

@@ -57,12 +57,17 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _label(part: Part, default: str) -> str:
+def part_name(part: Part) -> str | None:
+    """The part's `metadata.name` (how callers name an upstream artifact or the run's input)."""
     if part.HasField("metadata"):
         name = part.metadata.fields.get("name")
         if name is not None and name.string_value:
             return name.string_value
-    return part.filename or default
+    return None
+
+
+def _label(part: Part, default: str) -> str:
+    return part_name(part) or part.filename or default
 
 
 def render_part(part: Part, index: int) -> str:

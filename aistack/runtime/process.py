@@ -94,7 +94,6 @@ class RuntimeProcess:
         self.log_path = log_path
         self.url: str | None = None
         self.process: subprocess.Popen[bytes] | None = None
-        self.cause: str | None = None
         self.on_exit: list[Callable[[str], None]] = []
         self._stopping = threading.Event()
         self._log: IO[bytes] | None = None
@@ -155,7 +154,6 @@ class RuntimeProcess:
             raise RuntimeStartError(str(message["error"]))
         self.url = str(message["url"])
         self.port = int(self.url.rsplit(":", 1)[1])
-        self.cause = None
         _publish(self.url, None)
         log.info("embedded model runtime (pid %d) listening on %s", self.process.pid, self.url)
 
@@ -168,13 +166,13 @@ class RuntimeProcess:
             if self._stopping.is_set():
                 return
             where = f"; see {self.log_path}" if self.log_path else ""
-            self.cause = f"the model runtime exited with {describe_exit(returncode)}{where}"
-            log.error("%s", self.cause)
+            cause = f"the model runtime exited with {describe_exit(returncode)}{where}"
+            log.error("%s", cause)
             if self.url:
-                _publish(self.url, self.cause)
+                _publish(self.url, cause)
             for callback in list(self.on_exit):
                 with contextlib.suppress(Exception):
-                    callback(self.cause)
+                    callback(cause)
             if not self.restart or not delays:
                 return
             time.sleep(delays.pop(0))
@@ -186,9 +184,6 @@ class RuntimeProcess:
             except RuntimeStartError as exc:
                 log.error("the model runtime could not be restarted: %s", exc)
                 return
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
     def stop(self, grace: float = STOP_GRACE) -> None:
         self._stopping.set()

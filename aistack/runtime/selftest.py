@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aistack.files import write_atomic
+from aistack.runtime.process import describe_exit
 
 TIMEOUT_SECONDS = 180.0
 TEST_TOKENS = 4
@@ -40,19 +41,11 @@ class RuntimeUnusable(RuntimeError):
     """llama.cpp cannot generate here; the message says why and what to do."""
 
 
-def signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
 def explain_exit(returncode: int, output: str, model: str) -> str:
     """Why the test generation failed, and the fix, from the child's exit status and output."""
     tail = "\n".join(output.strip().splitlines()[-5:])
     if returncode < 0:
         number = -returncode
-        name = signal_name(number)
         if number == signal.SIGILL:
             cause = "the llama.cpp build uses CPU instructions this processor does not have"
         elif number in (signal.SIGSEGV, signal.SIGBUS):
@@ -60,7 +53,7 @@ def explain_exit(returncode: int, output: str, model: str) -> str:
                      "kernels crashes like this on Xeons with AMX)")
         else:
             cause = "llama.cpp was killed"
-        return (f"the model runtime cannot generate on this machine: llama.cpp died with signal {number} ({name}) "
+        return (f"the model runtime cannot generate on this machine: llama.cpp died with {describe_exit(returncode)} "
                 f"while generating {TEST_TOKENS} test tokens with {model}; {cause}. {REBUILD_HINT}."
                 + (f"\nIts last output:\n{tail}" if tail else ""))
     return (f"the model runtime cannot generate on this machine: the test generation with {model} exited with "

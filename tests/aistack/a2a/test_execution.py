@@ -216,15 +216,15 @@ def test_a_definitions_num_predict_is_the_token_limit_and_none_is_added():
 
 def test_a_stand_in_judges_opinion_is_recorded_not_counted_and_its_quoted_issues_dropped():
     from aistack.a2a.client import build_message
-    from aistack.a2a.verdict import judged
+    from aistack.a2a.verdict import assess, judged
 
     answer = {"passed": False, "score": 3, "issues": ["The library stayed open until 21:00 on Tuesdays."]}
-    def message(work):
-        return build_message("Check.", inputs=[{"name": "input", "text": SOURCE}, {"name": "output", "data": work}])
+    def evidence_of(work):
+        return assess(build_message("Check.", inputs=[{"name": "input", "text": SOURCE}, {"name": "output", "data": work}]))
 
-    grounded = judged(answer, message({"points": ["Evening visits grew from 38 to 71."]}), stand_in="llama2 -> smollm2:135m")
+    grounded = judged(answer, evidence_of({"points": ["Evening visits grew from 38 to 71."]}), stand_in="llama2 -> smollm2:135m")
     assert grounded["passed"] is True and grounded["issues"] == [] and grounded["modelVerdict"]["counted"] is False
-    made_up = judged(answer, message({"points": ["The pool closed."]}), stand_in="llama2 -> smollm2:135m")
+    made_up = judged(answer, evidence_of({"points": ["The pool closed."]}), stand_in="llama2 -> smollm2:135m")
     assert made_up["passed"] is False and made_up["issues"] == made_up["evidence"]["problems"]
-    counted = judged(answer, message({"points": ["Evening visits grew from 38 to 71."]}))
+    counted = judged(answer, evidence_of({"points": ["Evening visits grew from 38 to 71."]}))
     assert counted["passed"] is False, "a real model's failing opinion counts"

@@ -8,12 +8,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from aistack import __version__
+from aistack import __version__, settings
+from aistack.files import keep_private
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    keep_private(settings.data_dir(), settings.umask())
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2

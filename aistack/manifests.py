@@ -79,15 +79,51 @@ def manifest_files(paths: Iterable[Path | str]) -> Iterator[Path]:
             yield path
 
 
+MAX_NESTING = 64
+"""Levels of mappings and lists a document may have: real manifests (JSON schemas of artifacts
+included) use fewer than 20, and building, validating, pickling and serializing a document all
+recurse once per level, so a deeper one would exhaust the stack somewhere on the way."""
+NESTED_TOO_DEEPLY = f"the document is nested too deeply (more than {MAX_NESTING} levels of mappings and lists): flatten it"
+
+
+def _nesting(root: yaml.Node) -> int:
+    """The deepest path of mappings and lists under `root`, found without recursion and looking at
+    each node once (aliases share nodes: a YAML bomb is a small graph, not a huge tree). Stops
+    counting past MAX_NESTING; an alias cycle counts as too deep."""
+    depth: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (
+            node.value if isinstance(node, yaml.SequenceNode) else [])
+        if children_done:
+            open_nodes.discard(id(node))
+            depth[id(node)] = 1 + max((depth[id(c)] for c in children), default=0)
+            if depth[id(node)] > MAX_NESTING:
+                return depth[id(node)]
+            continue
+        if id(node) in depth:
+            continue
+        if any(id(child) in open_nodes for child in children) or len(open_nodes) > MAX_NESTING:
+            return MAX_NESTING + 1
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in depth)
+    return depth[id(root)]
+
+
 def load_text(text: str, source: Path) -> list[Document]:
     """Split a YAML stream into documents; empty documents are skipped, as kubectl does."""
     documents: list[Document] = []
     loader = _StrictLoader(text)
     index = 0
     try:
-        while loader.check_data():
-            data = loader.get_data()
-            if data is not None:
+        while loader.check_node():
+            node = loader.get_node()
+            if _nesting(node) > MAX_NESTING:
+                documents.append(Document(source, index, errors=[FieldError("", NESTED_TOO_DEEPLY)]))
+            elif (data := loader.construct_document(node)) is not None:
                 documents.append(Document(source, index, data))
             index += 1
     except yaml.YAMLError as exc:

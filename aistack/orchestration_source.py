@@ -62,11 +62,21 @@ def from_folder(folder: Path) -> Snapshot:
         data = problem.document.data if isinstance(problem.document.data, dict) else {}
         if data.get("kind") not in (None, TaskOrchestration.KIND):
             continue
-        meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-        snapshot.invalid.append(
-            InvalidOrchestration(str(meta.get("namespace") or "default"), str(meta.get("name") or "?"), problem.document.where, problem.errors)
-        )
+        namespace, name = identity(data)
+        where = problem.document.where
+        # A document without a name (empty, unreadable, generateName) is told apart by its place.
+        snapshot.invalid.append(InvalidOrchestration(namespace, f"?({where})" if name == "?" else name, where, problem.errors))
     return snapshot
+
+
+def identity(item: Any) -> tuple[str, str]:
+    """(namespace, name) of any document, however malformed, so it can be reported by name:
+    "?" where the name is missing or not a string (a `generateName` is never resolved here)."""
+    meta = item.get("metadata") if isinstance(item, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    return (namespace if isinstance(namespace, str) and namespace else "default",
+            name if isinstance(name, str) and name else "?")
 
 
 def _cache_file() -> Path:
@@ -111,12 +121,15 @@ def from_cluster(target: tuple[str, str] | None = None) -> Snapshot:
 def _from_items(items: list[dict[str, Any]], source: str, stale: bool) -> Snapshot:
     snapshot = Snapshot(source=source, stale=stale)
     for item in items:
-        meta = item.get("metadata", {})
+        namespace, name = identity(item)
         try:
             resource = parse_resource(item)
             assert isinstance(resource, TaskOrchestration)
             snapshot.valid.append(resource)
         except InvalidResource as exc:
-            where = f"cluster:{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
-            snapshot.invalid.append(InvalidOrchestration(meta.get("namespace", "default"), meta.get("name", "?"), where, exc.errors))
+            snapshot.invalid.append(InvalidOrchestration(namespace, name, f"cluster:{namespace}/{name}", exc.errors))
+        except Exception as exc:  # a validator bug must not hide the other resources
+            log.exception("TaskOrchestration %s/%s: validation failed", namespace, name)
+            errors = [FieldError("", f"could not be validated: {type(exc).__name__}: {exc}")]
+            snapshot.invalid.append(InvalidOrchestration(namespace, name, f"cluster:{namespace}/{name}", errors))
     return snapshot

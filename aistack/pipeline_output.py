@@ -26,22 +26,47 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-class LocalStorage:
-    """A directory; the location returned is the file's path."""
+class UnsafeKey(ValueError):
+    """A key that would leave the output root: refused before anything is written or removed."""
 
-    def __init__(self, root: Path) -> None:
+
+class LocalStorage:
+    """A directory; the location returned is the file's path. Keys are checked to stay inside it,
+    symbolic links included."""
+
+    def __init__(self, root: Path, within: Path | None = None) -> None:
         self.root = root
+        self.within = within or root
 
     def put(self, key: str, data: bytes, content_type: str) -> str:
-        return str(write_atomic(self.root / key, data))
+        return str(write_atomic(self._inside(key), data))
 
     def delete(self, key: str) -> None:
-        (self.root / key).unlink(missing_ok=True)
+        self._inside(key).unlink(missing_ok=True)
+
+    def _inside(self, key: str) -> Path:
+        within = self.within.resolve()
+        path = (self.root / checked_key(key)).resolve()
+        if not path.is_relative_to(within):
+            raise UnsafeKey(f"{key!r} resolves to {path}, outside the output directory {within}")
+        return path
+
+
+def checked_key(key: str) -> str:
+    """`key` when it is a relative key of plain parts (no '', '.' or '..' parts, no leading '/';
+    a trailing '/' names a folder);
+    every store uses it, so an S3 key is held to the same rule as a file path."""
+    parts = (key[:-1] if key.endswith("/") else key).split("/")
+    if key.startswith("/") or "\\" in key or "\0" in key or any(p in ("", ".", "..") for p in parts):
+        raise UnsafeKey(f"refusing the object key {key!r}: it must be relative, without '.', '..' or empty parts")
+    return key
 
 
 def run_folder(plan: PipelinePlan, run_id: str) -> str:
-    safe_run = re.sub(r"[^A-Za-z0-9._-]", "-", run_id)
-    return f"{plan.prefix}{plan.namespace}/{plan.name}/{safe_run}/"
+    """`<prefix><namespace>/<name>/<run>/`, the run id in safe characters (a leading dot too is
+    replaced, so an id of `..` cannot name a parent folder)."""
+    safe_run = re.sub(r"^\.|[^A-Za-z0-9._-]", "-", run_id) or "-"
+    return checked_key(f"{plan.prefix}{plan.namespace}/{plan.name}/{safe_run}/")
 
 
 def render(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, Any] | None], media: MediaType) -> bytes:

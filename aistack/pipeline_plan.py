@@ -4,18 +4,21 @@ The generator plugin turns a plan into a DAG; `aistack run` and the golden tests
 same plan, so the mapping (ids, edges, trigger rules, retries, timeouts) is defined once.
 
 dag_id rule: `aistack__<namespace>__<name>`. Kubernetes names cannot contain "_", so the
-id is unique and reversible; when it would exceed Airflow's 250 characters, the name part
-is shortened and a hash of the full name appended.
+id is unique and reversible; when it would exceed Airflow's 250 characters (or the names are
+not Kubernetes names, as in an invalid resource), the name part is shortened and "_" and a
+hash of the pair appended (see `dag_id_for`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from aistack.resources import TaskOrchestration
-from aistack.resources.types import format_duration
+from aistack.resources.types import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, format_duration
 from aistack.resources.orchestration import (
     ArtifactDeclaration,
     ArtifactReference,
@@ -28,6 +31,9 @@ from aistack.resources.orchestration import (
 
 DAG_ID_PREFIX = "aistack__"
 MAX_DAG_ID = 250
+HASH_LENGTH = 16  # 64 bits: no two resources of one cluster collide by chance
+_K8S_NAMESPACE = re.compile(DNS_LABEL_PATTERN)
+_K8S_NAME = re.compile(DNS_SUBDOMAIN_PATTERN)
 TRIGGER_RULES = {
     StepCondition.SUCCESS: "all_success",
     StepCondition.FAILURE: "one_failed",
@@ -100,16 +106,30 @@ class PipelinePlan:
 
 
 def dag_id_for(namespace: str, name: str) -> str:
-    dag_id = f"{DAG_ID_PREFIX}{namespace}__{name}"
-    if len(dag_id) <= MAX_DAG_ID:
-        return dag_id
-    digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:12]
-    keep = MAX_DAG_ID - len(f"{DAG_ID_PREFIX}{namespace}__") - len(digest) - 1
-    return f"{DAG_ID_PREFIX}{namespace}__{name[:keep]}-{digest}"
+    """The DAG id of a resource: defined for any two strings (an invalid resource's DAG needs one
+    too), always a valid Airflow id of at most 250 characters, and different for different pairs.
+
+    Valid names that fit give the plain `aistack__<namespace>__<name>`. Anything else (a name too
+    long, or not a Kubernetes name at all) keeps a readable part, made of the characters Airflow
+    allows except "_", followed by "_" and a hash of the exact pair. Kubernetes names never hold
+    "_", so a plain id can never equal a hashed one, and two hashed ids differ unless the hash does.
+    """
+    plain = f"{DAG_ID_PREFIX}{namespace}__{name}"
+    if len(plain) <= MAX_DAG_ID and _K8S_NAMESPACE.fullmatch(namespace) and _K8S_NAME.fullmatch(name):
+        return plain
+    digest = hashlib.sha256(json.dumps([namespace, name]).encode()).hexdigest()[:HASH_LENGTH]
+    readable_namespace = _readable(namespace)[:63]
+    keep = MAX_DAG_ID - len(f"{DAG_ID_PREFIX}{readable_namespace}__") - len(digest) - 1
+    return f"{DAG_ID_PREFIX}{readable_namespace}__{_readable(name)[:keep]}_{digest}"
+
+
+def _readable(text: str) -> str:
+    """`text` in the characters a DAG id allows, except the "_" that marks a hashed id."""
+    return re.sub(r"[^A-Za-z0-9.-]", "-", text) or "-"
 
 
 def parse_dag_id(dag_id: str) -> tuple[str, str] | None:
-    """(namespace, name) of a generated DAG's id; None for other ids (or shortened long names)."""
+    """(namespace, name) of a generated DAG's id; None for other ids (and hashed ones)."""
     if not dag_id.startswith(DAG_ID_PREFIX):
         return None
     namespace, sep, name = dag_id[len(DAG_ID_PREFIX):].partition("__")

@@ -37,6 +37,26 @@ def data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "aistack"
 
+
+UMASK = "AISTACK_UMASK"
+PRIVATE_UMASK = 0o077
+
+
+def umask() -> int:
+    """The umask aistack runs under: AISTACK_UMASK (octal, e.g. 022 to share results with a
+    group or everyone), else 077, so only this user reads the data directory."""
+    value = os.environ.get(UMASK, "").strip()
+    if not value:
+        return PRIVATE_UMASK
+    try:
+        mask = int(value, 8)
+    except ValueError:
+        raise SystemExit(f"{UMASK}={value!r} is not an octal umask: write e.g. 077 (private) or 022") from None
+    if not 0 <= mask <= 0o777:
+        raise SystemExit(f"{UMASK}={value!r} is not an octal umask: write e.g. 077 (private) or 022")
+    return mask
+
+
 AGENT_IMAGE = "AISTACK_AGENT_IMAGE"
 OLLAMA_URL = "AISTACK_OLLAMA_URL"
 AGENT_TOKEN_SECRET = "AISTACK_AGENT_TOKEN_SECRET"

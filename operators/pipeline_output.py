@@ -26,11 +26,11 @@ class S3Storage:
         self.hook = S3Hook(aws_conn_id=aws_conn_id)
 
     def put(self, key: str, data: bytes, content_type: str) -> str:
-        self.hook.load_bytes(data, key=key, bucket_name=self.bucket, replace=True)
+        self.hook.load_bytes(data, key=pipeline_output.checked_key(key), bucket_name=self.bucket, replace=True)
         return f"s3://{self.bucket}/{key}"
 
     def delete(self, key: str) -> None:
-        self.hook.delete_objects(bucket=self.bucket, keys=[key])
+        self.hook.delete_objects(bucket=self.bucket, keys=[pipeline_output.checked_key(key)])
 
 
 def output_target(plan: PipelinePlan, aws_conn_id: str) -> tuple[PipelinePlan, pipeline_output.Storage]:
@@ -42,8 +42,8 @@ def output_target(plan: PipelinePlan, aws_conn_id: str) -> tuple[PipelinePlan, p
     if plan.storage is StorageType.S3:
         assert plan.bucket is not None
         return plan, S3Storage(plan.bucket, aws_conn_id)
-    root = settings.output_dir() if plan.local_path is None else settings.output_dir().joinpath(plan.local_path)
-    return plan, pipeline_output.LocalStorage(root)
+    root = settings.output_dir() if plan.local_path is None else settings.output_dir() / plan.local_path
+    return plan, pipeline_output.LocalStorage(root, within=settings.output_dir())
 
 
 FAILED_STATES = ("failed", "upstream_failed")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic.alias_generators import to_camel
 
-from aistack.resources.types import ResourceName
+from aistack.resources.types import NamespaceName, ResourceName
 
 GROUP = "ai.stack"
 VERSION = "v1alpha1"
@@ -51,7 +51,7 @@ class ObjectMeta(WireModel):
     """Kubernetes object metadata: what users write plus what the API server fills in on reads."""
 
     name: ResourceName = Field(description="The object's name, unique per kind in its namespace.")
-    namespace: ResourceName | None = Field(default=None, description="The namespace; `default` when omitted.")
+    namespace: NamespaceName | None = Field(default=None, description="The namespace; `default` when omitted.")
     labels: dict[str, StrictStr] | None = None
     annotations: dict[str, StrictStr] | None = None
     generate_name: StrictStr | None = None

@@ -89,7 +89,8 @@ def _message(item: Any, root: type[BaseModel], loc: tuple[str | int, ...]) -> st
     if kind in ("too_short", "too_long"):
         ctx = item.get("ctx", {})
         bound = ("at least", ctx.get("min_length")) if kind == "too_short" else ("at most", ctx.get("max_length"))
-        return f"must have {bound[0]} {bound[1]} item(s), got {ctx.get('actual_length')}"
+        unit = "character(s)" if isinstance(value, str) else "item(s)"
+        return f"must have {bound[0]} {bound[1]} {unit}, got {ctx.get('actual_length')}"
     message = item["msg"]
     message = message.removeprefix("Value error, ")
     return message.replace("Input should be", "must be")

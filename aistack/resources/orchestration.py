@@ -11,14 +11,30 @@ from pydantic_core import PydanticCustomError
 
 from aistack.resources.base import CustomResource, PrinterColumn, ResourceStatus, WireModel
 from aistack.resources.pipeline_graph import check_pipeline
-from aistack.resources.types import Duration, HttpUrl, MediaType, ResourceName, StepName
+from aistack.resources.types import Duration, HttpUrl, MediaType, RelativeKey, ResourceName, StepName, bounded_text
 
 MAX_STEPS = 100
 PIPELINE_GRAPH_ERROR = "pipeline_graph"
 
 
+MAX_INPUT_TEXT = 65_536
+"""The resource's own input: it is stored in the cluster (etcd holds objects of at most 1.5 MB)
+and in every parse of the DAG file (the DAG's default params), so it is meant for a question or
+a short document; a run's `input` may be larger (MAX_RUN_INPUT)."""
+MAX_RUN_INPUT = 1_048_576
+MAX_PROMPT = 16_384
+LARGE_INPUT_HINT = (
+    "pass a large document when triggering a run (the run's `input`, or `aistack run --input-file`), "
+    "or put documents in a folder or S3 prefix for the batch_summarization DAG"
+)
+
+InputText = bounded_text(MAX_INPUT_TEXT, LARGE_INPUT_HINT, "The input given to the steps (a question or a short document).")
+PromptText = bounded_text(MAX_PROMPT, "keep the instruction short and pass documents as the run's input",
+                          "An instruction sent with the step's input.")
+
+
 class TaskInput(WireModel):
-    text: StrictStr = Field(description="The input given to the steps that take no inputFrom.")
+    text: InputText = Field(description="The input given to the steps (a question or a short document).")
     format: MediaType = Field(default=MediaType.TEXT, description="Media type of the text.")
 
 
@@ -54,7 +70,7 @@ class StepVerdict(str, Enum):
 class PipelineStep(WireModel):
     name: StepName = Field(description="Step name, unique in the pipeline; becomes the Airflow task id.")
     agent_ref: ResourceName = Field(description="The OllamaAgent that performs the step.")
-    prompt: StrictStr | None = Field(default=None, description="An instruction sent with the step's input.")
+    prompt: PromptText | None = Field(default=None, description="An instruction sent with the step's input.")
     timeout: Duration | None = Field(default=None, description="Time limit; the agent's task is cancelled after it.")
     retries: StrictInt = Field(default=0, ge=0, le=10, description="Retries after a failed attempt.")
     artifacts: list[ArtifactDeclaration] | None = Field(
@@ -126,8 +142,10 @@ class OutputStorage(WireModel):
     bucket: StrictStr | None = Field(
         default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="S3 bucket (type s3)."
     )
-    prefix: StrictStr = Field(default="", max_length=512, description="Key prefix for the run's objects.")
-    path: StrictStr | None = Field(default=None, description="Directory for type local; a default when omitted.")
+    prefix: RelativeKey = Field(default="", description="Key prefix for the run's objects, e.g. `outputs/`.")
+    path: RelativeKey | None = Field(
+        default=None, description="Directory for type local, below the output directory (AISTACK_OUTPUT_DIR); the output directory itself when omitted."
+    )
 
     @model_validator(mode="after")
     def _bucket_for_s3(self) -> OutputStorage:

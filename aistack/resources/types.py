@@ -42,12 +42,13 @@ def _check_name(value: str, pattern: str, max_length: int, what: str) -> str:
         raise PydanticCustomError("name", "must not be empty")
     if len(value) > max_length:
         raise PydanticCustomError("name", f"{what} is {len(value)} characters long; the limit is {max_length}")
-    if not re.match(pattern, value):
-        hint = value.lower().replace("_", "-").replace(" ", "-")
+    if not re.fullmatch(pattern, value):
+        allowed = "a-z0-9.-" if pattern == DNS_SUBDOMAIN_PATTERN else "a-z0-9-"
+        hint = re.sub(rf"[^{allowed}]+", "-", value.lower()).strip("-.")
         raise PydanticCustomError(
             "name",
-            f"invalid {what} {value!r}: use lowercase letters, digits and '-', starting and ending "
-            f"with a letter or digit (for example {hint.strip('-.') or 'my-name'!r})",
+            f"invalid {what} {value!r}: use lowercase letters, digits and '-'{', dots between parts' if '.' in allowed else ''}, "
+            f"starting and ending with a letter or digit (for example {hint[:max_length].strip('-.') or 'my-name'!r})",
         )
     return value
 
@@ -60,10 +61,17 @@ def _check_label(value: str) -> str:
     return _check_name(value, DNS_LABEL_PATTERN, 63, "name")
 
 
+def _check_namespace(value: str) -> str:
+    return _check_name(value, DNS_LABEL_PATTERN, 63, "namespace")
+
+
 ResourceName = _string_type(
     DNS_SUBDOMAIN_PATTERN, 253, _check_subdomain, "A Kubernetes object name (RFC 1123 subdomain)."
 )
 """Names of Kubernetes objects: what `agentRef` and `modelDefinition.name` point at."""
+
+NamespaceName = _string_type(DNS_LABEL_PATTERN, 63, _check_namespace, "A Kubernetes namespace (RFC 1123 label).")
+"""Namespaces are labels, not subdomains: at most 63 characters and no dots, as the API server requires."""
 
 StepName = _string_type(DNS_LABEL_PATTERN, 63, _check_label, "A step or artifact name (RFC 1123 label).")
 """Step and artifact names become Airflow task ids and object keys, so they stay label-safe."""
@@ -73,7 +81,7 @@ VERSION_PATTERN = r"^v?[0-9]+(\.[0-9]+){0,2}([-+][0-9A-Za-z.-]+)?$"
 
 
 def _check_version(value: str) -> str:
-    if not re.match(VERSION_PATTERN, value):
+    if not re.fullmatch(VERSION_PATTERN, value):
         raise PydanticCustomError(
             "version", f"invalid version {value!r}: use a semantic version such as \"1.0.0\""
         )
@@ -108,7 +116,7 @@ def parse_duration(value: Any) -> timedelta:
     """Parse Go-style durations ("90s", "5m", "1h30m"), the form Kubernetes users already write."""
     if isinstance(value, timedelta):
         return value
-    if not isinstance(value, str) or not re.match(DURATION_PATTERN, value):
+    if not isinstance(value, str) or not re.fullmatch(DURATION_PATTERN, value):
         raise PydanticCustomError(
             "duration",
             f"invalid duration {value!r}: write a number with a unit ms, s, m or h, such as \"30s\", \"5m\" or \"1h30m\"",
@@ -163,8 +171,8 @@ class Quantity:
                 "quantity", f"invalid quantity {raw!r}: write a Kubernetes quantity such as \"8Gi\", \"500m\" or 2"
             )
         text = str(raw)
-        match = re.match(r"^([0-9.]+)(.*)$", text)
-        if not re.match(QUANTITY_PATTERN, text) or match is None:
+        match = re.fullmatch(r"([0-9.]+)(.*)", text)
+        if not re.fullmatch(QUANTITY_PATTERN, text) or match is None:
             raise PydanticCustomError(
                 "quantity",
                 f"invalid quantity {text!r}: write a number with an optional suffix (Ki, Mi, Gi, Ti, m, k, M, G), such as \"8Gi\" or \"500m\"",
@@ -212,16 +220,19 @@ class MediaType(str, Enum):
     JSON = "application/json"
 
 
+HTTP_URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
+
+
 def _check_http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = urlsplit(value)  # urlsplit drops tabs and newlines (WHATWG), so the pattern is checked too
+    if not re.fullmatch(HTTP_URL_PATTERN, value) or parts.scheme not in ("http", "https") or not parts.hostname:
         raise PydanticCustomError(
             "url", f"invalid URL {value!r}: use an absolute http:// or https:// URL, e.g. \"http://callback-service/webhook\""
         )
     return value
 
 
-HttpUrl = _string_type(r"^https?://[^\s/]+(/\S*)?$", 2048, _check_http_url, "An absolute http(s) URL.")
+HttpUrl = _string_type(HTTP_URL_PATTERN, 2048, _check_http_url, "An absolute http(s) URL.")
 
 
 def _check_url_path(value: str) -> str:
@@ -233,3 +244,40 @@ def _check_url_path(value: str) -> str:
 
 
 UrlPath = _string_type(r"^/[^\s?#]*$", 512, _check_url_path, "An absolute URL path.")
+
+
+_KEY_PART = r"[A-Za-z0-9_=+@,:-][A-Za-z0-9._=+@,:-]*"
+RELATIVE_KEY_PATTERN = rf"^({_KEY_PART}/)*({_KEY_PART})?$"
+
+
+def _check_relative_key(value: str) -> str:
+    if not re.fullmatch(RELATIVE_KEY_PATTERN, value):
+        parts = [p for p in value.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+        hint = "/".join(parts) + ("/" if value.endswith("/") and parts else "")
+        raise PydanticCustomError(
+            "relative_key",
+            f"invalid {value!r}: use a relative path of names made of letters, digits and . _ - = + @ , : "
+            f"separated by single '/', with no '..', '.' or hidden parts and no leading '/' "
+            f"(for example {hint or 'outputs/'!r})",
+        )
+    return value
+
+
+RelativeKey = _string_type(
+    RELATIVE_KEY_PATTERN, 512, _check_relative_key, "A relative path below the output root (no '..', no leading '/')."
+)
+"""Output prefixes and folders: results stay under the output root whatever a resource says."""
+
+
+def bounded_text(max_length: int, hint: str, description: str) -> Any:
+    """A strict string of at most `max_length` characters (the CRD's maxLength too), whose error
+    says what to do with more: `hint` is the way to pass a larger text."""
+
+    def check(value: str) -> str:
+        if len(value) > max_length:
+            raise PydanticCustomError(
+                "text_too_long", f"is {len(value):,} characters long; the limit is {max_length:,}: {hint}"
+            )
+        return value
+
+    return Annotated[StrictStr, AfterValidator(check), WithJsonSchema({"type": "string", "maxLength": max_length, "description": description})]

@@ -94,6 +94,9 @@ class AirflowHome:
                 "kwargs": {"path": str(dags)},
             }]),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.root / "logs"),
+            # Task logs hold prompts and answers: Airflow's own defaults (0o775, 0o664) would ignore the umask.
+            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": oct(0o777 & ~settings.umask()),
+            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": oct(0o666 & ~settings.umask()),
             settings.HOME: str(self.data_dir),
             settings.ORCHESTRATIONS_PATH: str(orchestrations_path),
             "PYTHONUNBUFFERED": "1",

@@ -9,6 +9,7 @@ its docs), so the resource is visible by name in the UI while every other DAG lo
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -21,10 +22,12 @@ from airflow.sdk.exceptions import AirflowException
 from aistack import orchestration_source
 from aistack.orchestration_source import InvalidOrchestration, Snapshot
 from aistack.pipeline_plan import PipelinePlan, StepPlan, dag_id_for, plan
-from aistack.resources import TaskOrchestration
-from aistack.resources.orchestration import FailureAction
+from aistack.resources import FieldError, TaskOrchestration
+from aistack.resources.orchestration import MAX_RUN_INPUT, FailureAction
 from operators.pipeline_output import PublishResultsOperator, RollbackResultsOperator
 from operators.pipeline_step import PipelineStepOperator, reporter
+
+log = logging.getLogger(__name__)
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DEFAULT_INSTRUCTION = "Work on the inputs below."
@@ -57,33 +60,77 @@ def collector_paused() -> Iterator[None]:
 def generate(snapshot: Snapshot, only: str | None = None) -> dict[str, DAG]:
     """Every pipeline's DAG, plus an index DAG so the file always defines one (Airflow only
     accepts parse requests for files that do, and the watcher asks for one after each apply).
-    With `only` (a dag_id), just that DAG, when it is one of the pipelines."""
-    wanted = {dag_id_for(o.namespace, o.name) for o in snapshot.valid} | {dag_id_for(i.namespace, i.name) for i in snapshot.invalid}
-    if only is not None and only in wanted:
-        snapshot = Snapshot(
-            valid=[o for o in snapshot.valid if dag_id_for(o.namespace, o.name) == only],
-            invalid=[i for i in snapshot.invalid if dag_id_for(i.namespace, i.name) == only],
-            source=snapshot.source,
-            stale=snapshot.stale,
-        )
+    With `only` (a dag_id), just that DAG, when it is one of the pipelines.
+
+    Each resource is built on its own: one that cannot be built, or whose dag_id another
+    resource also claims, becomes an invalid DAG saying why, and every other DAG still loads."""
+    claims = _claims(snapshot)
+    if only is not None and only in claims:
+        claims = {only: claims[only]}
         dags = {}
     else:
         dags = {INDEX_DAG_ID: index_dag(snapshot)}
-    for orchestration in snapshot.valid:
-        dag = build_dag(orchestration)
-        dags[dag.dag_id] = dag
-    for invalid in snapshot.invalid:
-        dag = invalid_dag(invalid)
-        dags.setdefault(dag.dag_id, dag)
+    for dag_id, claimants in claims.items():
+        dag = _dag_for(claimants)
+        if dag is not None:
+            dags[dag_id] = dag
     return dags
+
+
+Claimant = TaskOrchestration | InvalidOrchestration
+
+
+def _claims(snapshot: Snapshot) -> dict[str, list[Claimant]]:
+    """The resources behind each dag_id. The same resource listed twice with the same spec (a
+    folder may hold a copy, as after applying it twice) is one claim."""
+    claims: dict[str, list[Claimant]] = {}
+    for orchestration in snapshot.valid:
+        same = claims.setdefault(dag_id_for(orchestration.namespace, orchestration.name), [])
+        if not any(isinstance(c, TaskOrchestration) and c.spec == orchestration.spec for c in same):
+            same.append(orchestration)
+    for invalid in snapshot.invalid:
+        claims.setdefault(dag_id_for(invalid.namespace, invalid.name), []).append(invalid)
+    return claims
+
+
+def _dag_for(claimants: list[Claimant]) -> DAG | None:
+    """The DAG of one dag_id's claimants: the pipeline, or an invalid DAG with every reason."""
+    first = claimants[0]
+    if len(claimants) > 1:
+        problem = _collision(claimants)
+    elif isinstance(first, TaskOrchestration):
+        try:
+            return build_dag(first)
+        except Exception as exc:  # a bug or a limit of Airflow's: this resource's DAG says so, the rest load
+            log.exception("TaskOrchestration %s/%s: cannot build its DAG", first.namespace, first.name)
+            problem = InvalidOrchestration(first.namespace, first.name, "generator",
+                                           [FieldError("", f"its DAG could not be built: {type(exc).__name__}: {exc}")])
+    else:
+        problem = first
+    try:
+        return invalid_dag(problem)
+    except Exception:  # never expected: the resource is left out and the log says why
+        log.exception("TaskOrchestration %r/%r: cannot build its invalid DAG", problem.namespace, problem.name)
+        return None
+
+
+def _collision(claimants: list[Claimant]) -> InvalidOrchestration:
+    """Several resources for one dag_id (conflicting copies in a folder): none of them wins silently."""
+    where = [c.where if isinstance(c, InvalidOrchestration) else "a valid definition" for c in claimants]
+    errors = [FieldError("metadata.name", f"{len(claimants)} resources map to this DAG ({'; '.join(where)}): keep one definition")]
+    for claimant in claimants:
+        if isinstance(claimant, InvalidOrchestration):
+            errors += [FieldError(e.path, f"({claimant.where}) {e.message}") for e in claimant.errors]
+    first = claimants[0]
+    return InvalidOrchestration(first.namespace, first.name, "; ".join(where), errors)
 
 
 def index_dag(snapshot: Snapshot) -> DAG:
     lines = [f"# TaskOrchestrations ({snapshot.source})", ""]
     if snapshot.stale:
         lines += ["**The cluster could not be reached: these are from the last good listing.**", ""]
-    lines += [f"- `{o.namespace}/{o.name}`: DAG `{dag_id_for(o.namespace, o.name)}`" for o in snapshot.valid]
-    lines += [f"- `{i.namespace}/{i.name}`: **invalid** ({len(i.errors)} errors)" for i in snapshot.invalid]
+    lines += [f"- {_code(f'{o.namespace}/{o.name}')}: DAG `{dag_id_for(o.namespace, o.name)}`" for o in snapshot.valid]
+    lines += [f"- {_code(f'{i.namespace}/{i.name}')}: **invalid** ({len(i.errors)} errors)" for i in snapshot.invalid]
     return DAG(INDEX_DAG_ID, schedule=None, start_date=START, tags=["aistack"], doc_md="\n".join(lines))
 
 
@@ -98,7 +145,8 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
         doc_md=p.doc_md,
         is_paused_upon_creation=False,  # a submitted resource runs at once
         params={
-            "input": Param(p.input_text, type="string", title="Input", description="The text the entry steps receive."),
+            "input": Param(p.input_text, type="string", maxLength=MAX_RUN_INPUT, title="Input",
+                           description="The text the entry steps receive."),
             "generation": Param(orchestration.metadata.generation or 0, type="integer",
                                 description="The resource generation this DAG was built from."),
         },
@@ -159,8 +207,8 @@ def _step_task(p: PipelinePlan, step: StepPlan) -> PipelineStepOperator:
 
 
 def invalid_dag(invalid: InvalidOrchestration) -> DAG:
-    errors = "\n".join(f"- `{error}`" for error in invalid.errors)
-    message = f"TaskOrchestration {invalid.namespace}/{invalid.name} ({invalid.where}) is invalid:\n{errors}"
+    errors = "\n".join(f"- {_code(str(error), MAX_SHOWN_ERROR)}" for error in invalid.errors)
+    message = f"TaskOrchestration {_code(f'{invalid.namespace}/{invalid.name}')} ({_code(invalid.where)}) is invalid:\n{errors}"
     dag = DAG(dag_id_for(invalid.namespace, invalid.name), schedule=None, start_date=START, tags=["aistack", "invalid"], doc_md=message)
 
     def fail(**_: Any) -> None:
@@ -169,3 +217,14 @@ def invalid_dag(invalid: InvalidOrchestration) -> DAG:
     with dag:
         PythonOperator(task_id="invalid", python_callable=fail)
     return dag
+
+
+MAX_SHOWN = 120
+MAX_SHOWN_ERROR = 600
+
+
+def _code(text: str, limit: int = MAX_SHOWN) -> str:
+    """Text from a resource as one Markdown code span: an invalid resource's name or error may hold
+    backticks, newlines or markup, and a huge one would bloat every parse's DAG docs."""
+    flat = text.replace("`", "'").replace("\r", "\\r").replace("\n", "\\n")
+    return f"`{flat if len(flat) <= limit else flat[:limit] + '...'}`"

@@ -1,5 +1,6 @@
 """The `aistack` console script as a user runs it."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -72,3 +73,30 @@ def test_core_imports_without_airflow_or_cluster_clients():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_the_data_directory_is_created_for_this_user_only_and_an_open_one_is_closed(tmp_path: Path, repo: Path):
+    home = tmp_path / "new" / "aistack"
+    env = {**os.environ, "AISTACK_HOME": str(home)}
+    env.pop("AISTACK_UMASK", None)
+    subprocess.run([AISTACK, "validate", str(repo / "examples")], env=env, check=True, capture_output=True, timeout=60)
+    assert home.stat().st_mode & 0o777 == 0o700
+    home.chmod(0o755)  # as an earlier version left it
+    subprocess.run([AISTACK, "validate", str(repo / "examples")], env=env, check=True, capture_output=True, timeout=60)
+    assert home.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_user_can_ask_to_share_the_data_directory(tmp_path: Path):
+    home = tmp_path / "shared"
+    env = {**os.environ, "AISTACK_HOME": str(home), "AISTACK_UMASK": "022"}
+    script = (
+        "from aistack import settings\n"
+        "from aistack.files import keep_private, write_atomic\n"
+        "keep_private(settings.data_dir(), settings.umask())\n"
+        "print(oct(write_atomic(settings.data_dir() / 'f', 'x').stat().st_mode & 0o777))\n"
+    )
+    shared = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True, timeout=60)
+    assert home.stat().st_mode & 0o777 == 0o755 and shared.stdout.strip() == "0o644"
+    env["AISTACK_UMASK"] = "rw"
+    refused = subprocess.run([AISTACK, "validate", str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "AISTACK_UMASK='rw' is not an octal umask" in refused.stderr

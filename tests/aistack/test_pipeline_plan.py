@@ -1,14 +1,19 @@
 """Golden tests: each example and the seed's document-analysis become the expected pipeline plan."""
 
+import hashlib
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from aistack.pipeline_plan import MAX_DAG_ID, dag_id_for, plan
+from aistack.pipeline_plan import MAX_DAG_ID, dag_id_for, parse_dag_id, plan
 from aistack.resources import parse_resource
 from aistack.resources.orchestration import FailureAction, StorageType
+from aistack.resources.types import DNS_SUBDOMAIN_PATTERN
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,3 +95,42 @@ def test_dag_ids_are_valid_unique_and_bounded(namespace, name):
     assert len(dag_id) <= MAX_DAG_ID
     assert dag_id.startswith(f"aistack__{namespace}__")
     assert dag_id != dag_id_for(namespace, name[:-1] + "z")
+
+
+AIRFLOW_DAG_ID = re.compile(r"[A-Za-z0-9_.-]{1,250}")
+
+
+def test_a_name_that_looks_like_another_names_shortened_id_gets_its_own_dag():
+    """Two valid names where one spells the other's shortened-and-hashed id used to share a DAG."""
+    long_name = "a" * 253
+    old_rule = "aistack__default__" + long_name[:163] + "-" + hashlib.sha256(f"default/{long_name}".encode()).hexdigest()[:12]
+    lookalike = old_rule.removeprefix("aistack__default__")
+    assert re.fullmatch(DNS_SUBDOMAIN_PATTERN, lookalike) and len(lookalike) <= 253
+    assert dag_id_for("default", long_name) != dag_id_for("default", lookalike)
+
+
+@pytest.mark.parametrize(("namespace", "name"), [
+    ("default", "bad name!"), ("default", "abc\n"), ("default", "?"), ("default", ""), ("", "x"),
+    (".".join(["a" * 60] * 4)[:243], "summary"), ("default", "x" * 5000), ("team_a", "b__c"),
+])
+def test_every_pair_of_strings_has_a_valid_airflow_dag_id(namespace, name):
+    dag_id = dag_id_for(namespace, name)
+    assert AIRFLOW_DAG_ID.fullmatch(dag_id), dag_id
+    assert parse_dag_id(dag_id) is None, "only Kubernetes names have reversible ids"
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=300), st.text(max_size=300)), min_size=2, max_size=6, unique=True))
+def test_dag_ids_are_total_and_injective(pairs):
+    ids = [dag_id_for(namespace, name) for namespace, name in pairs]
+    assert all(AIRFLOW_DAG_ID.fullmatch(dag_id) for dag_id in ids)
+    assert len(set(ids)) == len(ids)
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True),
+       st.from_regex(r"[a-z0-9]([-a-z0-9]{0,80}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,60}[a-z0-9])?){0,2}", fullmatch=True))
+def test_kubernetes_names_that_fit_keep_their_readable_reversible_id(namespace, name):
+    dag_id = dag_id_for(namespace, name)
+    if len(f"aistack__{namespace}__{name}") <= MAX_DAG_ID:
+        assert dag_id == f"aistack__{namespace}__{name}" and parse_dag_id(dag_id) == (namespace, name)

@@ -122,6 +122,15 @@ def test_each_example_runs_end_to_end(home: Path, example: str, tmp_path: Path):
     assert "[info" not in run.stdout and "[info" not in run.stderr, "Airflow's logs stay in the log file"
     log = Path(run.trace["log"])
     assert str(log) in run.stdout and "[DAG TEST] starting task_id=" in log.read_text()
+    check_private(home)
+
+
+def check_private(home: Path) -> None:
+    """Nothing in the data directory (the Airflow database with every prompt and answer, the logs,
+    the outputs, the agents' token) can be read by another local user."""
+    shared = [f"{oct(p.stat().st_mode & 0o777)} {p}" for p in [home, *home.rglob("*")]
+              if not p.is_symlink() and p.stat().st_mode & 0o077]
+    assert not shared, "readable by others:\n" + "\n".join(shared[:20])
 
 
 def test_input_replaces_the_orchestrations_input_and_the_second_run_reuses_everything(home: Path, tmp_path: Path):

@@ -76,13 +76,13 @@ def _message(item: Any, root: type[BaseModel], loc: tuple[str | int, ...]) -> st
     if kind == "missing":
         return "required field is missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"expected a mapping of fields, got {_describe(value)}"
+        return f"expected a mapping of fields, got {describe(value)}"
     if kind == "list_type":
-        return f"expected a list, got {_describe(value)}"
+        return f"expected a list, got {describe(value)}"
     if kind == "string_type" and isinstance(value, (int, float, bool)):
-        return f"expected a string, got {_describe(value)}: quote it, e.g. \"{value}\""
+        return f"expected a string, got {describe(value)}: quote it, e.g. \"{value}\""
     if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {_describe(value)}"
+        return f"expected {_EXPECTED[kind]}, got {describe(value)}"
     if kind in ("enum", "literal_error"):
         allowed = re.findall(r"'([^']*)'", str(item.get("ctx", {}).get("expected", "")))
         return f"must be one of {', '.join(allowed)}, got {value!r}{did_you_mean(str(value), allowed)}"
@@ -99,7 +99,16 @@ def _message(item: Any, root: type[BaseModel], loc: tuple[str | int, ...]) -> st
 _EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false", "string_type": "a string"}
 
 
-def _describe(value: Any) -> str:
+MAX_SHOWN = 60
+
+
+def shorten(text: str) -> str:
+    """User text as shown inside an error message: at most MAX_SHOWN characters."""
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
+
+
+def describe(value: Any) -> str:
+    """A value in a few words, for an error message: a long string is cut, never quoted whole."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -107,7 +116,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value}"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {value!r}" if len(value) <= MAX_SHOWN else f"a string of {len(value):,} characters ({shorten(value)!r})"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, ValidationError, create_model
 
 from aistack.resources.agent import OllamaAgent
 from aistack.resources.base import API_VERSION, GROUP
-from aistack.resources.errors import FieldError, InvalidResource, did_you_mean, from_pydantic
+from aistack.resources.errors import FieldError, InvalidResource, describe, did_you_mean, from_pydantic, shorten
 from aistack.resources.model_definition import OllamaModelDefinition
 from aistack.resources.orchestration import PIPELINE_GRAPH_ERROR, PipelineStep, TaskOrchestration
 from aistack.resources.pipeline_graph import check_pipeline
@@ -35,14 +35,18 @@ def resource_type(data: Any) -> type[AnyResource]:
     api_version, kind = data.get("apiVersion"), data.get("kind")
     if api_version is None:
         errors.append(FieldError("apiVersion", f'required field is missing: use "{API_VERSION}"'))
+    elif not isinstance(api_version, str):
+        errors.append(FieldError("apiVersion", f'expected a string, got {describe(api_version)}: use "{API_VERSION}"'))
     elif api_version != API_VERSION:
-        what = "version" if isinstance(api_version, str) and api_version.startswith(f"{GROUP}/") else "group"
-        errors.append(FieldError("apiVersion", f'unsupported {what} in "{api_version}": use "{API_VERSION}"'))
+        what = "version" if api_version.startswith(f"{GROUP}/") else "group"
+        errors.append(FieldError("apiVersion", f'unsupported {what} in "{shorten(api_version)}": use "{API_VERSION}"'))
     if kind is None:
         errors.append(FieldError("kind", f"required field is missing: use one of {', '.join(KINDS)}"))
+    elif not isinstance(kind, str):
+        errors.append(FieldError("kind", f"expected a string, got {describe(kind)}: use one of {', '.join(KINDS)}"))
     elif kind not in KINDS:
         errors.append(
-            FieldError("kind", f'unknown kind "{kind}"{did_you_mean(str(kind), KINDS)}; aistack kinds are {", ".join(KINDS)}')
+            FieldError("kind", f'unknown kind "{shorten(kind)}"{did_you_mean(kind, KINDS)}; aistack kinds are {", ".join(KINDS)}')
         )
     if errors:
         raise InvalidResource(errors)

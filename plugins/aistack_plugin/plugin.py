@@ -8,7 +8,7 @@ aistack has it without copying files into a plugins folder. It adds:
   and its DAG read permission;
 - a nav entry "TaskOrchestrations" that shows the page inside the UI.
 
-The operators' extra links (agent card, A2A task) come with the provider entry point
+The operators' extra link (the agent card) comes with the provider entry point
 (operators/provider_info.py), and run status is written by the tasks themselves, so the plugin
 registers no listeners.
 """

@@ -98,7 +98,7 @@ def hostile_folder(folder: Path) -> tuple[list[str], dict[str, str]]:
     put("long-names.yaml", orchestration(long_a, "n" * 63), orchestration(long_b, "n" * 63))
     put("model.yaml", {"apiVersion": "ai.stack/v1alpha1", "kind": "OllamaModelDefinition",
                        "metadata": {"name": "exponential"},
-                       "spec": {"modelName": "exp", "baseModel": "smollm2:135m", "template": exponential_template()}})
+                       "spec": {"from": "smollm2:135m", "build": {"template": exponential_template()}}})
     good_ids = [dag_id_for("default", name) for name in good]
     good_ids += [dag_id_for("team-a", f"injected-{i}") for i in range(len(INJECTIONS))]
     good_ids += [dag_id_for("n" * 63, long_a), dag_id_for("n" * 63, long_b)]

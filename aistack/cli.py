@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_run_command(commands: argparse._SubParsersAction) -> None:
-    """`aistack run`: one TaskOrchestration end to end through Airflow (aistack/run/), imported only when run."""
+    """`aistack run`: one TaskOrchestration end to end through Airflow (aistack/local/), imported only when run."""
     run = commands.add_parser(
         "run",
         help="run a TaskOrchestration locally: model runtime, agents and its Airflow DAG",
@@ -87,7 +87,7 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_airflow_command(commands: argparse._SubParsersAction) -> None:
-    """`aistack airflow`: the local Airflow UI (aistack/run/standalone.py), imported only when run."""
+    """`aistack airflow`: the local Airflow UI (aistack/local/standalone.py), imported only when run."""
     airflow = commands.add_parser(
         "airflow",
         help="the Airflow UI on this machine, with the pipelines, agents and models of a folder",
@@ -106,13 +106,13 @@ def _add_airflow_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _airflow(args: argparse.Namespace) -> int:
-    from aistack.run.cli import serve_ui
+    from aistack.local.cli import serve_ui
 
     return serve_ui(args)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from aistack.run.cli import main
+    from aistack.local.cli import main
 
     return main(args)
 
@@ -163,7 +163,7 @@ def _ollama(command: str):
 
 
 def _add_agents_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """`aistack agents ...`: A2A agent servers (aistack/a2a/), imported only when run."""
+    """`aistack agents ...`: A2A agent servers (aistack/agents/), imported only when run."""
     agents = commands.add_parser("agents", help="OllamaAgents as A2A agents")
     agent_commands = agents.add_subparsers(title="agents commands")
     serve = agent_commands.add_parser(
@@ -188,13 +188,13 @@ def _add_agents_commands(commands: argparse._SubParsersAction) -> argparse._SubP
 
 
 def _agents_serve(args: argparse.Namespace) -> int:
-    from aistack.a2a.cli import serve
+    from aistack.agents.cli import serve
 
     return serve(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from aistack.validation import validate_paths
+    from aistack.resources.validation import validate_paths
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
@@ -215,9 +215,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _agents_manifests(args: argparse.Namespace) -> int:
-    from aistack.agent_manifests import render
+    from aistack.agents.workload import render
     from aistack.resources import OllamaAgent, OllamaModelDefinition
-    from aistack.validation import validate_paths
+    from aistack.resources.validation import validate_paths
     from aistack.yaml_output import dump_all
 
     result = validate_paths(args.paths)
@@ -234,7 +234,7 @@ def _agents_manifests(args: argparse.Namespace) -> int:
 
 
 def _crds_generate(args: argparse.Namespace) -> int:
-    from aistack.crds import generated_files, write_generated
+    from aistack.kube.crds import generated_files, write_generated
 
     if args.check:
         stale = [p for p, text in generated_files(args.root).items() if not p.exists() or p.read_text() != text]

@@ -105,3 +105,34 @@ def local_outputs_only() -> bool:
 def airflow_ui_url() -> str:
     """Base URL of the Airflow UI, for the run links written to TaskOrchestration status."""
     return os.environ.get(AIRFLOW_UI_URL, "http://localhost:8080").rstrip("/")
+
+
+WATCH_NAMESPACE = "AISTACK_WATCH_NAMESPACE"
+GENERATOR_BUNDLE = "AISTACK_GENERATOR_BUNDLE"
+GENERATOR_FILE = "AISTACK_GENERATOR_FILE"
+
+
+def watch_namespace() -> str | None:
+    """The one namespace whose TaskOrchestrations the submission watcher follows; unset: every namespace."""
+    return os.environ.get(WATCH_NAMESPACE) or None
+
+
+def generator_location() -> tuple[str | None, str | None]:
+    """(bundle, file) of the generator's DAG file, for the watcher's parse requests; unset: the
+    watcher's own bundle and the file beside it."""
+    return os.environ.get(GENERATOR_BUNDLE) or None, os.environ.get(GENERATOR_FILE) or None
+
+
+OLLAMA_THREADS = "AISTACK_OLLAMA_THREADS"
+
+
+def ollama_threads(default: int) -> int:
+    """llama.cpp threads per loaded model of the embedded runtime."""
+    value = os.environ.get(OLLAMA_THREADS, "").strip()
+    return int(value) if value else default
+
+
+# Read by the agent server's options (aistack.agents.config), which take the environment as an
+# argument so that tests and `aistack agents serve` can pass their own.
+AGENT_PUBLIC_URL = "AISTACK_AGENT_PUBLIC_URL"
+AGENT_MAX_BODY = "AISTACK_AGENT_MAX_BODY"

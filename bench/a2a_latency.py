@@ -7,7 +7,7 @@ Run by hand (not a test):
 
 1. SendMessage latency (p50, p99) and requests/s, JSON-RPC, one keep-alive connection per
    client worker, through:
-   - aistack: an OllamaAgent served by aistack.a2a with the instant fake model
+   - aistack: an OllamaAgent served by aistack.agents with the instant fake model
      (EchoModelBackend) and everything on: bearer authentication, body limit, metrics, input
      checks, the observed task store, idempotency index;
    - bare: an a2a-sdk 1.x agent built from the same route factories and DefaultRequestHandler
@@ -80,10 +80,10 @@ def _server(kind: str, ollama_url: str | None):
         with _bare_agent() as url:
             yield url
         return
-    from aistack.a2a.config import ServerOptions
-    from aistack.a2a.fakes import EchoModelBackend
-    from aistack.a2a.runner import ollama_backends, serve_agents
-    from aistack.a2a.tokens import TokenSource
+    from aistack.agents.config import ServerOptions
+    from aistack.agents.fakes import EchoModelBackend
+    from aistack.agents.runner import ollama_backends, serve_agents
+    from aistack.agents.tokens import TokenSource
     from aistack.resources import parse_resource
 
     pair = (parse_resource(AGENT), parse_resource(MODEL))
@@ -317,7 +317,7 @@ def main() -> int:
         runtime = Process("embedded", home=home)
         agent = None
         try:
-            from aistack.a2a.provision import ensure_models
+            from aistack.models.provision import ensure_models
             from aistack.resources import parse_resource
 
             ensure_models(ollama.Client(host=runtime.url), [parse_resource(MODEL)], report=lambda _: None)

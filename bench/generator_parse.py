@@ -96,8 +96,8 @@ def shaped_floor(count: int, steps: int = STEPS) -> float:
 
 def timed_parse(count: int) -> tuple[float, float]:
     """(load+validate, build) seconds of one parse, as `generator.parse` does it."""
-    from aistack import orchestration_source
-    from aistack_plugin import generator
+    from aistack.pipelines import source as orchestration_source
+    from aistack_airflow import generator
 
     with generator.collector_paused():
         started = time.perf_counter()
@@ -118,7 +118,7 @@ def best(measure: Callable[[], tuple[float, float]], before: Callable[[], None] 
 
 
 def paused(build: Callable[[int], float], count: int) -> float:
-    from aistack_plugin import generator
+    from aistack_airflow import generator
 
     with generator.collector_paused():
         return build(count)
@@ -126,9 +126,9 @@ def paused(build: Callable[[int], float], count: int) -> float:
 
 def file_import() -> float:
     """The DAG file itself, imported afresh as the DAG processor does (warm cache)."""
-    sys.modules.pop("dags.task_orchestrations", None)
+    sys.modules.pop("aistack_airflow.dags.task_orchestrations", None)
     started = time.perf_counter()
-    importlib.import_module("dags.task_orchestrations")
+    importlib.import_module("aistack_airflow.dags.task_orchestrations")
     return time.perf_counter() - started
 
 
@@ -138,7 +138,7 @@ def main() -> None:
     os.environ["AISTACK_HOME"] = str(home / "aistack")
     import airflow.sdk  # noqa: F401  (not counted)
 
-    import aistack_plugin.generator  # noqa: F401  (not counted)
+    import aistack_airflow.generator  # noqa: F401  (not counted)
 
     print(f"{'':9}  {'------ cold (s) ------':>26}  {'------ warm (s) ------':>26}  {'---- Airflow floor (s) ----':>35}"
           f"  {'------------ ratios ------------':>43}")

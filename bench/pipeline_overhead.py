@@ -121,7 +121,7 @@ def main() -> None:
 
     from aistack.runtime.config import RuntimeConfig
     from aistack.runtime.endpoint import embedded_server
-    from aistack.run.models import CONTEXT
+    from aistack.local.models import CONTEXT
 
     logging.basicConfig(level=logging.ERROR)  # the runtime's build messages are not the bench's output
 

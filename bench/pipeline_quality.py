@@ -11,9 +11,9 @@ it up (Airflow's database, the model builds); every counted run is a warm run. P
 
 - wall time of the whole `aistack run`;
 - the summary's points (the summarizer's `main_points`) and the share of them grounded in the
-  document (aistack.quality's lexical measure);
+  document (aistack.agents.quality's lexical measure);
 - degenerate answers in every step's JSON: empty required lists, repeated items, schema words as
-  items, strings over 600 characters (aistack.quality, with each agent's own schema);
+  items, strings over 600 characters (aistack.agents.quality, with each agent's own schema);
 - the quality check's verdict and its evidence.
 
 Targets on the bundled model, 2 cores: no degenerate answers, at least 80% of points grounded,
@@ -63,9 +63,9 @@ def main() -> int:
     parser.add_argument("--example", type=Path, default=ROOT / "examples" / "summarization-pipeline")
     args = parser.parse_args()
 
-    from aistack.a2a.profile import AgentProfile
-    from aistack.quality import measure
-    from aistack.run.project import load_project
+    from aistack.agents.profile import AgentProfile
+    from aistack.agents.quality import measure
+    from aistack.local.project import load_project
 
     project = load_project([args.example])
     schemas = {agent.name: AgentProfile.from_resources(agent, definition).schema for agent, definition in project.agents}

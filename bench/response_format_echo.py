@@ -5,12 +5,12 @@ Run by hand (not a test):
     .venv/bin/python bench/response_format_echo.py [--seeds 2] [--documents examples/documents]
 
 The seed's summarizer template ends with `Response format: {{.ResponseFormat}}`. What that
-variable says is aistack's choice (aistack.modelfile.response_format_text). Each candidate text
+variable says is aistack's choice (aistack.models.modelfile.response_format_text). Each candidate text
 below is built into a variant of the seed's summarizer model on the embedded runtime (started
 here as its own process), and each variant summarizes every document, with the agent's own
 options and the bounded schema the agent sends, for each seed. Per candidate it prints the
 answers that echo schema words ("items", "type", "array", property names) as items, the mean
-share of statements grounded in the document (aistack.quality), and the time.
+share of statements grounded in the document (aistack.agents.quality), and the time.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def candidates(schema: dict) -> dict[str, str]:
-    from aistack.modelfile import describe_format
+    from aistack.models.modelfile import describe_format
 
     return {
         "json-schema (before)": "A single JSON object, and nothing else, matching this JSON schema: "
@@ -47,11 +47,11 @@ def main() -> int:
 
     import ollama
 
-    from aistack.a2a.limits import bounded_schema
-    from aistack.a2a.profile import chat_options
-    from aistack.modelfile import build_request, output_format, translate_template
-    from aistack.quality import measure
-    from aistack.run.project import load_project
+    from aistack.agents.limits import bounded_schema
+    from aistack.agents.profile import chat_options
+    from aistack.models.modelfile import build_request, output_format, translate_template
+    from aistack.agents.quality import measure
+    from aistack.local.project import load_project
     from aistack.runtime.config import RuntimeConfig
     from aistack.runtime.endpoint import embedded_server
 

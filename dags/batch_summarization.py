@@ -31,7 +31,7 @@ from typing import Any
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from aistack.agent_directory import resolve_agent_url
+from aistack.agents.directory import resolve_agent_url
 from aistack.documents import settings as summarization_settings
 from aistack.documents.manifest import Window, build_manifest, manifest_key, select_documents
 from aistack.documents.model import ModelIdentity, resolve_identity

@@ -2,7 +2,7 @@
 
 Deploying is idempotent (server-side apply), so the periodic run also repairs drift; an
 update of the `aistack://ollamaagents` asset deploys changes at once: its watcher
-(sensors/resource_changes.py) reports each new or changed OllamaAgent in the cluster. A local
+(triggers/resource_changes.py) reports each new or changed OllamaAgent in the cluster. A local
 setup (AISTACK_MODELS_PATH set: resources are files, `aistack airflow`) watches nothing.
 """
 
@@ -16,8 +16,8 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from aistack import settings
-from operators.agent_deploy import OllamaAgentDeployOperator
-from sensors.resource_changes import ResourceChangeTrigger
+from aistack_airflow.operators.agent_deploy import OllamaAgentDeployOperator
+from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ with DAG(
 
     @task
     def agents() -> list[dict[str, str]]:
-        from aistack.kube import ResourceClient, api_client
+        from aistack.kube.client import ResourceClient, api_client
         from aistack.resources import OllamaAgent
 
         valid, invalid, _ = ResourceClient(api_client()).list(OllamaAgent)

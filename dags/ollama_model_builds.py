@@ -3,7 +3,7 @@
 Definitions come from the cluster (built in GPU pods) or, when AISTACK_MODELS_PATH names a
 folder, from its manifests (built through the ollama client: a real Ollama at OLLAMA_HOST or
 the embedded runtime). Runs manually, on AISTACK_MODEL_BUILDS_SCHEDULE, and whenever the
-`aistack://ollamamodeldefinitions` asset is updated: its watcher (sensors/resource_changes.py)
+`aistack://ollamamodeldefinitions` asset is updated: its watcher (triggers/resource_changes.py)
 reports each new or changed definition in the cluster.
 """
 
@@ -18,10 +18,10 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from aistack import settings
-from aistack.modelfile import build_request
-from aistack.model_builds import is_up_to_date
-from operators.model_build import OllamaModelBuildOperator, OllamaModelLocalBuildOperator
-from sensors.resource_changes import ResourceChangeTrigger
+from aistack.models.modelfile import build_request
+from aistack.models.builds import is_up_to_date
+from aistack_airflow.operators.model_build import OllamaModelBuildOperator, OllamaModelLocalBuildOperator
+from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ with DAG(
         @task
         def definitions_to_build() -> list[dict[str, str]]:
             """The cluster's definitions whose last Complete build is not of their current spec."""
-            from aistack.kube import ResourceClient, api_client
+            from aistack.kube.client import ResourceClient, api_client
             from aistack.resources import OllamaModelDefinition
 
             resources = ResourceClient(api_client())
@@ -75,7 +75,7 @@ with DAG(
         def definitions_to_build() -> list[dict[str, Any]]:
             """Every valid definition in the folder; the runtime's create is a no-op for unchanged ones."""
             from aistack.resources import OllamaModelDefinition
-            from aistack.validation import validate_paths
+            from aistack.resources.validation import validate_paths
 
             result = validate_paths([folder], check_references=False)
             for problem in result.problems:

@@ -22,7 +22,7 @@ The resourceVersion the watch reached is kept in the Variable ``aistack_task_orc
 after each handled batch, so the next sensor replays deletions that happened between two runs.
 
 Settings (environment of the workers and triggerer): AISTACK_WATCH_NAMESPACE (default: all
-namespaces); the connection ``aistack_airflow_api`` for the REST API (see sensors/airflow_api.py);
+namespaces); the connection ``aistack_airflow_api`` for the REST API (see hooks/airflow_api.py);
 AISTACK_GENERATOR_BUNDLE/AISTACK_GENERATOR_FILE when the generator is not beside this file.
 The service account needs list/watch/get on taskorchestrations and patch on taskorchestrations/status.
 Set ``[core] min_serialized_dag_update_interval`` to 0 (or a second or two): by default Airflow
@@ -35,14 +35,13 @@ run starting, of which about 2.3 s until the sensor resumes and 3 s until start_
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import DAG, Variable, task
 
 from aistack import settings
-from sensors.task_orchestration import TaskOrchestrationSensor
+from aistack_airflow.sensors.task_orchestration import TaskOrchestrationSensor
 
 RESUME_VARIABLE = "aistack_task_orchestration_watch_rv"
 WAIT_TASK = "wait_for_submissions"
@@ -61,7 +60,7 @@ with DAG(
 ) as dag:
     submissions = TaskOrchestrationSensor(
         task_id=WAIT_TASK,
-        namespace=os.environ.get("AISTACK_WATCH_NAMESPACE") or None,
+        namespace=settings.watch_namespace(),
         report_deletions=True,
         resource_version="{{ var.value.get('" + RESUME_VARIABLE + "', '') }}",
         # An idle hour ends the run with nothing to do; the next one re-lists.
@@ -71,7 +70,7 @@ with DAG(
 
     @task(retries=3, retry_delay=timedelta(seconds=5))
     def start_runs(events: list[dict[str, Any]], ti: Any = None) -> list[dict[str, Any]]:
-        from sensors.task_orchestration_dispatch import dispatcher_for_task
+        from aistack_airflow.sensors.task_orchestration_dispatch import dispatcher_for_task
 
         outcomes = dispatcher_for_task(ti).handle(events or [])
         resource_version = ti.xcom_pull(task_ids=WAIT_TASK, key="resource_version")

@@ -31,7 +31,7 @@ from websockets.sync.client import ClientConnection, connect
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from aistack.airflow_rest import get_token  # noqa: E402
+from aistack.pipelines.airflow_rest import get_token  # noqa: E402
 
 PIPELINE = "aistack__default__document-analysis"  # its latest run is shown: trigger one first
 

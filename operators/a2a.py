@@ -19,10 +19,10 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
 
-from aistack.a2a.client import INTERRUPTED, AgentError, SyncAgentClient, TaskResult
-from aistack.agent_directory import resolve_agent_url
-from aistack.quality import is_verdict
-from operators.a2a_hook import A2AHook
+from aistack.agents.client import INTERRUPTED, AgentError, SyncAgentClient, TaskResult
+from aistack.agents.directory import resolve_agent_url
+from aistack.agents.quality import is_verdict
+from aistack_airflow.hooks.a2a import A2AHook
 
 CARD_URL_KEY = "agent_card_url"
 A2A_TASK_KEY = "a2a_task"
@@ -189,7 +189,7 @@ class A2AAgentOperator(BaseOperator):
             self._record(context)
         if not (result.terminal or result.state in INTERRUPTED):
             if self.deferrable:
-                from operators.a2a_trigger import A2ATaskTrigger
+                from aistack_airflow.triggers.a2a import A2ATaskTrigger
 
                 deadline = time.time() + self.execution_timeout.total_seconds() if self.execution_timeout else None
                 self.defer(

@@ -10,8 +10,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 from kubernetes.client.exceptions import ApiException
 
-from aistack.agent_deploy import agent_status, deploy
-from aistack.kube import ResourceClient
+from aistack.agents.deploy import agent_status, deploy
+from aistack.kube.client import ResourceClient
 from aistack.resources import OllamaAgent, OllamaModelDefinition
 from aistack.resources.agent import AgentPhase
 

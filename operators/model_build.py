@@ -1,6 +1,6 @@
 """Build OllamaModelDefinitions: in a GPU pod on the cluster, or through the ollama client locally.
 
-Both operators share aistack.model_builds: the same skip rule for unchanged definitions and
+Both operators share aistack.models.builds: the same skip rule for unchanged definitions and
 the same status written back to the resource (phase, times, digests, the Built condition).
 """
 
@@ -14,10 +14,10 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.sdk import BaseOperator
 from kubernetes.client import models as k8s
 
-from aistack import build_pod
-from aistack.kube import ResourceClient, api_client
-from aistack.model_builds import build_with_client, building_status, complete_status, failed_status, is_up_to_date
-from aistack.modelfile import BuildRequest, build_request
+from aistack.models import build_pod
+from aistack.kube.client import ResourceClient, api_client
+from aistack.models.builds import build_with_client, building_status, complete_status, failed_status, is_up_to_date
+from aistack.models.modelfile import BuildRequest, build_request
 from aistack.resources import OllamaModelDefinition, parse_resource
 
 

@@ -6,7 +6,7 @@ when it starts a run for that generation, so the cluster itself is the durable r
 was handled: a trigger that (re)starts lists the resources and reports every pending one
 first, then watches for new ones. Nothing is kept in the triggerer that a restart could lose.
 
-Within one trigger a (uid, generation) is reported at most once (sensors/resource_watch.py:
+Within one trigger a (uid, generation) is reported at most once (aistack/kube/watch.py:
 a status-only or label-only change keeps the generation; dropped watches resume, 410 Gone
 re-lists). Generations that come and go while nothing watches (v2 then v3 before a re-list)
 are coalesced into the latest one: the generated DAG is built from the current spec anyway. A
@@ -26,7 +26,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from aistack.resources import GROUP, VERSION, TaskOrchestration
-from sensors.resource_watch import SUBMITTED, ResourceWatch, collect_batch, event_for
+from aistack.kube.watch import SUBMITTED, ResourceWatch, collect_batch, event_for
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class TaskOrchestrationSensor(BaseSensorOperator):
         return events
 
     def poke(self, context: Any) -> PokeReturnValue:
-        from aistack.kube import api_client
+        from aistack.kube.client import api_client
         from kubernetes import client
 
         with api_client(self.kubeconfig, self.context) as api:

@@ -28,7 +28,6 @@ of the generator is requested so its DAG goes away sooner.
 from __future__ import annotations
 
 import logging
-import os
 import posixpath
 import time
 from collections.abc import Callable, Iterable
@@ -36,11 +35,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from aistack.pipeline_plan import dag_id_for
+from aistack import settings
+from aistack.pipelines.plan import dag_id_for
 from aistack.resources import GROUP, VERSION, Condition, InvalidResource, parse_resource
 from aistack.resources.conditions import set_condition
-from sensors.resource_watch import DELETED, SUBMITTED
-from sensors.task_orchestration import PLURAL, RUN_ID_PREFIX, is_pending, run_id_for
+from aistack.kube.watch import DELETED, SUBMITTED
+from aistack_airflow.sensors.task_orchestration import PLURAL, RUN_ID_PREFIX, is_pending, run_id_for
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,6 @@ ACCEPTED = "Accepted"
 GENERATION_PARAM = "generation"
 GENERATOR_FILE = "task_orchestrations.py"
 # Where the generator is, when not beside the watcher DAG in the same bundle.
-BUNDLE_ENV = "AISTACK_GENERATOR_BUNDLE"
-FILE_ENV = "AISTACK_GENERATOR_FILE"
 # A DAG processor's clock may be a little behind the worker's.
 CLOCK_SKEW = timedelta(seconds=1)
 # The run's progress fields, cleared when a new run is started (merge patch: null removes).
@@ -213,7 +211,7 @@ class TaskOrchestrationDispatcher:
         ``[core] min_serialized_dag_update_interval`` low: by default Airflow keeps a DAG's
         serialized form up to 30 s although its file was parsed again).
         """
-        from sensors.airflow_api import parse_time
+        from aistack_airflow.hooks.airflow_api import parse_time
 
         marker = (dag.get("params") or {}).get(GENERATION_PARAM)
         if isinstance(marker, dict):
@@ -277,7 +275,7 @@ class TaskOrchestrationDispatcher:
 
 def generator_location(ti: Any) -> tuple[str, str]:
     """The generator's (bundle, path): AISTACK_GENERATOR_BUNDLE/FILE, else beside the watcher's own file."""
-    bundle, path = os.environ.get(BUNDLE_ENV), os.environ.get(FILE_ENV)
+    bundle, path = settings.generator_location()
     if bundle and path:
         return bundle, path
     own = ti.get_dag(ti.dag_id)
@@ -307,8 +305,8 @@ def trigger_through_task_sdk(dag_id: str, run_id: str, conf: dict[str, Any]) -> 
 def dispatcher_for_task(ti: Any, **kwargs: Any) -> TaskOrchestrationDispatcher:
     from kubernetes import client
 
-    from aistack.kube import api_client
-    from sensors.airflow_api import api_from_connection, conf_get
+    from aistack.kube.client import api_client
+    from aistack_airflow.hooks.airflow_api import api_from_connection, conf_get
 
     airflow = api_from_connection()
     return TaskOrchestrationDispatcher(

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from aistack.run.standalone import stop_process_group
+from aistack.local.standalone import stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
 

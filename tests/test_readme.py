@@ -20,7 +20,7 @@ AISTACK = Path(sys.executable).with_name("aistack")
 ELSEWHERE = {
     "make demo": ("tests/test_fresh_clone.py", "def test_make_demo_in_a_fresh_clone"),
     "make test": (".ci/run", "make test"),
-    "make airflow": ("tests/aistack/run/test_standalone.py",
+    "make airflow": ("tests/aistack/local/test_standalone.py",
                      "def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalone"),
     "TOKEN=$(curl -s -X POST http://localhost:8080/auth/token": (
         "tests/airflow_api/test_rest_trigger.py", "def test_trigger_a_generated_dag_with_conf_and_read_the_run_back"),
@@ -134,3 +134,12 @@ def test_ollama_serve_and_create(tmp_path: Path):
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_every_setting_is_in_the_readme_configuration_table():
+    from aistack import settings
+
+    table = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    names = {value for key, value in vars(settings).items() if key.isupper() and isinstance(value, str) and value.startswith("AISTACK_")}
+    assert len(names) >= 15
+    assert sorted(n for n in names if f"`{n}`" not in table) == []

@@ -196,7 +196,7 @@ class AgentSummarizer:
     """A summarizer backed by an A2A agent (a `Summarizer`: call it with prompt and message id)."""
 
     def __init__(self, url: str, *, token: str | None = None, timeout: float = 600.0):
-        from aistack.a2a.client import SyncAgentClient
+        from aistack.agents.client import SyncAgentClient
 
         self.url = url
         self._client = SyncAgentClient(url, token=token, timeout=timeout)

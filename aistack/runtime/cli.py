@@ -107,7 +107,7 @@ def _prove_generation(config) -> str | None:
 def create(args: argparse.Namespace) -> int:
     import ollama
 
-    from aistack.modelfile import parse_modelfile
+    from aistack.models.modelfile import parse_modelfile
 
     path = Path(args.file)
     try:

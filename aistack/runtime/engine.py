@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from aistack import settings
 from aistack.runtime import gguf
 from aistack.runtime.options import DEFAULT_KEEP_ALIVE, parse_keep_alive
 
@@ -153,7 +154,7 @@ class Engine:
         n_ctx: int | None = None,
         default_keep_alive: float | None = None,
     ):
-        self.n_threads = n_threads or int(os.environ.get("AISTACK_OLLAMA_THREADS", DEFAULT_THREADS))
+        self.n_threads = n_threads or settings.ollama_threads(DEFAULT_THREADS)
         self.n_ctx = n_ctx
         if default_keep_alive is None:
             default_keep_alive = parse_keep_alive(os.environ.get("OLLAMA_KEEP_ALIVE"), DEFAULT_KEEP_ALIVE)

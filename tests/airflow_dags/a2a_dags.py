@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import DAG
 
-from operators.a2a import A2AAgentOperator
+from aistack_airflow.operators.a2a import A2AAgentOperator
 
 URL = os.environ.get("AISTACK_TEST_AGENT_URL", "http://127.0.0.1:9/unset")
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)

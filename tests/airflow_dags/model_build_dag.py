@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 from airflow.sdk import DAG
 
-from operators.model_build import OllamaModelBuildOperator
+from aistack_airflow.operators.model_build import OllamaModelBuildOperator
 
 with DAG("test_model_build", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)) as dag:
     OllamaModelBuildOperator(

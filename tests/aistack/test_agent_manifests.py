@@ -4,11 +4,11 @@ from pathlib import Path
 
 import yaml
 
-from aistack.agent_manifests import render, service_url
+from aistack.agents.workload import render, service_url
 from aistack.cli import _parser
-from aistack.manifests import load_text
+from aistack.resources.manifests import load_text
 from aistack.resources import OllamaAgent, OllamaModelDefinition, parse_resource
-from aistack.validation import validate_documents, validate_paths
+from aistack.resources.validation import validate_documents, validate_paths
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -68,7 +68,7 @@ def test_crds_generate_check_detects_drift(repo: Path, tmp_path: Path):
 
 def test_core_imports_without_airflow_or_cluster_clients():
     code = (
-        "import sys, aistack.cli, aistack.validation, aistack.crds\n"
+        "import sys, aistack.cli, aistack.resources.validation, aistack.kube.crds\n"
         "heavy = [m for m in ('airflow', 'kubernetes', 'kubernetes_asyncio', 'ollama', 'a2a') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

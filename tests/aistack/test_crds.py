@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 import yaml
 
-from aistack.crds import crd_file_name, generated_files
+from aistack.kube.crds import crd_file_name, generated_files
 from aistack.resources import RESOURCE_TYPES
 
 # Keys a structural schema may use (apiextensions.k8s.io/v1 JSONSchemaProps, less $ref and friends).

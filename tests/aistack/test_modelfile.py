@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aistack.modelfile import (
+from aistack.models.modelfile import (
     build_request,
     output_format,
     parse_modelfile,
@@ -120,7 +120,7 @@ def test_modelfile_parsing_handles_indentation_and_parameter_types():
 
 
 def test_registry_port_is_not_mistaken_for_a_tag():
-    from aistack.modelfile import substitute_base_model
+    from aistack.models.modelfile import substitute_base_model
 
     assert substitute_base_model("localhost:5000/llama2", {"localhost": "wrong"}) == "localhost:5000/llama2"
     assert substitute_base_model("localhost:5000/llama2:7b", {"localhost:5000/llama2": "mapped"}) == "mapped"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from aistack.orchestration_overview import LatestRun, render_html, rows
-from aistack.orchestration_source import InvalidOrchestration, Snapshot
+from aistack.pipelines.overview import LatestRun, render_html, rows
+from aistack.pipelines.source import InvalidOrchestration, Snapshot
 from aistack.resources import FieldError, parse_resource
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from aistack.pipeline_output import LocalStorage, UnsafeKey, checked_key, published_keys, publish, run_folder
-from aistack.pipeline_plan import plan
+from aistack.pipelines.output import LocalStorage, UnsafeKey, checked_key, published_keys, publish, run_folder
+from aistack.pipelines.plan import plan
 from aistack.resources import InvalidResource, parse_resource
 
 RESULTS = {"answer": {"artifacts": [{"name": "answer", "mediaType": "text/plain", "text": "4"}]}}

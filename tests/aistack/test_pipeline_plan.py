@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aistack.pipeline_plan import MAX_DAG_ID, dag_id_for, parse_dag_id, plan
+from aistack.pipelines.plan import MAX_DAG_ID, dag_id_for, parse_dag_id, plan
 from aistack.resources import parse_resource
 from aistack.resources.orchestration import FailureAction, StorageType
 from aistack.resources.types import DNS_SUBDOMAIN_PATTERN

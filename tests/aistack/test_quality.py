@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from aistack.quality import GROUNDED_SHARE, is_verdict, measure, support, content_words
-from tests.aistack.run.support import REPO
+from aistack.agents.quality import GROUNDED_SHARE, is_verdict, measure, support, content_words
+from tests.aistack.local.support import REPO
 
 SOURCE = (REPO / "examples" / "summarization-pipeline" / "document.md").read_text()
 SCHEMA = {

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from aistack.resources import OllamaAgent, TaskOrchestration
-from aistack.validation import validate_paths
+from aistack.resources.validation import validate_paths
 
 GOOD_TASK = """\
 apiVersion: ai.stack/v1alpha1

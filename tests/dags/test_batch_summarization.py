@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from aistack.a2a.runner import serve_agents
+from aistack.agents.runner import serve_agents
 from tests.aistack.documents.support import (
     BUCKET,
     ExtractiveFakeModel,
@@ -45,7 +45,7 @@ ENV = ("AISTACK_SUMMARIZATION_SCHEDULE", "AISTACK_SUMMARIZATION_CATCHUP", "AISTA
 
 def run_dag(day: datetime = DAY, **conf):
     """One run of the DAG (module reloaded: it reads its settings at import) for the day's interval."""
-    import dags.batch_summarization as module
+    import aistack_airflow.dags.batch_summarization as module
 
     dag = importlib.reload(module).dag
     return dag.test(logical_date=day + timedelta(days=1), run_conf=conf or None)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 
 def run_dag():
-    import dags.ollama_agents as module
+    import aistack_airflow.dags.ollama_agents as module
 
     return importlib.reload(module).dag.test()
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def run_dag():
-    import dags.ollama_model_builds as module
+    import aistack_airflow.dags.ollama_model_builds as module
 
     return importlib.reload(module).dag.test()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sensors.task_orchestration import run_id_for
+from aistack_airflow.sensors.task_orchestration import run_id_for
 from tests.sensors.orchestrations import Cluster, apply, orchestration
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -122,7 +122,7 @@ def cluster(kube_api, kubectl, repo: Path, airflow_api: str, tmp_path: Path, mon
 
 
 def run_watcher():
-    import dags.task_orchestration_watcher as module
+    import aistack_airflow.dags.task_orchestration_watcher as module
 
     run = importlib.reload(module).dag.test()
     return run

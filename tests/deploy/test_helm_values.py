@@ -17,7 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
-from aistack import build_pod, settings
+from aistack import settings
+from aistack.models import build_pod
 from aistack.resources import API_VERSION, OllamaAgent, OllamaModelDefinition, TaskOrchestration
 from aistack.resources.agent import AgentPhase
 from aistack.resources.orchestration import RunPhase
@@ -166,7 +167,7 @@ def test_airflow_environment_matches_aistack_settings(monkeypatch):
 
 
 def test_airflow_connections_come_from_secrets():
-    from sensors.airflow_api import CONNECTION_ID
+    from aistack_airflow.hooks.airflow_api import CONNECTION_ID
 
     secrets = {s["envName"]: s for s in values("airflow.yaml")["secret"]}
     for conn_id in ("aws_default", CONNECTION_ID, "a2a_default"):

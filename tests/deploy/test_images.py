@@ -6,7 +6,7 @@ them, exec and shell forms, flags), Docker's .dockerignore matching, and the ARG
 FROM. They check what a build or a rollout would otherwise find out late: a COPY source that
 is missing or ignored, base images whose Airflow or Python versions differ from the pins, and
 an agent image whose user, entrypoint, port or health check disagree with the Deployment that
-aistack.agent_manifests renders. hadolint lints both files.
+aistack.agents.workload renders. hadolint lints both files.
 """
 
 from __future__ import annotations
@@ -292,9 +292,9 @@ def copy_problems(context: Path, dockerfile: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def deployment() -> dict:
-    from aistack.agent_manifests import render
+    from aistack.agents.workload import render
     from aistack.resources import OllamaAgent, OllamaModelDefinition
-    from aistack.validation import validate_paths
+    from aistack.resources.validation import validate_paths
 
     result = validate_paths([REPO / "examples" / "summarization-pipeline"])
     assert result.ok
@@ -393,10 +393,10 @@ def test_parser_joins_continuations_and_drops_comment_lines_inside_them(tmp_path
     [
         ("*.egg-info", "aistack.egg-info/PKG-INFO", True),  # a matching parent folder excludes its files
         ("*.pyc", "aistack/cli.pyc", False),  # `*` does not cross `/`
-        ("**/*.pyc", "aistack/a2a/__pycache__/app.cpython-311.pyc", True),
+        ("**/*.pyc", "aistack/agents/__pycache__/app.cpython-311.pyc", True),
         ("**/*.pyc", "top.pyc", True),  # `**/` also matches no folder at all
         ("**/__pycache__", "__pycache__/x.pyc", True),
-        ("aistack/**", "aistack/a2a/app.py", True),
+        ("aistack/**", "aistack/agents/app.py", True),
         ("/tests", "tests/conftest.py", True),  # a leading slash is the context root
         ("./docs/../tests", "tests/x", True),  # patterns are cleaned like paths
         ("tests", "aistack/tests/x.py", False),  # patterns are anchored at the root
@@ -421,11 +421,11 @@ def test_dockerignore_matching(patterns, path, ignored):
 def test_dockerignore_leaves_out_local_state_and_keeps_the_sources():
     patterns = read_dockerignore((REPO / ".dockerignore").read_text())
     for path in (".venv/bin/python", ".git/HEAD", "tests/conftest.py", "bench/x.py", "aistack.egg-info/PKG-INFO",
-                 "aistack/__pycache__/cli.cpython-311.pyc", "aistack/a2a/__pycache__/app.cpython-311.pyc",
+                 "aistack/__pycache__/cli.cpython-311.pyc", "aistack/agents/__pycache__/app.cpython-311.pyc",
                  ".mypy_cache/x", ".pytest_cache/x", "examples/summarization-pipeline/task.yaml", ".env"):
         assert is_ignored(path, patterns), path
-    for path in ("pyproject.toml", "README.md", "constraints.txt", "aistack/cli.py", "aistack/a2a/app.py",
-                 "plugins/aistack_plugin/generator.py", "operators/a2a.py", "sensors/__init__.py",
+    for path in ("pyproject.toml", "README.md", "constraints.txt", "aistack/cli.py", "aistack/agents/app.py",
+                 "plugins/generator.py", "operators/a2a.py", "sensors/__init__.py", "hooks/a2a.py", "triggers/a2a.py",
                  "dags/task_orchestrations.py"):
         assert not is_ignored(path, patterns), path
 
@@ -442,7 +442,7 @@ def _context_copy(tmp_path: Path) -> Path:
     """The repository files both images read, in a scratch context."""
     context = tmp_path / "context"
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("aistack", "plugins", "operators", "sensors", "dags"):
+    for name in ("aistack", "plugins", "operators", "sensors", "hooks", "triggers", "dags"):
         shutil.copytree(REPO / name, context / name, ignore=skip)
     for name in ("pyproject.toml", "README.md", "constraints.txt", ".dockerignore"):
         shutil.copy2(REPO / name, context / name)
@@ -467,12 +467,9 @@ def test_copy_check_catches_missing_and_ignored_sources(tmp_path):
 
 @pytest.mark.parametrize("image", sorted(DOCKERFILES))
 def test_copied_sources_hold_every_package_of_the_distribution(image, tmp_path):
-    # The wheel is built from what the first stage copies: setuptools' own package discovery
-    # (pyproject's packages.find) must find the same packages there as in the repository,
-    # and the `readme` file must be there. (Building the wheel itself needs setuptools>=68
-    # from PyPI, which a test cannot rely on.)
-    from setuptools import find_namespace_packages, find_packages
-
+    # The wheel is built from what the first stage copies: every package pyproject lists (with
+    # its package-dir) must be there, and the `readme` file. (Building the wheel itself needs
+    # setuptools>=68 from PyPI, which a test cannot rely on.)
     build = parse_stages(DOCKERFILES[image])[0]
     assert build.name in ("build", "wheel")
     copied = tmp_path / "copied"
@@ -486,15 +483,13 @@ def test_copied_sources_hold_every_package_of_the_distribution(image, tmp_path):
             else:
                 copied.mkdir(exist_ok=True)
                 shutil.copy2(REPO / source, copied / source)
-    config = PYPROJECT["tool"]["setuptools"]["packages"]["find"]
-    # pyproject.toml's packages.find defaults to namespaces = true (plugins/aistack_plugin has no __init__.py).
-    find = find_namespace_packages if config.get("namespaces", True) else find_packages
-
-    def packages(root: Path) -> set[str]:
-        return {p for where in config["where"] for p in find(str(root / where), include=config["include"])}
-
-    assert packages(copied) == packages(REPO)
-    assert {"aistack", "aistack_plugin", "operators", "sensors"} <= packages(copied)
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    folders = {p: Path(setuptools["package-dir"].get(p, p.replace(".", "/"))) for p in setuptools["packages"]}
+    nested = {p: folders[p.rpartition(".")[0]] / p.rpartition(".")[2] for p in folders
+              if p not in setuptools["package-dir"] and "." in p and p.rpartition(".")[0] in setuptools["package-dir"]}
+    folders.update(nested)
+    missing = [f"{package} ({folder}/__init__.py)" for package, folder in folders.items() if not (copied / folder / "__init__.py").is_file()]
+    assert missing == [], f"packages the wheel is built with but the image does not copy: {missing}"
     assert (copied / PYPROJECT["project"]["readme"]).is_file()
     assert (copied / "pyproject.toml").is_file()
 
@@ -572,7 +567,7 @@ def test_agent_image_installs_the_core_only_with_the_pins():
     assert words[words.index("--constraint") + 1] == "constraints.txt"
 
 
-_AGENT_ENTRY_MODULES = ("aistack.cli", "aistack.a2a.cli", "aistack.a2a.logs", "aistack.validation")
+_AGENT_ENTRY_MODULES = ("aistack.cli", "aistack.agents.cli", "aistack.agents.logs", "aistack.resources.validation")
 
 
 def test_agent_image_installs_every_module_the_agent_server_imports():
@@ -585,14 +580,14 @@ def test_agent_image_installs_every_module_the_agent_server_imports():
     script = (
         "import importlib, json, pkgutil, sys\n"
         f"for name in {list(_AGENT_ENTRY_MODULES)!r}: importlib.import_module(name)\n"
-        "import aistack.a2a\n"
-        "for info in pkgutil.walk_packages(aistack.a2a.__path__, 'aistack.a2a.'): importlib.import_module(info.name)\n"
+        "import aistack.agents\n"
+        "for info in pkgutil.walk_packages(aistack.agents.__path__, 'aistack.agents.'): importlib.import_module(info.name)\n"
         "print(json.dumps({n: m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'aistack'}))\n"
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
                                        check=True, timeout=120).stdout)
-    assert not [n for n in loaded if n.startswith(("aistack.runtime", "aistack.run."))]
-    first_party = {"aistack", "aistack_plugin", "operators", "sensors"}
+    assert not [n for n in loaded if n.startswith(("aistack.runtime", "aistack.local."))]
+    first_party = {"aistack", "aistack_airflow"}
     imported: dict[str, set[str]] = {}
     for name, file in loaded.items():
         for node in ast.walk(ast.parse(Path(file).read_text())):
@@ -638,7 +633,7 @@ def test_airflow_image_bakes_the_dags_and_gets_the_plugin_from_the_wheel_only():
     assert not any(dest.startswith("/opt/airflow/plugins") for *_, dest in copies), "the plugin would load twice"
     assert all(i.flag("chown") == "airflow:root" for i in final.of("COPY"))
     entry_points = PYPROJECT["project"]["entry-points"]
-    assert entry_points["airflow.plugins"] == {"aistack": "aistack_plugin.plugin:AistackPlugin"}
+    assert entry_points["airflow.plugins"] == {"aistack": "aistack_airflow.plugin:AistackPlugin"}
 
 
 @pytest.mark.parametrize(
@@ -711,7 +706,7 @@ def test_agent_entrypoint_is_the_aistack_console_script():
 
 
 def test_deployment_args_and_default_cmd_parse_as_agents_serve(deployment):
-    from aistack.agent_manifests import AGENT_PORT, CONFIG_PATH
+    from aistack.agents.workload import AGENT_PORT, CONFIG_PATH
     from aistack.cli import _agents_serve, _parser
 
     container = _container(deployment)
@@ -742,7 +737,7 @@ def _healthcheck_url() -> tuple[list[str], re.Match]:
 
 
 def test_healthcheck_requests_the_agents_liveness_path(deployment):
-    from aistack.a2a.app import OPERATIONAL_PATHS
+    from aistack.agents.app import OPERATIONAL_PATHS
 
     _, match = _healthcheck_url()
     container = _container(deployment)

@@ -3,8 +3,9 @@ Flux layers are consistent with each other and with helm-values/, and what the o
 applies to the Kubernetes API test server.
 
 Builds use --load-restrictor=LoadRestrictionsNone because that is how Flux's kustomize-controller
-builds (files anywhere inside the source; fluxcd/pkg kustomize.SecureBuild): the agents and the
-Helm values live outside the kustomizations that use them.
+builds (files anywhere inside the source; fluxcd/pkg kustomize.SecureBuild): Flux's infrastructure
+layer reads the Helm values from outside its folder. The overlays also build without it, as the
+seed's deployment steps run them.
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ def build(folder: Path) -> tuple[dict, ...]:
     )
     assert out.returncode == 0, f"kubectl kustomize {folder.relative_to(REPO)}:\n{out.stderr}"
     return tuple(d for d in yaml.safe_load_all(out.stdout) if d is not None)
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_overlays_build_as_the_seed_deploys_them_without_lifting_load_restrictions(overlay: str):
+    """`cd infra/overlays/dev && kustomize build . | kubectl apply -f -`: kustomize's default
+    restrictions, so every file outside a folder comes in through a kustomization of its own."""
+    plain = subprocess.run([str(KUBECTL), "kustomize", "."], cwd=INFRA / "overlays" / overlay,
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert plain.returncode == 0, plain.stderr
+    assert tuple(d for d in yaml.safe_load_all(plain.stdout) if d is not None) == build(INFRA / "overlays" / overlay)
 
 
 def of_kind(objects, kind: str, api_version: str | None = None) -> dict[str, dict]:

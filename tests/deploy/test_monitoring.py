@@ -3,7 +3,7 @@
 Metric names come from their sources: the agents' prometheus_client registry, the
 kube-state-metrics custom resource metrics defined in helm-values/kube-prometheus-stack.yaml, and
 the Airflow chart's statsd mapping (tests/deploy/charts/). The Kubernetes side is checked against
-an agent rendered by aistack.agent_manifests and against `kubectl kustomize` (the pinned kubectl).
+an agent rendered by aistack.agents.workload and against `kubectl kustomize` (the pinned kubectl).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aistack.a2a.metrics import AgentMetrics
-from aistack.agent_manifests import render
+from aistack.agents.metrics import AgentMetrics
+from aistack.agents.workload import render
 from aistack.resources import OllamaAgent, OllamaModelDefinition
-from aistack.validation import validate_paths
+from aistack.resources.validation import validate_paths
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "infra" / "monitoring"

@@ -1,11 +1,11 @@
-"""The RBAC granted to Airflow (aistack/permissions.py) is exactly what aistack's code requests.
+"""The RBAC granted to Airflow (aistack/kube/permissions.py) is exactly what aistack's code requests.
 
 aistack's own code paths run against the Kubernetes API test server, which records every
 request; each request becomes what the API server's authorizer would check (API group,
 resource/subresource, verb, namespace) and must be allowed by a rule, and every rule must be
 needed by some recorded request. The code paths: status reads and writes through
-aistack.kube.ResourceClient, the generator's listing (aistack.orchestration_source), an agent
-deployment with a PodDisruptionBudget (aistack.agent_deploy, as the deploy operator drives it),
+aistack.kube.client.ResourceClient, the generator's listing (aistack.pipelines.source), an agent
+deployment with a PodDisruptionBudget (aistack.agents.deploy, as the deploy operator drives it),
 the watcher trigger's list-then-watch (sensors/task_orchestration.py), and a model build pod
 through KubernetesPodOperator (operators/model_build.py, with dag.test()). The watcher's
 dispatch (get, status patch) makes the same requests as ResourceClient and is not driven here.
@@ -26,13 +26,15 @@ import pytest
 import yaml
 from kubernetes import client
 
-from aistack import agent_deploy, orchestration_source, permissions
-from aistack.agent_manifests import render
-from aistack.kube import ResourceClient
+from aistack.agents import deploy as agent_deploy
+from aistack.pipelines import source as orchestration_source
+from aistack.kube import permissions
+from aistack.agents.workload import render
+from aistack.kube.client import ResourceClient
 from aistack.resources import GROUP, OllamaAgent, OllamaModelDefinition, TaskOrchestration, parse_resource
-from sensors.resource_changes import ResourceChangeTrigger
-from sensors.resource_watch import ResourceWatch, collect_batch
-from sensors.task_orchestration import PLURAL, is_pending
+from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
+from aistack.kube.watch import ResourceWatch, collect_batch
+from aistack_airflow.sensors.task_orchestration import PLURAL, is_pending
 
 AGENTS = permissions.AGENTS_NAMESPACE
 BUILDS = permissions.BUILDS_NAMESPACE
@@ -162,7 +164,7 @@ def drive_watch(kube_api) -> None:
 
 
 def drive_asset_watches(kubeconfig: Path) -> None:
-    """The asset watchers of model definitions and agents: a list, then a watch (sensors/resource_changes.py)."""
+    """The asset watchers of model definitions and agents: a list, then a watch (triggers/resource_changes.py)."""
     async def first_event(plural: str) -> list[str]:
         events = ResourceChangeTrigger(plural=plural, kubeconfig=str(kubeconfig), batch_seconds=0.3).run()
         try:
@@ -217,7 +219,7 @@ def test_requests_of_aistack_are_exactly_the_granted_rules(cluster, kubeconfig, 
                 denied.append(f"{path}: {access}")
             else:
                 granted.setdefault(rule, set()).add(access.verb)
-    assert not denied, "not granted by aistack/permissions.py:\n" + "\n".join(denied)
+    assert not denied, "not granted by aistack/kube/permissions.py:\n" + "\n".join(denied)
     unused = [f"{r.resource} in {r.namespace or 'all namespaces'}: granted {sorted(r.verbs)}, requested {sorted(granted.get(r, ()))}"
               for r in permissions.PERMISSIONS if r.admission is None and granted.get(r) != set(r.verbs)]
     assert not unused, "granted but never requested:\n" + "\n".join(unused)

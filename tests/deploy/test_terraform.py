@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from aistack.build_pod import BuildPodSettings
+from aistack.models.build_pod import BuildPodSettings
 
 REPO = Path(__file__).resolve().parents[2]
 TF_DIR = REPO / "infra" / "cluster-iac"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aistack.a2a.client import SyncAgentClient
-from aistack.a2a.fakes import ScriptedModel, SwappableModel
-from aistack.a2a.runner import serve_agents
+from aistack.agents.client import SyncAgentClient
+from aistack.agents.fakes import ScriptedModel, SwappableModel
+from aistack.agents.runner import serve_agents
 from aistack.resources import parse_resource
 
 pytestmark = pytest.mark.slow
@@ -76,7 +76,7 @@ def test_streaming_writes_tokens_to_the_task_log_fake_model(agent, capfd):
 
 
 def test_deferrable_waits_in_the_trigger_fake_model(agent, monkeypatch):
-    from operators.a2a_trigger import A2ATaskTrigger
+    from aistack_airflow.triggers.a2a import A2ATaskTrigger
 
     _, use = agent
     use(ScriptedModel(["deferred answer arrives later"], token_delay=0.5))

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aistack.build_pod import BUILD_SCRIPT
-from aistack.modelfile import build_request
+from aistack.models.build_pod import BUILD_SCRIPT
+from aistack.models.modelfile import build_request
 from aistack.resources import parse_resource
 
 pytestmark = pytest.mark.slow

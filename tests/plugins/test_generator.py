@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from aistack.a2a.fakes import FailingModel, ScriptedModel, SwappableModel
-from aistack.a2a.runner import serve_agents
-from aistack.validation import validate_paths
+from aistack.agents.fakes import FailingModel, ScriptedModel, SwappableModel
+from aistack.agents.runner import serve_agents
+from aistack.resources.validation import validate_paths
 from aistack.resources import OllamaAgent, OllamaModelDefinition
 
 pytestmark = pytest.mark.slow
@@ -27,8 +27,8 @@ def aistack_home(tmp_path: Path, monkeypatch) -> Path:
 
 def load_dags(folder: Path, monkeypatch) -> dict:
     monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(folder))
-    sys.modules.pop("dags.task_orchestrations", None)  # a fresh parse, as the DAG processor does
-    module = importlib.import_module("dags.task_orchestrations")
+    sys.modules.pop("aistack_airflow.dags.task_orchestrations", None)  # a fresh parse, as the DAG processor does
+    module = importlib.import_module("aistack_airflow.dags.task_orchestrations")
     return {k: v for k, v in vars(module).items() if k.startswith("aistack__")}
 
 
@@ -260,8 +260,8 @@ def test_rollback_deletes_the_s3_objects_fake_models(pipeline, s3):
 
 
 def test_a_worker_builds_only_the_pipeline_it_runs(repo: Path, monkeypatch, airflow_db):
-    from aistack import orchestration_source
-    from aistack_plugin.generator import generate
+    from aistack.pipelines import source as orchestration_source
+    from aistack_airflow.generator import generate
 
     monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(repo / "examples"))
     snapshot = orchestration_source.load()
@@ -305,7 +305,7 @@ spec:
 @pytest.fixture
 def counted_validation(monkeypatch) -> list:
     """The documents validated from scratch (not restored from the cache), in order."""
-    from aistack import validation
+    from aistack.resources import validation
 
     validated: list = []
     original = validation.parse_resource
@@ -323,7 +323,7 @@ def _cache_files(home: Path) -> list[Path]:
 
 
 def test_a_reparse_validates_only_the_files_that_changed(tmp_path: Path, monkeypatch, aistack_home: Path, counted_validation: list):
-    from aistack import orchestration_source
+    from aistack.pipelines import source as orchestration_source
 
     folder = tmp_path / "pipelines"
     folder.mkdir()
@@ -352,7 +352,7 @@ def test_a_reparse_validates_only_the_files_that_changed(tmp_path: Path, monkeyp
 @pytest.mark.parametrize("corrupt", [lambda good: b"", lambda good: b"not a pickle", lambda good: good[: len(good) // 2]],
                          ids=["empty", "foreign", "truncated"])
 def test_a_corrupt_cache_is_ignored_and_replaced(tmp_path: Path, monkeypatch, aistack_home: Path, counted_validation: list, corrupt):
-    from aistack import orchestration_source
+    from aistack.pipelines import source as orchestration_source
 
     folder = tmp_path / "pipelines"
     folder.mkdir()
@@ -369,7 +369,7 @@ def test_a_corrupt_cache_is_ignored_and_replaced(tmp_path: Path, monkeypatch, ai
 
 
 def test_a_cache_others_can_write_is_not_read(tmp_path: Path, monkeypatch, aistack_home: Path, counted_validation: list):
-    from aistack import orchestration_source
+    from aistack.pipelines import source as orchestration_source
 
     folder = tmp_path / "pipelines"
     folder.mkdir()
@@ -385,7 +385,7 @@ def test_a_cache_others_can_write_is_not_read(tmp_path: Path, monkeypatch, aista
 def test_parsing_leaves_the_garbage_collector_as_it_was(tmp_path: Path, monkeypatch, airflow_db):
     import gc
 
-    from aistack_plugin.generator import parse
+    from aistack_airflow.generator import parse
 
     monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(tmp_path))
     (tmp_path / "task.yaml").write_text(TASK)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aistack.pipeline_plan import dag_id_for
+from aistack.pipelines.plan import dag_id_for
 
 pytestmark = pytest.mark.slow
 

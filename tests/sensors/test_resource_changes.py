@@ -14,7 +14,7 @@ import pytest
 import yaml
 from airflow.sdk import AssetWatcher
 
-from sensors.resource_changes import SEEN_KEY, ResourceChangeTrigger
+from aistack_airflow.triggers.resource_changes import SEEN_KEY, ResourceChangeTrigger
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -139,9 +139,9 @@ def test_the_dags_watch_the_cluster_only_when_the_resources_live_there(monkeypat
         return list(asset.watchers)
 
     monkeypatch.delenv("AISTACK_MODELS_PATH", raising=False)
-    (models,) = watchers("dags.ollama_model_builds")
-    (agents,) = watchers("dags.ollama_agents")
+    (models,) = watchers("aistack_airflow.dags.ollama_model_builds")
+    (agents,) = watchers("aistack_airflow.dags.ollama_agents")
     assert (models.trigger.plural, agents.trigger.plural) == ("ollamamodeldefinitions", "ollamaagents")
 
     monkeypatch.setenv("AISTACK_MODELS_PATH", str(repo / "models"))
-    assert watchers("dags.ollama_model_builds") == [] and watchers("dags.ollama_agents") == []
+    assert watchers("aistack_airflow.dags.ollama_model_builds") == [] and watchers("aistack_airflow.dags.ollama_agents") == []

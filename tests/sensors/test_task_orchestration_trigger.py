@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from sensors.resource_watch import DELETED, SUBMITTED, ResourceWatch
-from sensors.task_orchestration import PLURAL, TaskOrchestrationSensor, TaskOrchestrationTrigger, is_pending, run_id_for
+from aistack.kube.watch import DELETED, SUBMITTED, ResourceWatch
+from aistack_airflow.sensors.task_orchestration import PLURAL, TaskOrchestrationSensor, TaskOrchestrationTrigger, is_pending, run_id_for
 from tests.sensors.orchestrations import Cluster, apply, orchestration
 
 pytestmark = pytest.mark.timeout(60)
@@ -245,7 +245,7 @@ def test_a_refused_watch_fails_instead_of_retrying(kube_api, kubeconfig: Path, c
 def test_trigger_round_trips_through_serialization():
     trigger = TaskOrchestrationTrigger(namespace="team-a", report_deletions=True, resource_version="42", batch_seconds=0.1)
     path, kwargs = trigger.serialize()
-    assert path == "sensors.task_orchestration.TaskOrchestrationTrigger"
+    assert path == "aistack_airflow.sensors.task_orchestration.TaskOrchestrationTrigger"
     assert TaskOrchestrationTrigger(**kwargs).serialize() == (path, kwargs)
 
 

@@ -9,7 +9,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 
-from aistack.a2a.backend import ChatChunk, ChatRequest, ModelBackend
+from aistack.agents.backend import ChatChunk, ChatRequest, ModelBackend
 
 BUCKET = "aistack-documents"
 
@@ -130,7 +130,7 @@ def create_model(ollama_url: str, definition) -> str:
     """Build the definition in the (embedded) Ollama at `ollama_url`; returns the digest it lists."""
     import ollama
 
-    from aistack.modelfile import build_request
+    from aistack.models.modelfile import build_request
 
     client = ollama.Client(host=ollama_url, timeout=120)
     client.create(**build_request(definition, {}).create_kwargs())

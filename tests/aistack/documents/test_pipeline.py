@@ -132,7 +132,7 @@ def test_a_budget_that_cannot_work_is_refused_early():
 @pytest.fixture
 def served_agent(repo, tmp_path, monkeypatch):
     """summarizer-agent served on 127.0.0.1 with a fake model backend; yields (url, definition)."""
-    from aistack.a2a.runner import serve_agents
+    from aistack.agents.runner import serve_agents
 
     from .support import ExtractiveFakeModel
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aistack.validation import validate_paths
+from aistack.resources.validation import validate_paths
 
 CORPUS = Path(__file__).resolve().parents[2] / "resources" / "malformed"
 FILES = sorted(CORPUS.glob("*.yaml"))

@@ -18,9 +18,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aistack.manifests import load_text
+from aistack.resources.manifests import load_text
 from aistack.resources import InvalidResource, parse_resource
-from aistack.validation import validate_documents
+from aistack.resources.validation import validate_documents
 
 SEED = Path(__file__).resolve().parents[2] / "resources" / "seed"
 MANIFESTS = [yaml.safe_load((SEED / name).read_text()) for name in

@@ -8,7 +8,7 @@ from pathlib import Path
 import ollama
 import pytest
 
-from aistack.modelfile import build_request
+from aistack.models.modelfile import build_request
 from aistack.runtime.config import RuntimeConfig
 from aistack.runtime.endpoint import embedded_server
 

@@ -8,7 +8,7 @@ import sys
 import ollama
 
 from aistack.cli import main
-from aistack.modelfile import parse_modelfile
+from aistack.models.modelfile import parse_modelfile
 
 
 def test_create_from_a_modelfile_and_list(server, client, tmp_path, monkeypatch, capsys):

@@ -11,7 +11,7 @@ import jsonschema
 import ollama
 import pytest
 
-from aistack.modelfile import build_request, output_format, parse_modelfile, response_format_text
+from aistack.models.modelfile import build_request, output_format, parse_modelfile, response_format_text
 from aistack.runtime.config import RuntimeConfig
 from aistack.runtime.endpoint import embedded_server
 
@@ -313,8 +313,8 @@ def test_empty_requests_load_and_keep_alive_zero_unloads(client):
 
 
 def test_the_grammar_holds_the_bounds_agents_put_on_strings_and_lists(client):
-    """What aistack.a2a.limits adds to an agent's schema, enforced by the real model's grammar."""
-    from aistack.a2a.limits import bounded_schema
+    """What aistack.agents.limits adds to an agent's schema, enforced by the real model's grammar."""
+    from aistack.agents.limits import bounded_schema
 
     schema = {"type": "object", "required": ["items"],
               "properties": {"items": {"type": "array", "minItems": 2, "maxItems": 3,

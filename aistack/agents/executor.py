@@ -1,0 +1,255 @@
+"""The agent's work: one A2A task is one model call (plus one bounded retry for bad JSON).
+
+For each message the executor publishes, in order: the Task (SUBMITTED, when the message starts
+a new task), WORKING, the output artifacts, then COMPLETED, or FAILED with a status message that
+says what to fix (model missing, Ollama down, invalid structured output), or REJECTED for input
+it cannot take. Text answers are streamed as artifact chunks as the model produces them; JSON
+answers are published whole, once parsed and validated (see artifacts.py for the convention a
+caller uses to name the artifact and its media type).
+
+The prompt is the message's parts rendered as text (inputs.py) after the earlier turns of the
+same contextId (conversation.py). Model options come from the agent's profile (profile.py).
+
+Cancel: `cancel()` marks the task and publishes CANCELED; the SDK then cancels `execute()`,
+which closes the model stream on its way out, so generation stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import replace
+from typing import Any
+
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.tasks import TaskUpdater
+from a2a.types import Message, Part, Task, TaskState, TaskStatus
+from google.protobuf import json_format
+
+from aistack.agents.artifacts import (
+    InvalidOutput,
+    OutputSpec,
+    data_part,
+    model_format,
+    output_parts,
+    requested_outputs,
+    streams_text,
+    text_part,
+)
+from aistack.agents.backend import ChatRequest, ModelBackend, ModelError
+from aistack.agents.conversation import ConversationStore
+from aistack.agents.inputs import InputError, render_message
+from aistack.agents.limits import CALL_TIMEOUT_ENV, bounded_schema, call_timeout
+from aistack.agents.logs import task_logger
+from aistack.agents.metrics import AgentMetrics
+from aistack.agents.profile import AgentProfile
+from aistack.agents.verdict import assess, evidence_note, judged
+from aistack.agents.quality import Evidence
+from aistack.resources.agent import AgentRole
+
+logger = logging.getLogger("aistack.agents.executor")
+
+
+class MessageIndex:
+    """Which task each message id started, so a re-sent message finds its task (see handler.py)."""
+
+    def __init__(self, limit: int = 10_000):
+        self.limit = limit
+        self._tasks: dict[str, tuple[str, str]] = {}
+
+    def remember(self, message_id: str, task_id: str, context_id: str) -> None:
+        if message_id and message_id not in self._tasks:
+            self._tasks[message_id] = (task_id, context_id)
+            while len(self._tasks) > self.limit:
+                self._tasks.pop(next(iter(self._tasks)))
+
+    def lookup(self, message_id: str) -> tuple[str, str] | None:
+        return self._tasks.get(message_id)
+
+
+def metadata_dict(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message.metadata) if message.HasField("metadata") else {}
+
+
+class OllamaAgentExecutor(AgentExecutor):
+    def __init__(
+        self,
+        profile: AgentProfile,
+        backend: ModelBackend,
+        *,
+        conversations: ConversationStore | None = None,
+        metrics: AgentMetrics | None = None,
+        messages: MessageIndex | None = None,
+        json_retries: int = 1,
+        call_seconds: float | None = None,
+    ):
+        self.profile = profile
+        self.backend = backend
+        self.conversations = conversations if conversations is not None else ConversationStore()
+        self.metrics = metrics
+        self.messages = messages
+        self.json_retries = json_retries
+        self.call_seconds = call_seconds if call_seconds is not None else call_timeout()
+        self._cancelled: set[str] = set()
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        task_id, context_id = str(context.task_id), str(context.context_id)
+        message = context.message
+        assert message is not None
+        log = task_logger(logger, agent=self.profile.name, task_id=task_id, context_id=context_id, model=self.profile.model)
+        if self.messages is not None:
+            self.messages.remember(message.message_id, task_id, context_id)
+        updater = TaskUpdater(event_queue, task_id, context_id)
+        if context.current_task is None:
+            task = Task(id=task_id, context_id=context_id, status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED), history=[message])
+            task.status.timestamp.GetCurrentTime()
+            await event_queue.enqueue_event(task)
+        await updater.start_work()
+        started = time.perf_counter()
+        try:
+            outputs = requested_outputs(metadata_dict(message), context.metadata, self.profile.json_output)
+            prompt = render_message(message)
+            evidence = assess(message) if self.profile.role is AgentRole.QA else None
+            if evidence is not None:
+                prompt = f"{prompt}\n\n{evidence_note(evidence)}"
+            history = self.conversations.history(context_id)
+            fmt = model_format(outputs, self.profile.format)
+            fmt = bounded_schema(fmt) if isinstance(fmt, dict) else fmt  # the grammar ends runaway strings and lists
+            request = ChatRequest(tuple([*history, {"role": "user", "content": prompt}]), self.profile.options, fmt)
+            log.info("task started (%d earlier turns)", len(history) // 2)
+            if streams_text(outputs, fmt):
+                answer = await self._stream_text(request, outputs[0], updater, task_id)
+            else:
+                answer = await self._answer_whole(request, outputs, updater, task_id, evidence)
+            if task_id in self._cancelled:
+                return
+            self.conversations.record(context_id, prompt, answer)
+            await updater.complete()
+            log.info("task completed", extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+        except InputError as exc:
+            log.info("task rejected: %s", exc)
+            await updater.reject(updater.new_agent_message([Part(text=str(exc))]))
+        except (ModelError, InvalidOutput) as exc:
+            if task_id in self._cancelled:
+                return
+            log.warning("task failed: %s", exc)
+            await updater.failed(updater.new_agent_message([Part(text=f"{self.profile.name}: {exc}")]))
+        except asyncio.CancelledError:
+            log.info("task cancelled; model stream closed")
+            raise
+        finally:
+            self._cancelled.discard(task_id)
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        task_id = str(context.task_id)
+        self._cancelled.add(task_id)
+        updater = TaskUpdater(event_queue, task_id, str(context.context_id or ""))
+        await updater.cancel(updater.new_agent_message([Part(text="Cancelled at the client's request; generation stopped.")]))
+        task_logger(logger, agent=self.profile.name, task_id=task_id, context_id=context.context_id).info("task cancel requested")
+
+    async def _stream_text(self, request: ChatRequest, spec: OutputSpec, updater: TaskUpdater, task_id: str) -> str:
+        artifact_id = uuid.uuid4().hex
+        pieces: list[str] = []
+        tokens, first, done = 0, True, False
+        started = time.perf_counter()
+        async with self._time_limit(), aclosing(self.backend.chat(request)) as stream:
+            async for chunk in stream:
+                if task_id in self._cancelled:
+                    return "".join(pieces)
+                if not chunk.text and not chunk.done:
+                    continue
+                if first and self.metrics is not None:
+                    self.metrics.first_token.observe(time.perf_counter() - started)
+                pieces.append(chunk.text)
+                tokens = chunk.tokens if chunk.done and chunk.tokens is not None else tokens + (1 if chunk.text else 0)
+                await updater.add_artifact(
+                    [text_part(chunk.text, spec.media_type)], artifact_id=artifact_id, name=spec.name,
+                    append=not first, last_chunk=chunk.done,
+                )
+                first, done = False, chunk.done
+                if done:
+                    break
+        if not done and task_id not in self._cancelled:
+            await updater.add_artifact(
+                [text_part("", spec.media_type)], artifact_id=artifact_id, name=spec.name, append=not first, last_chunk=True
+            )
+        self._count_tokens(tokens)
+        return "".join(pieces)
+
+    async def _collect(self, request: ChatRequest) -> str:
+        pieces: list[str] = []
+        tokens = 0
+        started = time.perf_counter()
+        async with self._time_limit(), aclosing(self.backend.chat(request)) as stream:
+            async for chunk in stream:
+                if pieces == [] and self.metrics is not None:
+                    self.metrics.first_token.observe(time.perf_counter() - started)
+                pieces.append(chunk.text)
+                tokens = chunk.tokens if chunk.done and chunk.tokens is not None else tokens + (1 if chunk.text else 0)
+                if chunk.done:
+                    break
+        self._count_tokens(tokens)
+        return "".join(pieces)
+
+    async def _answer_whole(
+        self, request: ChatRequest, outputs: list[OutputSpec], updater: TaskUpdater, task_id: str,
+        evidence: Evidence | None,
+    ) -> str:
+        """Collect the answer, build every artifact; on invalid JSON ask again, once (by default).
+        A quality check's JSON verdict is bounded by measured evidence first (verdict.py)."""
+        messages = list(request.messages)
+        for attempt in range(self.json_retries + 1):
+            answer = await self._collect(replace(request, messages=tuple(messages)))
+            try:
+                built = []
+                for spec in outputs:
+                    parts, value = output_parts(spec, answer, spec.schema or self.profile.schema)
+                    if value is not None and self.profile.role is AgentRole.QA:
+                        parts = [data_part(judged(value, evidence, await self.backend.stand_in()))]
+                    built.append((spec, parts))
+                break
+            except InvalidOutput as exc:
+                if attempt == self.json_retries:
+                    raise InvalidOutput(self._invalid_output_message(exc, outputs, attempt + 1)) from None
+                task_logger(logger, agent=self.profile.name, task_id=task_id).info("invalid JSON answer, asking again: %s", exc)
+                messages += [
+                    {"role": "assistant", "content": answer},
+                    {"role": "user", "content": f"That answer is not valid: {exc}. Reply again with only the JSON object, nothing else."},
+                ]
+        if task_id in self._cancelled:
+            return answer
+        for spec, parts in built:
+            await updater.add_artifact(parts, artifact_id=uuid.uuid4().hex, name=spec.name, append=False, last_chunk=True)
+        return answer
+
+    def _invalid_output_message(self, exc: InvalidOutput, outputs: list[OutputSpec], attempts: int) -> str:
+        caller_schema = any(spec.schema is not None for spec in outputs)
+        where = (
+            "the schema given in the message metadata (aistack.artifact.schema)"
+            if caller_schema
+            else f"the OllamaModelDefinition {self.profile.definition!r}: its system prompt should ask for JSON only "
+                 "and spec.build.functions[].parameters is the schema the answer must match"
+        )
+        return f"the model {self.profile.model} gave no valid JSON after {attempts} attempts: {exc}. Check {where}."
+
+    @contextlib.asynccontextmanager
+    async def _time_limit(self) -> AsyncIterator[None]:
+        """One model call's time limit; leaving the block closes the stream, which stops generation."""
+        try:
+            async with asyncio.timeout(self.call_seconds):
+                yield
+        except TimeoutError:
+            raise ModelError(
+                f"the model {self.profile.model} did not finish within {self.call_seconds:g}s "
+                f"(the limit of one model call, {CALL_TIMEOUT_ENV})"
+            ) from None
+
+    def _count_tokens(self, tokens: int) -> None:
+        if self.metrics is not None and tokens:
+            self.metrics.tokens.inc(tokens)

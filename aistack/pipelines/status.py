@@ -1,0 +1,77 @@
+"""A pipeline run's progress on its TaskOrchestration's status, and as webhook events.
+
+Each writer sends a merge patch of only what it knows (one step's node, or the run's phase),
+so steps finishing at the same time never overwrite each other's entries. The status holds
+references (names, locations, A2A task ids), never artifact contents, so it stays small.
+Nothing is written when pipelines come from a folder (no cluster is involved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from aistack import settings
+from aistack.resources import TaskOrchestration
+
+log = logging.getLogger(__name__)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_url(dag_id: str, run_id: str) -> str:
+    return f"{settings.airflow_ui_url()}/dags/{dag_id}/runs/{run_id}"
+
+
+class RunReporter:
+    """Writes one run's status patches and POSTs its events (when the orchestration asks for them)."""
+
+    def __init__(self, namespace: str, name: str, dag_id: str, run_id: str, steps: int, events_endpoint: str | None) -> None:
+        self.namespace, self.name, self.dag_id, self.run_id = namespace, name, dag_id, run_id
+        self.steps, self.events_endpoint = steps, events_endpoint
+
+    def step(self, step: str, phase: str, **fields: Any) -> None:
+        node = {"phase": phase, **{k: v for k, v in fields.items() if v is not None}}
+        patch: dict[str, Any] = {"nodes": {step: node}, "dagId": self.dag_id, "runId": self.run_id,
+                                 "runUrl": run_url(self.dag_id, self.run_id)}
+        if phase == "Running":
+            patch["phase"] = "Running"
+        self._write(patch, {"type": "step", "step": step, **node})
+
+    def finished(self, phase: str, done: int, message: str, outputs: list[str] | None = None) -> None:
+        patch: dict[str, Any] = {"phase": phase, "finishedAt": now(), "progress": f"{done}/{self.steps}", "message": message,
+                                 "dagId": self.dag_id, "runId": self.run_id, "runUrl": run_url(self.dag_id, self.run_id)}
+        if outputs is not None:
+            patch["outputs"] = outputs
+        self._write(patch, {"type": "run", "phase": phase, "message": message, "outputs": outputs or []})
+
+    def _write(self, patch: dict[str, Any], event: dict[str, Any]) -> None:
+        if settings.orchestrations_path() is None:
+            try:
+                from aistack.kube.client import ResourceClient, api_client
+
+                ResourceClient(api_client()).patch_status(TaskOrchestration, self.name, self.namespace, patch)
+            except Exception as exc:  # status is best effort: a run never fails because it could not report
+                log.warning("could not write the status of %s/%s: %s", self.namespace, self.name, exc)
+        if self.events_endpoint:
+            self._post(event | {"orchestration": f"{self.namespace}/{self.name}", "dagId": self.dag_id,
+                                "runId": self.run_id, "time": now()})
+
+    def _post(self, event: dict[str, Any]) -> None:
+        import httpx
+
+        from aistack.agents.webhooks import RetrySchedule, WebhookGuard, deliver
+
+        async def send() -> None:
+            async with httpx.AsyncClient() as client:
+                await deliver(client, self.events_endpoint, event, schedule=RetrySchedule("exponential", 3, 0.5, 5.0, 0.2),
+                              guard=WebhookGuard(), headers={}, content_type="application/json", timeout=5.0)
+
+        try:
+            asyncio.run(send())
+        except Exception as exc:
+            log.warning("could not deliver the %s event to %s: %s", event["type"], self.events_endpoint, exc)

@@ -1,0 +1,230 @@
+"""The generator: one Airflow DAG per TaskOrchestration, built from its pipeline plan.
+
+Each step is an A2AAgentOperator; then `publish` writes the results, and with failureAction
+rollback, `rollback` removes them when a step failed. Invalid resources become a one-task
+DAG under the same dag_id that fails with the validation errors (tagged `invalid`, errors in
+its docs), so the resource is visible by name in the UI while every other DAG loads.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Param
+from airflow.sdk.exceptions import AirflowException
+
+from aistack.pipelines import source as orchestration_source
+from aistack.pipelines.source import InvalidOrchestration, Snapshot
+from aistack.pipelines.plan import PipelinePlan, StepPlan, dag_id_for, plan
+from aistack.resources import FieldError, TaskOrchestration
+from aistack.resources.orchestration import MAX_RUN_INPUT, FailureAction
+from aistack_airflow.operators.pipeline_output import PublishResultsOperator, RollbackResultsOperator
+from aistack_airflow.operators.pipeline_step import PipelineStepOperator, reporter
+
+log = logging.getLogger(__name__)
+
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_INSTRUCTION = "Work on the inputs below."
+
+
+INDEX_DAG_ID = "aistack_task_orchestrations"
+
+
+def parse(only: str | None = None) -> dict[str, DAG]:
+    """What the DAG file defines: the TaskOrchestrations loaded and built, with `only` as in `generate`."""
+    with collector_paused():
+        return generate(orchestration_source.load(only=only), only=only)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: loading and building pipelines allocates millions of
+    objects that all stay alive, so its collections (ever longer as they grow) find nothing and
+    cost a third of a parse of 1,000 pipelines. Nothing is lost: it runs again afterwards (and
+    then looks at the new objects once, about a sixth of the time saved)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def generate(snapshot: Snapshot, only: str | None = None) -> dict[str, DAG]:
+    """Every pipeline's DAG, plus an index DAG so the file always defines one (Airflow only
+    accepts parse requests for files that do, and the watcher asks for one after each apply).
+    With `only` (a dag_id), just that DAG, when it is one of the pipelines.
+
+    Each resource is built on its own: one that cannot be built, or whose dag_id another
+    resource also claims, becomes an invalid DAG saying why, and every other DAG still loads."""
+    claims = _claims(snapshot)
+    if only is not None and only in claims:
+        claims = {only: claims[only]}
+        dags = {}
+    else:
+        dags = {INDEX_DAG_ID: index_dag(snapshot)}
+    for dag_id, claimants in claims.items():
+        dag = _dag_for(claimants)
+        if dag is not None:
+            dags[dag_id] = dag
+    return dags
+
+
+Claimant = TaskOrchestration | InvalidOrchestration
+
+
+def _claims(snapshot: Snapshot) -> dict[str, list[Claimant]]:
+    """The resources behind each dag_id. The same resource listed twice with the same spec (a
+    folder may hold a copy, as after applying it twice) is one claim."""
+    claims: dict[str, list[Claimant]] = {}
+    for orchestration in snapshot.valid:
+        same = claims.setdefault(dag_id_for(orchestration.namespace, orchestration.name), [])
+        if not any(isinstance(c, TaskOrchestration) and c.spec == orchestration.spec for c in same):
+            same.append(orchestration)
+    for invalid in snapshot.invalid:
+        claims.setdefault(dag_id_for(invalid.namespace, invalid.name), []).append(invalid)
+    return claims
+
+
+def _dag_for(claimants: list[Claimant]) -> DAG | None:
+    """The DAG of one dag_id's claimants: the pipeline, or an invalid DAG with every reason."""
+    first = claimants[0]
+    if len(claimants) > 1:
+        problem = _collision(claimants)
+    elif isinstance(first, TaskOrchestration):
+        try:
+            return build_dag(first)
+        except Exception as exc:  # a bug or a limit of Airflow's: this resource's DAG says so, the rest load
+            log.exception("TaskOrchestration %s/%s: cannot build its DAG", first.namespace, first.name)
+            problem = InvalidOrchestration(first.namespace, first.name, "generator",
+                                           [FieldError("", f"its DAG could not be built: {type(exc).__name__}: {exc}")])
+    else:
+        problem = first
+    try:
+        return invalid_dag(problem)
+    except Exception:  # never expected: the resource is left out and the log says why
+        log.exception("TaskOrchestration %r/%r: cannot build its invalid DAG", problem.namespace, problem.name)
+        return None
+
+
+def _collision(claimants: list[Claimant]) -> InvalidOrchestration:
+    """Several resources for one dag_id (conflicting copies in a folder): none of them wins silently."""
+    where = [c.where if isinstance(c, InvalidOrchestration) else "a valid definition" for c in claimants]
+    errors = [FieldError("metadata.name", f"{len(claimants)} resources map to this DAG ({'; '.join(where)}): keep one definition")]
+    for claimant in claimants:
+        if isinstance(claimant, InvalidOrchestration):
+            errors += [FieldError(e.path, f"({claimant.where}) {e.message}") for e in claimant.errors]
+    first = claimants[0]
+    return InvalidOrchestration(first.namespace, first.name, "; ".join(where), errors)
+
+
+def index_dag(snapshot: Snapshot) -> DAG:
+    lines = [f"# TaskOrchestrations ({snapshot.source})", ""]
+    if snapshot.stale:
+        lines += ["**The cluster could not be reached: these are from the last good listing.**", ""]
+    lines += [f"- {_code(f'{o.namespace}/{o.name}')}: DAG `{dag_id_for(o.namespace, o.name)}`" for o in snapshot.valid]
+    lines += [f"- {_code(f'{i.namespace}/{i.name}')}: **invalid** ({len(i.errors)} errors)" for i in snapshot.invalid]
+    return DAG(INDEX_DAG_ID, schedule=None, start_date=START, tags=["aistack"], doc_md="\n".join(lines))
+
+
+def build_dag(orchestration: TaskOrchestration) -> DAG:
+    p = plan(orchestration)
+    dag = DAG(
+        p.dag_id,
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        tags=list(p.tags),
+        doc_md=p.doc_md,
+        is_paused_upon_creation=False,  # a submitted resource runs at once
+        params={
+            "input": Param(p.input_text, type="string", maxLength=MAX_RUN_INPUT, title="Input",
+                           description="The text the entry steps receive."),
+            "generation": Param(orchestration.metadata.generation or 0, type="integer",
+                                description="The resource generation this DAG was built from."),
+        },
+        on_failure_callback=_aborted(p) if p.failure_action is FailureAction.ABORT else None,
+    )
+    with dag:
+        tasks = {step.task_id: _step_task(p, step) for step in p.steps}
+        for step in p.steps:
+            for upstream in step.upstream:
+                tasks[upstream] >> tasks[step.task_id]
+        publish = PublishResultsOperator(
+            task_id="publish", plan=p, owner=_owner(p), trigger_rule="all_success" if p.failure_action is FailureAction.ABORT else "all_done"
+        )
+        list(tasks.values()) >> publish
+        if p.failure_action is FailureAction.ROLLBACK:
+            rollback = RollbackResultsOperator(task_id="rollback", plan=p, owner=_owner(p), trigger_rule="all_done")
+            [*tasks.values(), publish] >> rollback
+    return dag
+
+
+def _owner(p: PipelinePlan) -> str:
+    """The resource a task belongs to, shown as its owner in the UI (set per task: default_args are
+    deep-copied into every task, which dominated parse time for large numbers of pipelines)."""
+    return f"{p.namespace}/{p.name}"
+
+
+def _aborted(p: PipelinePlan) -> Any:
+    """With abort, publish never runs after a failure: the DAG's failure callback reports the end."""
+
+    def callback(context: Any) -> None:
+        reporter(p, context).finished("Failed", 0, f"run aborted: {context.get('reason') or 'a step failed'}")
+
+    return callback
+
+
+def _step_task(p: PipelinePlan, step: StepPlan) -> PipelineStepOperator:
+    return PipelineStepOperator.for_step(
+        p,
+        task_id=step.task_id,
+        owner=_owner(p),
+        agent=step.agent_ref,
+        agent_namespace=p.namespace,
+        text=step.prompt or (None if step.include_input else DEFAULT_INSTRUCTION),  # the input needs no preamble
+        input_from=[(ref.task_ref, ref.artifact_name) for ref in step.inputs],
+        upstream_results=list(step.upstream) if step.takes_upstream_results else [],
+        artifacts=[
+            {"name": a.name, "mediaType": a.type.value, **({"schema": a.schema_} if a.schema_ else {})} for a in step.artifacts
+        ],
+        streaming=p.streaming,
+        enforce_verdict=step.enforce_verdict,
+        retries=step.retries,
+        retry_delay=step.retry_delay,
+        retry_exponential_backoff=2.0,
+        max_retry_delay=step.max_retry_delay,
+        execution_timeout=step.execution_timeout,
+        trigger_rule=step.trigger_rule,
+    )
+
+
+def invalid_dag(invalid: InvalidOrchestration) -> DAG:
+    errors = "\n".join(f"- {_code(str(error), MAX_SHOWN_ERROR)}" for error in invalid.errors)
+    message = f"TaskOrchestration {_code(f'{invalid.namespace}/{invalid.name}')} ({_code(invalid.where)}) is invalid:\n{errors}"
+    dag = DAG(dag_id_for(invalid.namespace, invalid.name), schedule=None, start_date=START, tags=["aistack", "invalid"], doc_md=message)
+
+    def fail(**_: Any) -> None:
+        raise AirflowException(message)
+
+    with dag:
+        PythonOperator(task_id="invalid", python_callable=fail)
+    return dag
+
+
+MAX_SHOWN = 120
+MAX_SHOWN_ERROR = 600
+
+
+def _code(text: str, limit: int = MAX_SHOWN) -> str:
+    """Text from a resource as one Markdown code span: an invalid resource's name or error may hold
+    backticks, newlines or markup, and a huge one would bloat every parse's DAG docs."""
+    flat = text.replace("`", "'").replace("\r", "\\r").replace("\n", "\\n")
+    return f"`{flat if len(flat) <= limit else flat[:limit] + '...'}`"

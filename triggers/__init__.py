@@ -1,0 +1,1 @@
+"""Airflow triggers: what deferred tasks and asset watchers wait for in the triggerer."""

@@ -136,3 +136,7 @@ def ollama_threads(default: int) -> int:
 # argument so that tests and `aistack agents serve` can pass their own.
 AGENT_PUBLIC_URL = "AISTACK_AGENT_PUBLIC_URL"
 AGENT_MAX_BODY = "AISTACK_AGENT_MAX_BODY"
+# The bearer tokens agents accept and clients send (aistack.agents.tokens).
+AGENT_TOKEN = "AISTACK_AGENT_TOKEN"
+AGENT_TOKEN_FILE = "AISTACK_AGENT_TOKEN_FILE"
+AGENT_TOKENS_DIR = "AISTACK_AGENT_TOKENS_DIR"

@@ -97,7 +97,7 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="aistack-bench-airflow-"))
     dags = home / "dags"
-    dags.mkdir()
+    aistack_airflow.dags.mkdir()
     shutil.copy(REPO / "dags" / "task_orchestration_watcher.py", dags)
     generator = REPO / "dags" / "task_orchestrations.py"
     shutil.copy(generator, dags / "task_orchestrations.py")

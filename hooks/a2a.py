@@ -12,8 +12,10 @@ from aistack.agents.client import SyncAgentClient
 class A2AHook(BaseHook):
     """Builds an A2A client from a connection (host: the agent's base URL; password: the token).
 
-    Without a connection, `agent_url` is used; a token of None means the configured agent token
-    (AISTACK_AGENT_TOKEN[_FILE], or the local one `aistack agents serve` created).
+    Without a connection, `agent_url` is used; a token of None means the configured agent token:
+    `namespace`'s own (its file in AISTACK_AGENT_TOKENS_DIR) when there is one, so the agent knows
+    the caller as that namespace, else the shared one (AISTACK_AGENT_TOKEN[_FILE], or the local
+    one `aistack agents serve` created).
     """
 
     conn_name_attr = "a2a_conn_id"
@@ -29,10 +31,11 @@ class A2AHook(BaseHook):
             "placeholders": {"host": "http://summarizer-agent.default.svc.cluster.local/api/v1/agent"},
         }
 
-    def __init__(self, a2a_conn_id: str | None = None, agent_url: str | None = None) -> None:
+    def __init__(self, a2a_conn_id: str | None = None, agent_url: str | None = None, namespace: str | None = None) -> None:
         super().__init__()
         self.a2a_conn_id = a2a_conn_id
         self.agent_url = agent_url
+        self.namespace = namespace
 
     def endpoint(self) -> tuple[str, str | None]:
         """(base URL, token) for this hook."""
@@ -46,4 +49,4 @@ class A2AHook(BaseHook):
 
     def get_conn(self) -> SyncAgentClient:
         url, token = self.endpoint()
-        return SyncAgentClient(url, token=token)
+        return SyncAgentClient(url, token=token, namespace=self.namespace)

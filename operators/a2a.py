@@ -4,13 +4,18 @@ The agent is named (`agent`, resolved locally or from the cluster), given by URL
 Airflow connection of type `a2a`. Modes: non-streaming; streaming (tokens appear live in the
 task log); deferrable (send with returnImmediately, then wait in the triggerer). A timeout, a
 killed task or a failed wait cancels the agent's task. The message id is derived from the
-task instance, so a re-run of the same attempt gets the task the first send started instead
-of running the model twice; a retry after a failed agent task sends anew.
+task instance and the message it sends, so a re-run of the same attempt gets the task the first
+send started instead of running the model twice, a re-run whose inputs changed (an upstream
+step cleared and run again) starts a new task, and a retry after a failed agent task sends anew.
+The agent is called with the token of `agent_namespace` (the pipeline's namespace) when one is
+configured, else the shared token (aistack.agents.tokens), so the agent keeps each namespace's
+tasks to itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -109,10 +114,13 @@ class A2AAgentOperator(BaseOperator):
         assert self.agent is not None
         return resolve_agent_url(self.agent, self.agent_namespace), None
 
-    def _message_id(self, context: Any, attempt: int | None = None) -> str:
+    def _message_id(self, context: Any, inputs: list[Any], attempt: int | None = None) -> str:
+        """The same for the same task instance sending the same message: an agent refuses a message
+        id re-sent with other content, so the content is part of it."""
         ti = context["ti"]
         key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}" + (f"/try-{attempt}" if attempt else "")
-        return hashlib.sha256(key.encode()).hexdigest()[:32]
+        content = json.dumps([self.text, inputs, self.artifacts], sort_keys=True, default=str)
+        return hashlib.sha256(f"{key}\n{content}".encode()).hexdigest()[:32]
 
     def _gather_inputs(self, context: Any) -> list[Any]:
         """`inputs`, then the named artifacts of `input_from`, then every artifact of `upstream_results`.
@@ -162,7 +170,7 @@ class A2AAgentOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         url, token = self._endpoint()
         context["ti"].xcom_push(key=CARD_URL_KEY, value=f"{url}/.well-known/agent-card.json")
-        self._client = SyncAgentClient(url, token=token)
+        self._client = SyncAgentClient(url, token=token, namespace=self.agent_namespace)
         try:
             return self._run(context, url)
         except AirflowTaskTimeout:
@@ -178,12 +186,12 @@ class A2AAgentOperator(BaseOperator):
         assert self._client is not None
         self._agent_url = url
         inputs = self._gather_inputs(context)
-        result = self._send(self._client, self._message_id(context), inputs, context)
+        result = self._send(self._client, self._message_id(context, inputs), inputs, context)
         attempt = context["ti"].try_number
         if attempt > 1 and result.terminal and not result.succeeded:
             self.log.info("the previous attempt's agent task ended %s: sending again", result.state)
             self._a2a_task_id = None
-            result = self._send(self._client, self._message_id(context, attempt), inputs, context)
+            result = self._send(self._client, self._message_id(context, inputs, attempt), inputs, context)
         if self._a2a_task_id != result.task_id:
             self._a2a_task_id = result.task_id
             self._record(context)
@@ -193,7 +201,8 @@ class A2AAgentOperator(BaseOperator):
 
                 deadline = time.time() + self.execution_timeout.total_seconds() if self.execution_timeout else None
                 self.defer(
-                    trigger=A2ATaskTrigger(url, result.task_id, self.poll_interval, deadline, self.a2a_conn_id),
+                    trigger=A2ATaskTrigger(url, result.task_id, self.poll_interval, deadline, self.a2a_conn_id,
+                                           self.agent_namespace),
                     method_name="execute_complete",
                 )
             result = self._client.wait(result.task_id, poll=self.poll_interval, raise_on_failure=False)

@@ -17,23 +17,25 @@ class A2ATaskTrigger(BaseTrigger):
 
     At the deadline the trigger cancels the agent's task itself before reporting the timeout,
     so an expired step never leaves the model working. The token is not serialized: the
-    trigger reads the configured agent token, or the connection named by `a2a_conn_id`.
+    trigger reads the connection named by `a2a_conn_id`, or the configured agent token of
+    `namespace` (the one the task was started with: the agent shows a task to its owner only).
     """
 
     def __init__(self, agent_url: str, task_id: str, poll_interval: float = 2.0, deadline: float | None = None,
-                 a2a_conn_id: str | None = None) -> None:
+                 a2a_conn_id: str | None = None, namespace: str | None = None) -> None:
         super().__init__()
         self.agent_url = agent_url
         self.task_id = task_id
         self.poll_interval = poll_interval
         self.deadline = deadline
         self.a2a_conn_id = a2a_conn_id
+        self.namespace = namespace
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {"agent_url": self.agent_url, "task_id": self.task_id, "poll_interval": self.poll_interval,
-             "deadline": self.deadline, "a2a_conn_id": self.a2a_conn_id},
+             "deadline": self.deadline, "a2a_conn_id": self.a2a_conn_id, "namespace": self.namespace},
         )
 
     async def _token(self) -> str | None:
@@ -46,7 +48,7 @@ class A2ATaskTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            async with await AgentClient.connect(self.agent_url, token=await self._token()) as agent:
+            async with await AgentClient.connect(self.agent_url, token=await self._token(), namespace=self.namespace) as agent:
                 while True:
                     result = await agent.get_task(self.task_id)
                     if result.terminal or result.state in INTERRUPTED:

@@ -14,12 +14,14 @@ makes an agent out of an OllamaAgent resource. Modules, one job each:
 - `limits`: the bounds of one model call: tokens, seconds, the size of a JSON answer.
 - `executor`: one task = one model call: events, streaming, JSON validation and retry, cancel.
 - `verdict`: a quality check's verdict bounded by the evidence aistack.agents.quality measures.
-- `store`: the task store, observed (state metrics) and bounded.
-- `handler`: the SDK request handler plus metrics, input checks and idempotent re-sends.
+- `store`: the task store, observed (state metrics) and bounded, each task its owner's.
+- `handler`: the SDK request handler plus metrics, input checks, idempotent re-sends and
+  push configs read back without their secrets.
 - `webhooks`: the SSRF guard and the retrying POST (reused for pipeline events).
 - `push`: A2A push notifications delivered with `webhooks`.
 - `security`: bearer authentication and the body size limit (ASGI middleware).
-- `tokens`: where the shared bearer token comes from.
+- `tokens`: the bearer tokens an agent accepts (the shared one, one per namespace) and whom
+  each one identifies.
 - `metrics`, `logs`: Prometheus metrics per agent, structured logs with task and context ids.
 - `app`: one agent's Starlette application (A2A routes, /healthz, /readyz, /metrics).
 - `runner`: several agents in one process, each on its own port; `serve_agents()`.

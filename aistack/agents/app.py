@@ -5,14 +5,22 @@ everything else comes first):
 
 - `/healthz` (the process is up), `/readyz` (the model answers: `ollama show` succeeds; cached
   for a few seconds), `/metrics` (Prometheus, this agent's own registry);
-- the agent card at `/.well-known/agent-card.json` and `/.well-known/agent.json` (the A2A 0.2
-  name), also under `agentCard.endpoint` when that is not `/`;
+- the agent card at `/.well-known/agent-card.json`, also under `agentCard.endpoint` when that
+  is not `/`, with `Cache-Control: public, max-age=300` (CARD_CACHE_CONTROL) beside the SDK's
+  ETag. Nothing is served at `/.well-known/agent.json`, the A2A 0.2/0.3 name: a client that
+  reads it expects a 0.3 card and would then speak 0.3, which this server refuses;
 - JSON-RPC at `agentCard.endpoint` (with or without a trailing slash);
 - HTTP+JSON under `agentCard.endpoint` (`/message:send`, `/tasks/{id}`...).
 
 Middleware: bearer authentication when the card declares it (everything but the cards and the
-three operational paths), then the body size limit (security.py). Clients must send
-`A2A-Version: 1.0`; the SDK answers VersionNotSupported otherwise (0.3 compatibility is off).
+three operational paths), then the body size limit (security.py); their refusals on the JSON-RPC
+URL are JSON-RPC error responses. Clients must send `A2A-Version: 1.0`; the SDK answers
+VersionNotSupported otherwise (0.3 compatibility is off).
+
+Callers are told apart by their bearer token (tokens.py: the shared one, or one per namespace):
+each task, its push configs, its message ids and its conversation belong to the identity that
+created it, and any other caller gets TaskNotFound for it (the SDK's stores, scoped by
+`ServerCallContext.user`). An agent without bearer authentication has one anonymous caller.
 """
 
 from __future__ import annotations
@@ -48,8 +56,14 @@ from aistack.agents.webhooks import RetrySchedule, UnsafeWebhookURL, WebhookGuar
 from aistack.resources.agent import OllamaAgent
 from aistack.resources.model_definition import OllamaModelDefinition
 
-LEGACY_CARD_PATH = "/.well-known/agent.json"
 OPERATIONAL_PATHS = ("/healthz", "/readyz", "/metrics")
+# A2A 0.2/0.3's name of the card, not served: open like the card, so that every client gets its
+# 404 (there is no 0.3 card) rather than a 401 (as if a token would get one).
+LEGACY_CARD_PATH = "/.well-known/agent.json"
+# The card changes only when its OllamaAgent does (a new rollout): five minutes bounds how long a
+# client may use a card the agent no longer serves; the ETag makes each revalidation a 304.
+# `public`: the card is the same for every caller and served without credentials.
+CARD_CACHE_CONTROL = "public, max-age=300"
 
 
 @dataclass
@@ -109,10 +123,12 @@ def create_agent_app(
     """Build the server for `agent`; `base_url` is where clients reach it (the card advertises it)."""
     options = options or ServerOptions()
     profile = AgentProfile.from_resources(agent, definition)
-    if profile.bearer and (options.tokens is None or options.tokens.current() is None):
+    tokens = options.accepted_tokens()
+    if profile.bearer and not tokens.configured():
         raise ConfigError(
             f"OllamaAgent {agent.namespace}/{agent.name} requires bearer authentication but no token is configured: "
-            "set AISTACK_AGENT_TOKEN_FILE (a mounted Secret) or AISTACK_AGENT_TOKEN"
+            "set AISTACK_AGENT_TOKEN_FILE (a mounted Secret), AISTACK_AGENT_TOKEN, or AISTACK_AGENT_TOKENS_DIR "
+            "(one token file per namespace)"
         )
     card = build_agent_card(profile, options.public_url or base_url)
     metrics = AgentMetrics()
@@ -163,20 +179,19 @@ def create_agent_app(
         return Response(body, media_type=content_type)
 
     prefix = "" if profile.endpoint == "/" else profile.endpoint
-    card_paths = [AGENT_CARD_WELL_KNOWN_PATH, LEGACY_CARD_PATH]
-    if prefix:
-        card_paths += [prefix + path for path in card_paths]
+    card_paths = [AGENT_CARD_WELL_KNOWN_PATH] + ([prefix + AGENT_CARD_WELL_KNOWN_PATH] if prefix else [])
+    legacy_card_paths = [LEGACY_CARD_PATH] + ([prefix + LEGACY_CARD_PATH] if prefix else [])
+    jsonrpc_paths = [prefix or "/"] + ([prefix + "/"] if prefix else [])
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     for path in card_paths:
-        routes += create_agent_card_routes(card, card_url=path)
-    rpc_routes = create_jsonrpc_routes(handler, rpc_url=prefix or "/", context_builder=TransportContextBuilder("jsonrpc"))
+        routes += create_agent_card_routes(card, card_url=path, cache_control=CARD_CACHE_CONTROL)
+    rpc_routes = create_jsonrpc_routes(handler, rpc_url=jsonrpc_paths[0], context_builder=TransportContextBuilder("jsonrpc"))
     routes += rpc_routes
-    if prefix:
-        routes.append(Route(prefix + "/", rpc_routes[0].endpoint, methods=["POST"]))
+    routes += [Route(path, rpc_routes[0].endpoint, methods=["POST"]) for path in jsonrpc_paths[1:]]
     routes += create_rest_routes(handler, context_builder=TransportContextBuilder("rest"), path_prefix=prefix)
 
     @contextlib.asynccontextmanager
@@ -191,13 +206,14 @@ def create_agent_app(
 
     middleware = []
     if profile.bearer:
-        assert options.tokens is not None
         middleware.append(Middleware(
-            BearerAuth, tokens=options.tokens, open_paths=[*card_paths, *OPERATIONAL_PATHS],
+            BearerAuth, tokens=tokens, open_paths=[*card_paths, *legacy_card_paths, *OPERATIONAL_PATHS],
+            jsonrpc_paths=jsonrpc_paths,
             on_reject=lambda reason: metrics.rejections.labels(reason).inc(),
         ))
     middleware.append(Middleware(
-        BodyLimit, max_bytes=options.max_body_bytes, on_reject=lambda reason: metrics.rejections.labels(reason).inc()
+        BodyLimit, max_bytes=options.max_body_bytes, jsonrpc_paths=jsonrpc_paths,
+        on_reject=lambda reason: metrics.rejections.labels(reason).inc(),
     ))
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     return AgentApp(

@@ -20,13 +20,20 @@ or `"artifacts": [...]` with several such objects. Without it the task has one a
 
 Names must be RFC 1123 labels (as step artifact names are); media types must be one of
 text/plain, text/markdown, application/json. Anything else is refused before a task starts.
+
+The request's `acceptedOutputModes` (when it names any) is honoured, as the A2A spec asks an
+agent to tailor its output to it: an artifact whose media type is not given gets the agent's
+preferred mode among the accepted ones (`output_modes`: a JSON agent's answer is rendered as text
+when only text/plain is accepted), and a request the agent cannot serve in an accepted mode (an
+artifact asked for in a media type not accepted, or no accepted mode the agent produces) is
+refused as ContentTypeNotSupported, naming the modes it produces.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,10 +65,37 @@ class InvalidOutput(ValueError):
     """The model's answer does not fit the requested artifact."""
 
 
+def output_modes(json_agent: bool) -> tuple[str, ...]:
+    """The media types the agent's artifacts come in, preferred first (the card's output modes): a
+    JSON agent answers in JSON or gives that answer as text; a text agent answers in text or
+    Markdown, or in JSON when asked for it (the model is then held to JSON)."""
+    return (JSON, "text/plain") if json_agent else OUTPUT_MEDIA_TYPES
+
+
+def _media_types(modes: Sequence[str]) -> frozenset[str]:
+    """Media types without parameters (`text/plain; charset=utf-8` is text/plain), lowercase."""
+    return frozenset(mode.split(";", 1)[0].strip().lower() for mode in modes if mode.strip())
+
+
+def _default_media_type(json_agent: bool, accepted: frozenset[str]) -> str:
+    modes = output_modes(json_agent)
+    chosen = next((mode for mode in modes if not accepted or mode in accepted), None)
+    if chosen is None:
+        raise InputError(
+            f"acceptedOutputModes ({', '.join(sorted(accepted))}) names no media type this agent produces: "
+            f"accept one of {', '.join(modes)}",
+            unsupported_type=True,
+        )
+    return chosen
+
+
 def requested_outputs(
-    message_metadata: Mapping[str, Any] | None, request_metadata: Mapping[str, Any] | None, json_agent: bool
+    message_metadata: Mapping[str, Any] | None, request_metadata: Mapping[str, Any] | None, json_agent: bool,
+    accepted_modes: Sequence[str] = (),
 ) -> list[OutputSpec]:
-    """The artifacts to produce, from the metadata convention (see the module docstring)."""
+    """The artifacts to produce, from the metadata convention and the accepted output modes (see
+    the module docstring)."""
+    accepted = _media_types(accepted_modes)
     for metadata in (message_metadata, request_metadata):
         section = (metadata or {}).get(METADATA_KEY)
         if section is None:
@@ -76,25 +110,32 @@ def requested_outputs(
             raw = [section["artifact"]]
         else:
             continue
-        specs = [_spec(item, f"{METADATA_KEY}.artifacts[{i}]" if "artifacts" in section else f"{METADATA_KEY}.artifact", json_agent)
+        specs = [_spec(item, f"{METADATA_KEY}.artifacts[{i}]" if "artifacts" in section else f"{METADATA_KEY}.artifact",
+                       json_agent, accepted)
                  for i, item in enumerate(raw)]
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise InputError(f"artifact names must be unique, got {names}")
         return specs
-    return [OutputSpec(DEFAULT_NAME, JSON if json_agent else "text/plain")]
+    return [OutputSpec(DEFAULT_NAME, _default_media_type(json_agent, accepted))]
 
 
-def _spec(item: Any, where: str, json_agent: bool) -> OutputSpec:
+def _spec(item: Any, where: str, json_agent: bool, accepted: frozenset[str]) -> OutputSpec:
     if not isinstance(item, Mapping):
         raise InputError(f'metadata "{where}" must be an object with name and mediaType')
     name = item.get("name", DEFAULT_NAME)
     if not isinstance(name, str) or not _NAME.match(name) or len(name) > 63:
         raise InputError(f'metadata "{where}.name" {name!r} is not a valid artifact name (lowercase letters, digits and "-")')
-    media_type = item.get("mediaType", JSON if json_agent else "text/plain")
+    media_type = item["mediaType"] if "mediaType" in item else _default_media_type(json_agent, accepted)
     if media_type not in OUTPUT_MEDIA_TYPES:
         raise InputError(
             f'metadata "{where}.mediaType" {media_type!r} is not supported: use one of {", ".join(OUTPUT_MEDIA_TYPES)}',
+            unsupported_type=True,
+        )
+    if accepted and media_type not in accepted:
+        raise InputError(
+            f'metadata "{where}.mediaType" {media_type!r} is not among the acceptedOutputModes '
+            f'({", ".join(sorted(accepted))}): accept it, or ask for the artifact in an accepted media type',
             unsupported_type=True,
         )
     schema = item.get("schema")

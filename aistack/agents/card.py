@@ -24,6 +24,7 @@ from a2a.types import (
 )
 from a2a.utils.constants import PROTOCOL_VERSION_1_0, TransportProtocol
 
+from aistack.agents.artifacts import output_modes
 from aistack.agents.inputs import TEXT_MEDIA_TYPES
 from aistack.agents.profile import AgentProfile
 from aistack.resources.agent import AgentRole
@@ -63,11 +64,6 @@ CAPABILITY_EXAMPLES = {
     "entity-extraction": "List the entities in: <text>",
     "chat": "Hello! Can you help me plan a migration?",
 }
-
-JSON = "application/json"
-TEXT_OUTPUT_MODES = ("text/plain", "text/markdown", JSON)
-JSON_OUTPUT_MODES = (JSON, "text/plain")
-
 
 def interface_url(base_url: str, endpoint: str) -> str:
     """The URL of the A2A interfaces: base URL plus the path prefix (no trailing slash unless root)."""
@@ -112,7 +108,7 @@ def build_skill(profile: AgentProfile, capability: str) -> AgentSkill:
         tags=list(dict.fromkeys([capability, profile.role.value, "json" if profile.json_output else "text", "ollama"])),
         examples=examples,
         input_modes=list(TEXT_MEDIA_TYPES),
-        output_modes=list(JSON_OUTPUT_MODES if profile.json_output else TEXT_OUTPUT_MODES),
+        output_modes=list(output_modes(profile.json_output)),
     )
 
 
@@ -132,7 +128,7 @@ def build_agent_card(profile: AgentProfile, base_url: str) -> AgentCard:
             extended_agent_card=False,
         ),
         default_input_modes=list(TEXT_MEDIA_TYPES),
-        default_output_modes=list(JSON_OUTPUT_MODES if profile.json_output else TEXT_OUTPUT_MODES),
+        default_output_modes=list(output_modes(profile.json_output)),
         skills=[build_skill(profile, capability) for capability in profile.capabilities],
     )
     if profile.bearer:
@@ -140,7 +136,8 @@ def build_agent_card(profile: AgentProfile, base_url: str) -> AgentCard:
             SecurityScheme(
                 http_auth_security_scheme=HTTPAuthSecurityScheme(
                     scheme="Bearer",
-                    description="The aistack agent token (AISTACK_AGENT_TOKEN_FILE or AISTACK_AGENT_TOKEN).",
+                    description="The aistack agent token: the caller namespace's (AISTACK_AGENT_TOKENS_DIR) "
+                                "or the shared one (AISTACK_AGENT_TOKEN_FILE or AISTACK_AGENT_TOKEN).",
                 )
             )
         )

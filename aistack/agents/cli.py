@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from aistack.agents.config import ConfigError, ServerOptions
 from aistack.models.provision import ProvisionError, ensure_models
 from aistack.agents.runner import serve_agents
-from aistack.agents.tokens import TokenSource, ensure_local_token
+from aistack.agents.tokens import TokenDirectory, TokenSource, ensure_local_token
 from aistack.resources.agent import OllamaAgent
 from aistack.resources.model_definition import OllamaModelDefinition
 
@@ -87,7 +87,7 @@ def serve(args: argparse.Namespace) -> int:
         return _err("no OllamaAgent in the given files")
     pairs = [(agent, definitions[(agent.namespace, agent.spec.model_definition.name)]) for agent in agents]
     if any(a.spec.agent_card.authentication and a.spec.agent_card.authentication.type.value == "bearer" for a in agents):
-        if TokenSource.from_env() is None:
+        if TokenSource.from_env() is None and TokenDirectory.from_env() is None:
             path = ensure_local_token()
             print(f"bearer token for local agents and clients: {path}")
     try:

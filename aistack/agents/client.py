@@ -9,7 +9,8 @@ What it does for the caller:
 
 - resolves the agent card from the base URL and builds an SDK client for the card's preferred
   interface (JSON-RPC, with HTTP+JSON as the fallback; `transport=` forces one), sending
-  `A2A-Version: 1.0` and, when the card requires it, the bearer token (tokens.py);
+  `A2A-Version: 1.0` and, when the card requires it, the bearer token (tokens.py): with
+  `namespace=`, that namespace's token when one is configured, else the shared one;
 - builds messages from text, upstream artifacts (rendered by the agent as labelled inputs) and
   metadata, with a caller-chosen `message_id` so that a retried send is recognised by the agent
   (it returns the task the first send started instead of running the model again);
@@ -243,8 +244,8 @@ def translate_error(exc: BaseException, where: str) -> AgentError:
     status = _http_status(exc)
     if status in (401, 403):
         return AgentAuthError(
-            f"agent at {where} refused the credentials (HTTP {status}): send the agents' token "
-            "(AISTACK_AGENT_TOKEN_FILE or AISTACK_AGENT_TOKEN)"
+            f"agent at {where} refused the credentials (HTTP {status}): send a token it accepts "
+            "(the namespace's file in AISTACK_AGENT_TOKENS_DIR, or AISTACK_AGENT_TOKEN_FILE or AISTACK_AGENT_TOKEN)"
         )
     if isinstance(exc, (A2AClientTimeoutError, httpx.TimeoutException, asyncio.TimeoutError)):
         return AgentUnavailable(f"agent at {where} did not answer in time")
@@ -308,14 +309,16 @@ class AgentClient:
         token: str | None = None,
         transport: str | None = None,
         timeout: float = 300.0,
+        namespace: str | None = None,
     ) -> AgentClient:
         """Resolve the card and prepare a client; `token=None` sends the configured agent token when
-        the card requires bearer authentication, `token=""` sends none."""
+        the card requires bearer authentication (`namespace`'s own when it has one: the agent then
+        knows the caller as that namespace), `token=""` sends none."""
         http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0), headers={VERSION_HEADER: PROTOCOL_VERSION_1_0})
         try:
             card = await resolve_card(base_url, http=http)
             if token is None and _requires_bearer(card):
-                token = client_token()
+                token = client_token(namespace)
             if token:
                 http.headers["Authorization"] = f"Bearer {token}"
             return cls(base_url, card, http, transport)
@@ -476,12 +479,14 @@ async def _maybe_await(value: Any) -> None:
 class SyncAgentClient:
     """AgentClient for synchronous code: the same calls, run on a private event loop thread."""
 
-    def __init__(self, base_url: str, *, token: str | None = None, transport: str | None = None, timeout: float = 300.0):
+    def __init__(self, base_url: str, *, token: str | None = None, transport: str | None = None, timeout: float = 300.0,
+                 namespace: str | None = None):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="aistack-a2a-client", daemon=True)
         self._thread.start()
         try:
-            self._client = self._run(AgentClient.connect(base_url, token=token, transport=transport, timeout=timeout))
+            self._client = self._run(AgentClient.connect(base_url, token=token, transport=transport, timeout=timeout,
+                                                         namespace=namespace))
         except BaseException:
             self._stop()
             raise

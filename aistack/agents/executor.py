@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
+from a2a.server.owner_resolver import resolve_user_scope
 from a2a.server.tasks import TaskUpdater
-from a2a.types import Message, Part, Task, TaskState, TaskStatus
+from a2a.types import Message, Part, SendMessageConfiguration, Task, TaskState, TaskStatus
 from google.protobuf import json_format
 
 from aistack.agents.artifacts import (
@@ -56,21 +59,51 @@ from aistack.resources.agent import AgentRole
 logger = logging.getLogger("aistack.agents.executor")
 
 
+def request_fingerprint(message: Message, configuration: SendMessageConfiguration | None, metadata: Mapping[str, Any]) -> str:
+    """What makes two sends of one messageId the same request: the message but for the ids the
+    server fills in, and the settings that shape the task (push config, accepted output modes,
+    request metadata). `returnImmediately` and `historyLength` shape only the response, so a
+    re-send may change them."""
+    sent = Message()
+    sent.CopyFrom(message)
+    sent.ClearField("task_id")
+    sent.ClearField("context_id")
+    settings = SendMessageConfiguration()
+    if configuration is not None:
+        settings.CopyFrom(configuration)
+    settings.ClearField("return_immediately")
+    settings.ClearField("history_length")
+    body = json.dumps([json_format.MessageToDict(sent), json_format.MessageToDict(settings), dict(metadata)], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """The task a message started, and the fingerprint of the request that carried it."""
+
+    task_id: str
+    context_id: str
+    fingerprint: str
+
+
 class MessageIndex:
-    """Which task each message id started, so a re-sent message finds its task (see handler.py)."""
+    """Which task each caller's message ids started, so a re-sent message finds its task and a
+    message id reused for another request is told apart (see handler.py). Message ids are the
+    caller's: the index is keyed by owner (as the task store resolves it) and message id."""
 
     def __init__(self, limit: int = 10_000):
         self.limit = limit
-        self._tasks: dict[str, tuple[str, str]] = {}
+        self._sent: dict[tuple[str, str], SentMessage] = {}
 
-    def remember(self, message_id: str, task_id: str, context_id: str) -> None:
-        if message_id and message_id not in self._tasks:
-            self._tasks[message_id] = (task_id, context_id)
-            while len(self._tasks) > self.limit:
-                self._tasks.pop(next(iter(self._tasks)))
+    def remember(self, owner: str, message_id: str, sent: SentMessage) -> None:
+        key = (owner, message_id)
+        if message_id and key not in self._sent:
+            self._sent[key] = sent
+            while len(self._sent) > self.limit:
+                self._sent.pop(next(iter(self._sent)))
 
-    def lookup(self, message_id: str) -> tuple[str, str] | None:
-        return self._tasks.get(message_id)
+    def lookup(self, owner: str, message_id: str) -> SentMessage | None:
+        return self._sent.get((owner, message_id))
 
 
 def metadata_dict(message: Message) -> dict[str, Any]:
@@ -103,8 +136,10 @@ class OllamaAgentExecutor(AgentExecutor):
         message = context.message
         assert message is not None
         log = task_logger(logger, agent=self.profile.name, task_id=task_id, context_id=context_id, model=self.profile.model)
+        owner = resolve_user_scope(context.call_context)
         if self.messages is not None:
-            self.messages.remember(message.message_id, task_id, context_id)
+            fingerprint = request_fingerprint(message, context.configuration, context.metadata)
+            self.messages.remember(owner, message.message_id, SentMessage(task_id, context_id, fingerprint))
         updater = TaskUpdater(event_queue, task_id, context_id)
         if context.current_task is None:
             task = Task(id=task_id, context_id=context_id, status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED), history=[message])
@@ -113,12 +148,13 @@ class OllamaAgentExecutor(AgentExecutor):
         await updater.start_work()
         started = time.perf_counter()
         try:
-            outputs = requested_outputs(metadata_dict(message), context.metadata, self.profile.json_output)
+            accepted = context.configuration.accepted_output_modes if context.configuration is not None else ()
+            outputs = requested_outputs(metadata_dict(message), context.metadata, self.profile.json_output, accepted)
             prompt = render_message(message)
             evidence = assess(message) if self.profile.role is AgentRole.QA else None
             if evidence is not None:
                 prompt = f"{prompt}\n\n{evidence_note(evidence)}"
-            history = self.conversations.history(context_id)
+            history = self.conversations.history(owner, context_id)
             fmt = model_format(outputs, self.profile.format)
             fmt = bounded_schema(fmt) if isinstance(fmt, dict) else fmt  # the grammar ends runaway strings and lists
             request = ChatRequest(tuple([*history, {"role": "user", "content": prompt}]), self.profile.options, fmt)
@@ -129,7 +165,7 @@ class OllamaAgentExecutor(AgentExecutor):
                 answer = await self._answer_whole(request, outputs, updater, task_id, evidence)
             if task_id in self._cancelled:
                 return
-            self.conversations.record(context_id, prompt, answer)
+            self.conversations.record(owner, context_id, prompt, answer)
             await updater.complete()
             log.info("task completed", extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)})
         except InputError as exc:

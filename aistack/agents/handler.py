@@ -5,10 +5,18 @@
 - Input checks before a task exists: a message the agent cannot take (a URL part, a binary
   file, an invalid artifact request) is refused as InvalidParams / ContentTypeNotSupported
   instead of leaving a failed task behind.
-- Idempotent re-sends: a SendMessage whose `messageId` was already received (and which names no
-  task) returns the task that message started instead of starting the work again, so a caller
+- Idempotent re-sends: a SendMessage whose `messageId` the caller already sent (and which names
+  no task) returns the task that message started instead of starting the work again, so a caller
   that retries after a lost response (an Airflow retry, a network blip) does not run the model
-  twice. A streaming re-send gets the task and, while it runs, its remaining events.
+  twice. A streaming re-send gets the task and, while it runs, its remaining events. Only the
+  same request is a re-send: a messageId reused with other parts, metadata or settings (another
+  push config, other accepted output modes, another contextId) is refused as InvalidParams rather
+  than answered with a task that ignores them.
+- Push configs read back (create, get, list) carry no secrets: their `token` and
+  `authentication.credentials` are left out. The owner sent them; nobody needs them echoed.
+
+Tasks, their push configs and message ids are the caller's own: the SDK's stores scope them by
+`ServerCallContext.user`, which the context builder takes from the identity BearerAuth set.
 """
 
 from __future__ import annotations
@@ -20,14 +28,24 @@ from contextlib import aclosing
 from typing import Any
 
 from a2a.server.context import ServerCallContext
+from a2a.server.owner_resolver import resolve_user_scope
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import DefaultServerCallContextBuilder
-from a2a.types import Message, SendMessageRequest, SubscribeToTaskRequest, Task, TaskState
+from a2a.types import (
+    ListTaskPushNotificationConfigsResponse,
+    Message,
+    SendMessageRequest,
+    SubscribeToTaskRequest,
+    Task,
+    TaskPushNotificationConfig,
+    TaskState,
+)
 from a2a.utils.errors import A2AError, ContentTypeNotSupportedError, InvalidParamsError, UnsupportedOperationError
+from a2a.utils.task import apply_history_length
 from google.protobuf import json_format
 
 from aistack.agents.artifacts import requested_outputs
-from aistack.agents.executor import MessageIndex, metadata_dict
+from aistack.agents.executor import MessageIndex, metadata_dict, request_fingerprint
 from aistack.agents.inputs import InputError, check_message
 from aistack.agents.metrics import AgentMetrics
 from aistack.agents.store import TERMINAL_STATES
@@ -37,7 +55,8 @@ SETTLED_STATES = TERMINAL_STATES | {TaskState.TASK_STATE_INPUT_REQUIRED, TaskSta
 
 
 class TransportContextBuilder(DefaultServerCallContextBuilder):
-    """Records which transport a call came in on, for the metrics."""
+    """Records which transport a call came in on, for the metrics. The caller's identity is the
+    SDK builder's: `request.user`, set by BearerAuth."""
 
     def __init__(self, transport: str):
         self.transport = transport
@@ -46,6 +65,18 @@ class TransportContextBuilder(DefaultServerCallContextBuilder):
         context = super().build(request)
         context.state[TRANSPORT_KEY] = self.transport
         return context
+
+
+def redacted(config: TaskPushNotificationConfig) -> TaskPushNotificationConfig:
+    """A push config as a caller reads it back: without the notification token and the
+    authentication credentials, which only the webhook deliveries use. They are left out, not
+    masked: a client that re-creates a config it read must not take a mask for the secret."""
+    shown = TaskPushNotificationConfig()
+    shown.CopyFrom(config)
+    shown.ClearField("token")
+    if shown.HasField("authentication"):
+        shown.authentication.ClearField("credentials")
+    return shown
 
 
 def _outcome(exc: BaseException) -> str:
@@ -93,19 +124,28 @@ class AgentRequestHandler(DefaultRequestHandler):
         try:
             check_message(params.message)
             request_metadata = json_format.MessageToDict(params.metadata) if params.HasField("metadata") else None
-            requested_outputs(metadata_dict(params.message), request_metadata, self.json_agent)
+            requested_outputs(metadata_dict(params.message), request_metadata, self.json_agent,
+                              params.configuration.accepted_output_modes)
         except InputError as exc:
             error = ContentTypeNotSupportedError if exc.unsupported_type else InvalidParamsError
             raise error(message=str(exc)) from None
 
     async def _resent(self, params: SendMessageRequest, context: ServerCallContext) -> Task | None:
+        """The task this caller's earlier send of the same request started; None for a new one."""
         message: Message = params.message
         if message.task_id or not message.message_id:
             return None
-        known = self.messages.lookup(message.message_id)
-        if known is None or (message.context_id and message.context_id != known[1]):
+        known = self.messages.lookup(resolve_user_scope(context), message.message_id)
+        if known is None:
             return None
-        return await self.task_store.get(known[0], context)
+        fingerprint = request_fingerprint(message, params.configuration, json_format.MessageToDict(params.metadata))
+        if fingerprint != known.fingerprint or (message.context_id and message.context_id != known.context_id):
+            raise InvalidParamsError(message=(
+                f"messageId {message.message_id!r} was already sent with other parts, metadata, contextId or "
+                f"configuration (it started task {known.task_id}): give a new request a new messageId; re-send "
+                "exactly the same message to get that task"
+            ))
+        return await self.task_store.get(known.task_id, context)
 
     # -- operations ------------------------------------------------------------------------
 
@@ -118,7 +158,7 @@ class AgentRequestHandler(DefaultRequestHandler):
             while task.status.state not in SETTLED_STATES and not params.configuration.return_immediately:
                 await asyncio.sleep(0.05)
                 task = await self.task_store.get(task.id, context) or task
-            return task
+            return apply_history_length(task, params.configuration)
 
         return await self._timed("SendMessage", context, call)
 
@@ -131,7 +171,7 @@ class AgentRequestHandler(DefaultRequestHandler):
             if task is None:
                 inner = DefaultRequestHandler.on_message_send_stream(self, params, context)
             elif task.status.state in TERMINAL_STATES:
-                yield task
+                yield apply_history_length(task, params.configuration)
                 return
             else:
                 inner = DefaultRequestHandler.on_subscribe_to_task(self, SubscribeToTaskRequest(id=task.id), context)
@@ -157,21 +197,24 @@ class AgentRequestHandler(DefaultRequestHandler):
             yield item
 
     async def on_create_task_push_notification_config(self, params: Any, context: ServerCallContext) -> Any:
-        return await self._timed(
+        return redacted(await self._timed(
             "CreateTaskPushNotificationConfig", context,
             lambda: DefaultRequestHandler.on_create_task_push_notification_config(self, params, context),
-        )
+        ))
 
     async def on_get_task_push_notification_config(self, params: Any, context: ServerCallContext) -> Any:
-        return await self._timed(
+        return redacted(await self._timed(
             "GetTaskPushNotificationConfig", context,
             lambda: DefaultRequestHandler.on_get_task_push_notification_config(self, params, context),
-        )
+        ))
 
     async def on_list_task_push_notification_configs(self, params: Any, context: ServerCallContext) -> Any:
-        return await self._timed(
+        listed = await self._timed(
             "ListTaskPushNotificationConfigs", context,
             lambda: DefaultRequestHandler.on_list_task_push_notification_configs(self, params, context),
+        )
+        return ListTaskPushNotificationConfigsResponse(
+            configs=[redacted(config) for config in listed.configs], next_page_token=listed.next_page_token
         )
 
     async def on_delete_task_push_notification_config(self, params: Any, context: ServerCallContext) -> Any:

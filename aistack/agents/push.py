@@ -21,15 +21,14 @@ import logging
 from typing import Any
 
 import httpx
-from a2a.server.context import ServerCallContext
-from a2a.server.tasks import PushNotificationConfigStore, PushNotificationEvent, PushNotificationSender, TaskStore
+from a2a.server.tasks import PushNotificationConfigStore, PushNotificationEvent, PushNotificationSender
 from a2a.types import Task, TaskArtifactUpdateEvent, TaskPushNotificationConfig, TaskStatusUpdateEvent
 from a2a.utils.constants import A2A_JSON_MEDIA_TYPE
 from a2a.utils.proto_utils import to_stream_response
 from google.protobuf.json_format import MessageToDict
 
 from aistack.agents.metrics import AgentMetrics
-from aistack.agents.store import TERMINAL_STATES
+from aistack.agents.store import TERMINAL_STATES, AgentTaskStore
 from aistack.agents.webhooks import Delivery, RetrySchedule, WebhookGuard, deliver
 
 log = logging.getLogger("aistack.agents.push")
@@ -42,7 +41,7 @@ class PushDispatcher(PushNotificationSender):
     def __init__(
         self,
         config_store: PushNotificationConfigStore,
-        task_store: TaskStore,
+        task_store: AgentTaskStore,
         *,
         schedule: RetrySchedule,
         guard: WebhookGuard,
@@ -83,7 +82,7 @@ class PushDispatcher(PushNotificationSender):
         if isinstance(event, TaskArtifactUpdateEvent) and (event.append or not event.last_chunk):
             if not event.last_chunk:
                 return None  # a token chunk: webhooks get the whole artifact once it is complete
-            task = await self._tasks.get(task_id, ServerCallContext())
+            task = await self._tasks.get_for_dispatch(task_id)
             whole = next((a for a in task.artifacts if a.artifact_id == event.artifact.artifact_id), None) if task else None
             if whole is None:
                 return None

@@ -194,7 +194,7 @@ def default_options(pairs: Iterable[tuple[OllamaAgent, OllamaModelDefinition]]) 
     token (created once), which local clients find too."""
     options = ServerOptions.from_env()
     bearer = any(AgentProfile.from_resources(agent, definition).bearer for agent, definition in pairs)
-    if bearer and options.tokens is None:
+    if bearer and options.tokens is None and options.namespace_tokens is None:
         options = dataclasses.replace(options, tokens=TokenSource(file=ensure_local_token()))
     return options
 

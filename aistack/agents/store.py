@@ -1,5 +1,10 @@
 """The agent's task store: the SDK's in-memory store, observed and bounded.
 
+Tasks are the SDK store's, kept per owner: the caller's identity (`ServerCallContext.user`, set
+from the bearer token: security.py). Every read is the owner's, so a task of another identity is
+not found, exactly as if it did not exist; only push delivery, which works for whoever
+registered a webhook, reads a task whatever its owner (`get_for_dispatch`).
+
 Every task state change passes through `save`, whatever wrote it (the executor, a cancel, the
 SDK marking a crashed task FAILED), so this is where task state transitions are counted for
 `/metrics`. An agent runs for weeks; finished tasks beyond `max_tasks` are forgotten oldest
@@ -52,6 +57,11 @@ class AgentTaskStore(TaskStore):
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         return await self._store.get(task_id, context)
+
+    async def get_for_dispatch(self, task_id: str) -> Task | None:
+        """The task, read in its owner's scope (for push notifications, which have no caller)."""
+        known = self._known.get(task_id)
+        return await self._store.get(task_id, known[1]) if known is not None else None
 
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         return await self._store.list(params, context)

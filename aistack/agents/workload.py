@@ -18,6 +18,8 @@ from aistack.resources import API_VERSION, OllamaAgent, OllamaModelDefinition
 AGENT_PORT = 8000
 CONFIG_PATH = "/etc/aistack"
 TOKEN_PATH = "/var/run/secrets/aistack"
+NAMESPACE_TOKENS_PATH = "/var/run/secrets/aistack-namespaces"
+NAMESPACE_TOKENS_SECRET = "aistack-agent-namespace-tokens"  # key = namespace, value = its agent token
 FIELD_MANAGER = "aistack"
 
 
@@ -84,6 +86,7 @@ def _deployment(agent: OllamaAgent, definition: OllamaModelDefinition, config: d
                  "--ollama-host", settings.cluster_ollama_url(), "--public-url", service_base_url(agent)],
         "env": [
             {"name": "AISTACK_AGENT_TOKEN_FILE", "value": f"{TOKEN_PATH}/token"},
+            {"name": "AISTACK_AGENT_TOKENS_DIR", "value": NAMESPACE_TOKENS_PATH},
             {"name": "AISTACK_AGENT_MODEL", "value": definition.model_name},
         ],
         "ports": [{"name": "http", "containerPort": AGENT_PORT}],
@@ -94,6 +97,7 @@ def _deployment(agent: OllamaAgent, definition: OllamaModelDefinition, config: d
                             "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [{"name": "config", "mountPath": CONFIG_PATH, "readOnly": True},
                          {"name": "token", "mountPath": TOKEN_PATH, "readOnly": True},
+                         {"name": "namespace-tokens", "mountPath": NAMESPACE_TOKENS_PATH, "readOnly": True},
                          {"name": "tmp", "mountPath": "/tmp"}],
     }
     annotations = {"ai.stack/config-hash": config_hash, "prometheus.io/scrape": "true",
@@ -117,6 +121,8 @@ def _deployment(agent: OllamaAgent, definition: OllamaModelDefinition, config: d
                     "volumes": [
                         {"name": "config", "configMap": {"name": config["metadata"]["name"]}},
                         {"name": "token", "secret": {"secretName": settings.agent_token_secret()}},
+                        # One key per caller namespace; optional, so agents start before any team is set up.
+                        {"name": "namespace-tokens", "secret": {"secretName": NAMESPACE_TOKENS_SECRET, "optional": True}},
                         {"name": "tmp", "emptyDir": {}},
                     ],
                 },

@@ -31,7 +31,12 @@ def test_objects_for_an_agent():
     assert "nvidia.com/gpu" not in str(container["resources"]), "GPUs belong to the Ollama servers"
     assert deployment["metadata"]["annotations"] == {"ai.stack/model-gpus": "1"}
     assert pod["securityContext"]["runAsNonRoot"] is True
-    assert {v["name"] for v in pod["volumes"]} == {"config", "token", "tmp"}
+    assert {v["name"] for v in pod["volumes"]} == {"config", "token", "namespace-tokens", "tmp"}
+    tokens = next(v for v in pod["volumes"] if v["name"] == "namespace-tokens")
+    assert tokens["secret"] == {"secretName": "aistack-agent-namespace-tokens", "optional": True}, "agents start before any team exists"
+    env = {e["name"]: e["value"] for e in container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert env["AISTACK_AGENT_TOKENS_DIR"] == mounts["namespace-tokens"], "the agent reads the namespaces' tokens where they are mounted"
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert service_url(agent) == "http://qa-agent.default.svc.cluster.local/api/v1/agent"
 

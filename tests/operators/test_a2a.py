@@ -8,17 +8,21 @@ a real model.
 import importlib
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
-from aistack.agents.client import SyncAgentClient
+from aistack.agents.client import AgentRequestError, SyncAgentClient
 from aistack.agents.fakes import ScriptedModel, SwappableModel
 from aistack.agents.runner import serve_agents
+from aistack.agents.tokens import TOKENS_DIR_ENV
 from aistack.resources import parse_resource
+from aistack_airflow.operators.a2a import A2AAgentOperator
 
 pytestmark = pytest.mark.slow
 TOKEN = "operator-test-token"
+NAMESPACE_TOKEN = "default-namespace-token"
 
 
 def _pair(repo: Path):
@@ -40,6 +44,21 @@ def agent(repo: Path, monkeypatch, airflow_db):
     with serve_agents([_pair(repo)], backends=lambda a, d: backend) as running:
         monkeypatch.setenv("AISTACK_TEST_AGENT_URL", running[0].url)
         yield running[0].url, use
+
+
+@pytest.fixture
+def namespaced_agent(repo: Path, monkeypatch, airflow_db, tmp_path):
+    """chat-agent accepting the shared token and the token of namespace `default` (the test DAGs'
+    agent_namespace), which Airflow finds in its tokens directory too."""
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "default").write_text(NAMESPACE_TOKEN + "\n")
+    monkeypatch.setenv("AISTACK_AGENT_TOKEN", TOKEN)
+    monkeypatch.setenv(TOKENS_DIR_ENV, str(tokens))
+    backend = ScriptedModel(["deferred answer arrives later"], token_delay=0.2)
+    with serve_agents([_pair(repo)], backends=lambda a, d: backend) as running:
+        monkeypatch.setenv("AISTACK_TEST_AGENT_URL", running[0].url)
+        yield running[0].url
 
 
 def run(dag_name: str):
@@ -115,3 +134,26 @@ def test_upstream_artifacts_reach_the_next_agent_fake_model(agent):
     assert xcom(dag_run, "first")["artifacts"][0]["data"] == {"facts": ["A2A is a protocol"]}
     second_prompt = json.dumps([m for m in fake.requests[1].messages], default=str)
     assert "A2A is a protocol" in second_prompt
+
+
+@pytest.mark.parametrize("dag_name", ["send", "defer"])
+def test_steps_call_as_their_namespace_and_the_trigger_follows_fake_model(namespaced_agent, dag_name):
+    dag_run = run(dag_name)
+    assert dag_run.state == "success"  # deferrable: the trigger, too, called as the namespace that owns the task
+    task_id = xcom(dag_run, "answer", "a2a_task")["taskId"]
+    with SyncAgentClient(namespaced_agent, namespace="default") as owner:
+        assert owner.get_task(task_id).state == "TASK_STATE_COMPLETED"
+    with SyncAgentClient(namespaced_agent, token=TOKEN) as shared, pytest.raises(AgentRequestError, match="not found"):
+        shared.get_task(task_id)  # a caller with the shared token does not see the namespace's task
+
+
+def test_the_message_id_is_the_task_instances_and_its_messages():
+    operator = A2AAgentOperator(task_id="answer", agent_url="http://127.0.0.1:9", text="Summarize.")
+    context = {"ti": SimpleNamespace(dag_id="d", run_id="r", task_id="answer", map_index=-1)}
+    upstream = [{"name": "facts", "mediaType": "text/plain", "text": "A2A is a protocol."}]
+    same = operator._message_id(context, upstream)
+    assert operator._message_id(context, [dict(upstream[0])]) == same  # a re-run of the attempt: the agent returns its task
+    # An upstream step cleared and run again sends other inputs: a new message id, so the agent
+    # starts a new task instead of refusing a message id re-sent with other content.
+    assert operator._message_id(context, [{**upstream[0], "text": "A2A is an open protocol."}]) != same
+    assert operator._message_id(context, upstream, attempt=2) != same

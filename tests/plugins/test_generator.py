@@ -63,10 +63,10 @@ def test_fifty_valid_and_five_broken_resources(tmp_path: Path, repo: Path, monke
         (tmp_path / f"broken-{index}.yaml").write_text(broken)
     dags = load_dags(tmp_path, monkeypatch)
     assert len(dags) == 55
-    broken = [d for d in dags.values() if "invalid" in d.tags]
+    broken = [d for d in aistack_airflow.dags.values() if "invalid" in d.tags]
     assert sorted(d.dag_id for d in broken) == [f"aistack__default__broken-{i}" for i in range(5)]
     assert "spec.pipeline[0].retries: must be greater than or equal to 0" in broken[0].doc_md
-    assert all(len(d.tasks) == 3 for d in dags.values() if "invalid" not in d.tags)
+    assert all(len(d.tasks) == 3 for d in aistack_airflow.dags.values() if "invalid" not in d.tags)
 
 
 # -- runs -------------------------------------------------------------------------------

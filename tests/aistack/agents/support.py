@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +38,16 @@ CLASSIFY_SCHEMA = {
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
     },
 }
+
+
+def token_files(directory: Path, **tokens: str) -> Path:
+    """A tokens directory as a projected volume of one Secret per namespace mounts it: one file per
+    namespace (keyword names use _ for -), plus the volume's own `..data` entry, which is no token."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for namespace, token in tokens.items():
+        (directory / namespace.replace("_", "-")).write_text(token + "\n")
+    (directory / "..data").mkdir(exist_ok=True)
+    return directory
 
 
 def run(coroutine: Any) -> Any:

@@ -1,4 +1,5 @@
-"""The agent card: content built from the OllamaAgent and its model, served at both well-known paths."""
+"""The agent card: content built from the OllamaAgent and its model, served at the A2A 1.0 well-known
+path (and nothing at the 0.2/0.3 name), cacheable."""
 
 from __future__ import annotations
 
@@ -85,19 +86,31 @@ def test_interface_url_joins_base_and_endpoint():
     assert interface_url("http://h:1", "/api/v1/agent") == "http://h:1/api/v1/agent"
 
 
-@pytest.mark.parametrize("path", ["/.well-known/agent-card.json", "/.well-known/agent.json",
-                                  "/api/v1/agent/.well-known/agent-card.json", "/api/v1/agent/.well-known/agent.json"])
-def test_card_is_served_openly_at_every_card_path(path):
+@pytest.fixture(scope="module")
+def secured_agent():
     agent = ollama_agent(endpoint="/api/v1/agent", bearer=True, capabilities=("summarization", "text-analysis"))
     with serve(agent, model_definition(), EchoModelBackend(), tokens=TokenSource(value=TOKEN)) as running:
-        response = httpx.get(running.url + path)  # no token: cards are public
-        assert response.status_code == 200, response.text
-        card = response.json()
-        assert REQUIRED <= set(card)
-        assert card["supportedInterfaces"][0]["url"] == f"{running.url}/api/v1/agent"
-        assert isinstance(parse_agent_card(card), AgentCard)
-        etag = response.headers["etag"]
-        assert httpx.get(running.url + path, headers={"If-None-Match": etag}).status_code == 304
+        yield running
+
+
+@pytest.mark.parametrize("path", ["/.well-known/agent-card.json", "/api/v1/agent/.well-known/agent-card.json"])
+def test_card_is_served_openly_and_cacheably_at_every_card_path(secured_agent, path):
+    response = httpx.get(secured_agent.url + path)  # no token: cards are public
+    assert response.status_code == 200, response.text
+    card = response.json()
+    assert REQUIRED <= set(card)
+    assert card["supportedInterfaces"][0]["url"] == f"{secured_agent.url}/api/v1/agent"
+    assert isinstance(parse_agent_card(card), AgentCard)
+    assert response.headers["cache-control"] == "public, max-age=300"
+    etag = response.headers["etag"]
+    revalidated = httpx.get(secured_agent.url + path, headers={"If-None-Match": etag})
+    assert revalidated.status_code == 304 and revalidated.headers["cache-control"] == "public, max-age=300"
+
+
+@pytest.mark.parametrize("path", ["/.well-known/agent.json", "/api/v1/agent/.well-known/agent.json"])
+def test_no_card_is_served_under_the_a2a_0_3_name_which_the_server_does_not_speak(secured_agent, path):
+    # A 0.3 client reading a 1.0 card there would then send 0.3 requests, which are refused.
+    assert httpx.get(secured_agent.url + path).status_code == 404  # not 401: no token would get a card there
 
 
 def test_public_url_is_what_the_card_advertises():

@@ -3,6 +3,8 @@ The model is a deterministic fake that records what it was asked."""
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 
 import httpx
@@ -12,8 +14,12 @@ from aistack.agents.backend import ModelNotFound, OllamaBackend
 from aistack.agents.client import AgentClient, AgentTaskFailed
 from aistack.agents.fakes import FailingModel, ScriptedModel
 from aistack.agents.limits import DEFAULT_NUM_PREDICT, bounded_schema
+from aistack.agents.webhooks import AllowList
 
-from .support import CLASSIFY_SCHEMA, model_definition, ollama_agent, run, serve
+from .support import CLASSIFY_SCHEMA, jsonrpc, model_definition, ollama_agent, run, serve
+
+V1 = {"A2A-Version": "1.0"}
+CLASSIFIED = {"label": "question", "confidence": 0.9}
 
 
 def send_all(running, *messages, transport="jsonrpc", **common):
@@ -119,6 +125,45 @@ def test_caller_names_the_artifact_and_media_type_scripted_fake_model():
                                  {"name": "raw", "mediaType": "text/plain", "text": '{"topics": []}'}]
 
 
+@pytest.mark.parametrize("json_agent, accepted, media_type", [
+    (False, ["application/json"], "application/json"),        # a text agent answers in JSON when only JSON is accepted
+    (False, ["text/markdown; charset=utf-8"], "text/markdown"),
+    (True, ["text/plain", "image/png"], "text/plain"),           # a JSON agent's answer, rendered as text
+])
+def test_accepted_output_modes_choose_the_artifacts_media_type_scripted_fake_model(json_agent, accepted, media_type):
+    model = ScriptedModel([json.dumps(CLASSIFIED)])
+    definition = model_definition(json_schema=CLASSIFY_SCHEMA) if json_agent else model_definition()
+    with serve(ollama_agent(), definition, model) as running:
+        body = jsonrpc("SendMessage", {"message": {"role": "ROLE_USER", "messageId": "m", "parts": [{"text": "classify"}]},
+                                       "configuration": {"acceptedOutputModes": accepted}})
+        task = httpx.post(running.interface_url, json=body, headers=V1).json()["result"]["task"]
+    [artifact] = task["artifacts"]
+    assert {part["mediaType"] for part in artifact["parts"]} == {media_type}
+    if media_type == "application/json":
+        assert artifact["parts"][0]["data"] == CLASSIFIED and model.requests[0].format == "json"
+    else:
+        assert json.loads("".join(part["text"] for part in artifact["parts"])) == CLASSIFIED
+
+
+@pytest.mark.parametrize("accepted, artifact, match", [
+    (["image/png"], None, "accept one of text/plain, text/markdown, application/json"),
+    (["text/plain"], {"name": "facts", "mediaType": "application/json"}, "not among the acceptedOutputModes (text/plain)"),
+])
+def test_a_request_no_accepted_output_mode_can_serve_is_refused_before_the_scripted_fake_model_runs(accepted, artifact, match):
+    model = ScriptedModel()
+    message = {"role": "ROLE_USER", "messageId": "m", "parts": [{"text": "hi"}]}
+    if artifact is not None:
+        message["metadata"] = {"aistack": {"artifact": artifact}}
+    with serve(ollama_agent(), model_definition(), model) as running:
+        body = jsonrpc("SendMessage", {"message": message, "configuration": {"acceptedOutputModes": accepted}})
+        error = httpx.post(running.interface_url, json=body, headers=V1).json()["error"]
+        rest = httpx.post(running.url + "/message:send", json=body["params"], headers=V1)
+        listed = httpx.get(running.url + "/tasks", headers=V1).json()
+    assert error["code"] == -32005 and match in error["message"]  # ContentTypeNotSupported
+    assert rest.status_code == 400 and rest.json()["error"]["details"][0]["reason"] == "CONTENT_TYPE_NOT_SUPPORTED"
+    assert listed["tasks"] == [] and model.requests == []
+
+
 def test_failing_fake_model_errors_fail_the_task_with_what_to_fix():
     missing = FailingModel(ModelNotFound("model test-model:1.0.0 is not on the Ollama server: build it"))
     with serve(ollama_agent(), model_definition(), missing) as running:
@@ -149,6 +194,35 @@ def test_a_resent_message_id_returns_the_same_task_without_calling_the_fake_mode
         [streamed] = send_all(running, {"text": "hi", "message_id": "other"})
     assert first.task_id == again.task_id and again.succeeded
     assert len(model.requests) == 2 and streamed.task_id != first.task_id
+
+
+@pytest.mark.parametrize("change", ["parts", "metadata", "push config", "accepted output modes", "context id"])
+def test_a_message_id_resent_with_another_request_is_refused_and_the_same_one_gets_its_task(change):
+    model = ScriptedModel(["once"])
+    first = {"message": {"role": "ROLE_USER", "messageId": "step-1", "parts": [{"text": "hi"}]}}
+    changed = copy.deepcopy(first)
+    if change == "parts":
+        changed["message"]["parts"] = [{"text": "something else"}]
+    elif change == "metadata":
+        changed["message"]["metadata"] = {"aistack": {"artifact": {"name": "other"}}}
+    elif change == "push config":  # once ignored: the earlier task came back and this webhook was never called
+        changed["configuration"] = {"taskPushNotificationConfig": {"url": "http://127.0.0.1:9/hook"}}
+    elif change == "accepted output modes":
+        changed["configuration"] = {"acceptedOutputModes": ["text/markdown"]}
+    else:
+        changed["message"]["contextId"] = "another-context"
+    with serve(ollama_agent(push=True), model_definition(), model, webhook_allow=AllowList.parse("127.0.0.1")) as running:
+        task = httpx.post(running.interface_url, json=jsonrpc("SendMessage", first), headers=V1).json()["result"]["task"]
+        error = httpx.post(running.interface_url, json=jsonrpc("SendMessage", changed), headers=V1).json()["error"]
+        rest = httpx.post(running.url + "/message:send", json=changed, headers=V1)
+        retry = {"message": {**first["message"], "contextId": task["contextId"]},
+                 "configuration": {"returnImmediately": True, "historyLength": 0}}  # the same request, answered differently
+        again = httpx.post(running.interface_url, json=jsonrpc("SendMessage", retry), headers=V1).json()["result"]["task"]
+    assert error["code"] == -32602 and "messageId 'step-1' was already sent" in error["message"]  # InvalidParams
+    assert "new messageId" in error["message"]
+    assert rest.status_code == 400 and rest.json()["error"]["details"][0]["reason"] == "INVALID_PARAMS"
+    assert again["id"] == task["id"] and again["status"]["state"] == "TASK_STATE_COMPLETED" and "history" not in again
+    assert len(model.requests) == 1
 
 
 def test_logs_carry_task_and_context_ids(caplog):

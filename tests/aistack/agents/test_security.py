@@ -28,6 +28,14 @@ def secured():
         yield running
 
 
+@pytest.fixture(scope="module")
+def refusing():
+    """Another secured agent, so the refusals below leave `secured`'s rejection metrics alone."""
+    agent = ollama_agent(endpoint="/api/v1/agent", bearer=True)
+    with serve(agent, model_definition(), EchoModelBackend(), tokens=TokenSource(value=TOKEN), max_body_bytes=4096) as running:
+        yield running
+
+
 def test_missing_version_header_is_refused_on_both_transports():
     with serve(ollama_agent(), model_definition(), EchoModelBackend()) as running:
         rpc = httpx.post(running.interface_url, json=SEND)
@@ -59,10 +67,38 @@ def test_calls_without_the_right_token_get_401(secured, headers, error):
         assert TOKEN not in response.text
 
 
+@pytest.mark.parametrize("trailing", ["", "/"])
+def test_refusals_on_the_jsonrpc_url_are_jsonrpc_error_responses(refusing, trailing):
+    url = refusing.interface_url + trailing
+    unauthenticated = httpx.post(url, json=SEND, headers=V1)
+    assert unauthenticated.status_code == 401 and unauthenticated.headers["www-authenticate"] == 'Bearer realm="aistack"'
+    body = unauthenticated.json()
+    assert (body["jsonrpc"], body["id"], body["error"]["code"]) == ("2.0", None, -32000)
+    assert "Authorization: Bearer" in body["error"]["message"] and "result" not in body
+    wrong = httpx.post(url, json=SEND, headers={**V1, "Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["www-authenticate"]
+    assert wrong.json()["error"]["code"] == -32000 and wrong.json()["jsonrpc"] == "2.0"
+    big = jsonrpc("SendMessage", {"message": {"role": "ROLE_USER", "messageId": "m", "parts": [{"text": "x" * 5000}]}})
+    too_large = httpx.post(url, json=big, headers={**V1, "Authorization": f"Bearer {TOKEN}"})
+    assert too_large.status_code == 413
+    assert too_large.json()["jsonrpc"] == "2.0" and too_large.json()["error"]["code"] == -32600  # Invalid Request
+    assert "at most 4096 bytes" in too_large.json()["error"]["message"]
+
+
+def test_refusals_on_rest_paths_keep_the_http_json_error_shape(refusing):
+    message = {"message": SEND["params"]["message"]}
+    unauthenticated = httpx.post(refusing.interface_url + "/message:send", json=message, headers=V1)
+    assert unauthenticated.status_code == 401 and unauthenticated.headers["www-authenticate"].startswith("Bearer")
+    assert unauthenticated.json()["error"] | {"message": ""} == {"code": 401, "status": "UNAUTHENTICATED", "message": ""}
+    big = {"message": {**message["message"], "parts": [{"text": "x" * 5000}]}}
+    too_large = httpx.post(refusing.interface_url + "/message:send", json=big, headers={**V1, "Authorization": f"Bearer {TOKEN}"})
+    assert too_large.status_code == 413 and too_large.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+
+
 def test_the_right_token_passes_and_cards_and_probes_stay_open(secured):
     ok = httpx.post(secured.interface_url, json=SEND, headers={**V1, "Authorization": f"Bearer {TOKEN}"})
     assert ok.json()["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
-    for path in ("/.well-known/agent-card.json", "/.well-known/agent.json", "/healthz", "/readyz", "/metrics"):
+    for path in ("/.well-known/agent-card.json", "/healthz", "/readyz", "/metrics"):
         assert httpx.get(secured.url + path).status_code == 200, path
     metrics = httpx.get(secured.url + "/metrics").text
     assert 'aistack_a2a_http_rejections_total{reason="unauthorized"}' in metrics

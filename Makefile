@@ -30,7 +30,7 @@ WHEEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/aistack/wheels
 LLAMA_WHEELS := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_KEY)
 LLAMA_WHEEL_OK := $(LLAMA_WHEELS)/.built
 
-.PHONY: demo test airflow install crds lock runtime-wheel
+.PHONY: demo test lint airflow install crds lock runtime-wheel
 
 install: $(INSTALLED)
 
@@ -61,8 +61,14 @@ demo: $(INSTALLED)
 	$(BIN)/aistack validate examples/ models/
 	$(BIN)/aistack run examples/summarization-pipeline --input-file examples/summarization-pipeline/document.md
 
-test: $(INSTALLED)
+test: lint
 	$(BIN)/python -m pytest
+
+# The structure and the types, before the tests: lint, the import contracts (pyproject.toml), mypy on the core.
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The Airflow UI on this machine with every example's pipeline, agents and models (Ctrl-C stops it).
 airflow: $(INSTALLED)

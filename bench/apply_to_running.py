@@ -97,7 +97,7 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="aistack-bench-airflow-"))
     dags = home / "dags"
-    aistack_airflow.dags.mkdir()
+    dags.mkdir()
     shutil.copy(REPO / "dags" / "task_orchestration_watcher.py", dags)
     generator = REPO / "dags" / "task_orchestrations.py"
     shutil.copy(generator, dags / "task_orchestrations.py")
@@ -131,7 +131,7 @@ def measure(api: Airflow, kube: KubeAPIServer, kubectl: Kubectl, runs: int) -> N
         t0 = time.time()
         kubectl("apply", "-f", "-", input=manifest(name))
 
-        def run_started() -> dict[str, Any] | None:
+        def run_started(dag_id: str = dag_id) -> dict[str, Any] | None:
             found = (api.get(f"/dags/{dag_id}/dagRuns") or {}).get("dag_runs", [])
             return found[0] if found and found[0].get("start_date") else None
 

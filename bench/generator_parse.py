@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,14 +55,14 @@ def manifest(index: int, steps: int = STEPS) -> str:
 
 def airflow_floor(count: int, tasks: int = TASKS) -> float:
     """Seconds Airflow itself needs to build `count` DAGs of `tasks` chained EmptyOperators."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from airflow.providers.standard.operators.empty import EmptyOperator
     from airflow.sdk import DAG
 
     started = time.perf_counter()
     for index in range(count):
-        with DAG(f"floor-{index}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)):
+        with DAG(f"floor-{index}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC)):
             previous = None
             for task in range(tasks):
                 current = EmptyOperator(task_id=f"t{task}")
@@ -73,7 +74,7 @@ def airflow_floor(count: int, tasks: int = TASKS) -> float:
 
 def shaped_floor(count: int, steps: int = STEPS) -> float:
     """Seconds Airflow itself needs to build `count` DAGs shaped like the generator's (see above)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from airflow.sdk import DAG, BaseOperator, Param
 
@@ -86,7 +87,7 @@ def shaped_floor(count: int, steps: int = STEPS) -> float:
     for index in range(count):
         params = {"input": Param("Summarize this.", type="string", title="Input", description="The text."),
                   "generation": Param(1, type="integer", description="The resource generation.")}
-        with DAG(f"shaped-{index}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc), params=params):
+        with DAG(f"shaped-{index}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), params=params):
             tasks = [Step(task_id=f"step-{step}", agent="agent") for step in range(steps)]
             for upstream, downstream in zip(tasks, tasks[1:]):
                 upstream >> downstream
@@ -96,8 +97,9 @@ def shaped_floor(count: int, steps: int = STEPS) -> float:
 
 def timed_parse(count: int) -> tuple[float, float]:
     """(load+validate, build) seconds of one parse, as `generator.parse` does it."""
-    from aistack.pipelines import source as orchestration_source
     from aistack_airflow import generator
+
+    from aistack.pipelines import source as orchestration_source
 
     with generator.collector_paused():
         started = time.perf_counter()
@@ -137,7 +139,6 @@ def main() -> None:
     os.environ.setdefault("AIRFLOW_HOME", str(home / "airflow"))
     os.environ["AISTACK_HOME"] = str(home / "aistack")
     import airflow.sdk  # noqa: F401  (not counted)
-
     import aistack_airflow.generator  # noqa: F401  (not counted)
 
     print(f"{'':9}  {'------ cold (s) ------':>26}  {'------ warm (s) ------':>26}  {'---- Airflow floor (s) ----':>35}"
@@ -150,8 +151,8 @@ def main() -> None:
         for index in range(count):
             (folder / f"pipeline-{index}.yaml").write_text(manifest(index))
         os.environ["AISTACK_ORCHESTRATIONS_PATH"] = str(folder)
-        cold = best(lambda: timed_parse(count), before=lambda: shutil.rmtree(home / "aistack", ignore_errors=True))
-        warm = best(lambda: timed_parse(count))
+        cold = best(lambda count=count: timed_parse(count), before=lambda: shutil.rmtree(home / "aistack", ignore_errors=True))
+        warm = best(lambda count=count: timed_parse(count))
         empty = min(airflow_floor(count) for _ in range(REPEATS))
         empty_paused = min(paused(airflow_floor, count) for _ in range(REPEATS))
         shaped = min(paused(shaped_floor, count) for _ in range(REPEATS))

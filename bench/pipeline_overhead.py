@@ -119,9 +119,9 @@ def main() -> None:
 
     import logging
 
+    from aistack.local.models import CONTEXT
     from aistack.runtime.config import RuntimeConfig
     from aistack.runtime.endpoint import embedded_server
-    from aistack.local.models import CONTEXT
 
     logging.basicConfig(level=logging.ERROR)  # the runtime's build messages are not the bench's output
 

@@ -49,9 +49,9 @@ def main() -> int:
 
     from aistack.agents.limits import bounded_schema
     from aistack.agents.profile import chat_options
-    from aistack.models.modelfile import build_request, output_format, translate_template
     from aistack.agents.quality import measure
     from aistack.local.project import load_project
+    from aistack.models.modelfile import build_request, output_format, translate_template
     from aistack.runtime.config import RuntimeConfig
     from aistack.runtime.endpoint import embedded_server
 

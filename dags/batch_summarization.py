@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TriggerRule, get_current_context, task
@@ -74,7 +74,7 @@ def _as_list(pulled: Any) -> list[Any]:
 with DAG(
     "batch_summarization",
     schedule=CronDataIntervalTimetable(CONFIG.schedule, timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=CONFIG.catchup,
     max_active_runs=1,
     tags=["aistack", "documents"],

@@ -9,15 +9,15 @@ setup (AISTACK_MODELS_PATH set: resources are files, `aistack airflow`) watches 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
-
-from aistack import settings
 from aistack_airflow.operators.agent_deploy import OllamaAgentDeployOperator
 from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
+
+from aistack import settings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ AGENTS_ASSET = Asset(
 with DAG(
     "ollama_agents",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/30 * * * *", timezone="UTC"), assets=[AGENTS_ASSET]),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     tags=["aistack", "agents"],

@@ -10,18 +10,18 @@ reports each new or changed definition in the cluster.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
-
-from aistack import settings
-from aistack.models.modelfile import build_request
-from aistack.models.builds import is_up_to_date
 from aistack_airflow.operators.model_build import OllamaModelBuildOperator, OllamaModelLocalBuildOperator
 from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
+
+from aistack import settings
+from aistack.models.builds import is_up_to_date
+from aistack.models.modelfile import build_request
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ with DAG(
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(settings.model_builds_schedule(), timezone="UTC"), assets=[DEFINITIONS_ASSET]
     ),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     tags=["aistack", "models"],

@@ -35,13 +35,13 @@ run starting, of which about 2.3 s until the sensor resumes and 3 s until start_
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Variable, task
+from aistack_airflow.sensors.task_orchestration import TaskOrchestrationSensor
 
 from aistack import settings
-from aistack_airflow.sensors.task_orchestration import TaskOrchestrationSensor
 
 RESUME_VARIABLE = "aistack_task_orchestration_watch_rv"
 WAIT_TASK = "wait_for_submissions"
@@ -49,7 +49,7 @@ WAIT_TASK = "wait_for_submissions"
 with DAG(
     "task_orchestration_watcher",
     schedule="@continuous",
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     # Watching starts by itself where pipelines come from the cluster; with a folder source

@@ -14,8 +14,8 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.sdk import BaseOperator
 from kubernetes.client import models as k8s
 
-from aistack.models import build_pod
 from aistack.kube.client import ResourceClient, api_client
+from aistack.models import build_pod
 from aistack.models.builds import build_with_client, building_status, complete_status, failed_status, is_up_to_date
 from aistack.models.modelfile import BuildRequest, build_request
 from aistack.resources import OllamaModelDefinition, parse_resource

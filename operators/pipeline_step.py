@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aistack.pipelines.plan import PipelinePlan, StepPlan
-from aistack.agents.quality import RUN_INPUT
-from aistack.pipelines.status import RunReporter, now
 from aistack_airflow.operators.a2a import A2A_TASK_KEY, A2AAgentOperator
+
+from aistack.agents.quality import RUN_INPUT
+from aistack.pipelines.plan import PipelinePlan, StepPlan
+from aistack.pipelines.status import RunReporter, now
 
 
 def reporter(plan: PipelinePlan, context: Any) -> RunReporter:

@@ -12,24 +12,24 @@ import gc
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
 from airflow.sdk.exceptions import AirflowException
-
-from aistack.pipelines import source as orchestration_source
-from aistack.pipelines.source import InvalidOrchestration, Snapshot
-from aistack.pipelines.plan import PipelinePlan, StepPlan, dag_id_for, plan
-from aistack.resources import FieldError, TaskOrchestration
-from aistack.resources.orchestration import MAX_RUN_INPUT, FailureAction
 from aistack_airflow.operators.pipeline_output import PublishResultsOperator, RollbackResultsOperator
 from aistack_airflow.operators.pipeline_step import PipelineStepOperator, reporter
 
+from aistack.pipelines import source as orchestration_source
+from aistack.pipelines.plan import PipelinePlan, StepPlan, dag_id_for, plan
+from aistack.pipelines.source import InvalidOrchestration, Snapshot
+from aistack.resources import FieldError, TaskOrchestration
+from aistack.resources.orchestration import MAX_RUN_INPUT, FailureAction
+
 log = logging.getLogger(__name__)
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_INSTRUCTION = "Work on the inputs below."
 
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from fastapi import Depends, FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
-
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from aistack.pipelines import overview as orchestration_overview
 from aistack.pipelines import source as orchestration_source
@@ -35,10 +34,9 @@ app = FastAPI(title="aistack TaskOrchestrations", dependencies=[Depends(requires
 
 def latest_runs(dag_ids: Iterable[str]) -> dict[str, orchestration_overview.LatestRun]:
     """The most recently created run of each DAG, from Airflow's metadata database."""
-    from sqlalchemy import func, select
-
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from sqlalchemy import func, select
 
     wanted = list(dag_ids)
     if not wanted:

@@ -25,8 +25,8 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from aistack.resources import GROUP, VERSION, TaskOrchestration
 from aistack.kube.watch import SUBMITTED, ResourceWatch, collect_batch, event_for
+from aistack.resources import GROUP, VERSION, TaskOrchestration
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,9 @@ class TaskOrchestrationSensor(BaseSensorOperator):
         return events
 
     def poke(self, context: Any) -> PokeReturnValue:
-        from aistack.kube.client import api_client
         from kubernetes import client
+
+        from aistack.kube.client import api_client
 
         with api_client(self.kubeconfig, self.context) as api:
             objects = client.CustomObjectsApi(api)

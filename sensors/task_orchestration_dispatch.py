@@ -32,15 +32,16 @@ import posixpath
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from aistack_airflow.sensors.task_orchestration import PLURAL, RUN_ID_PREFIX, is_pending, run_id_for
+
 from aistack import settings
+from aistack.kube.watch import DELETED, SUBMITTED
 from aistack.pipelines.plan import dag_id_for
 from aistack.resources import GROUP, VERSION, Condition, InvalidResource, parse_resource
 from aistack.resources.conditions import set_condition
-from aistack.kube.watch import DELETED, SUBMITTED
-from aistack_airflow.sensors.task_orchestration import PLURAL, RUN_ID_PREFIX, is_pending, run_id_for
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class TaskOrchestrationDispatcher:
         dag_timeout: float = 60.0,
         poll_interval: float = 0.25,
         reparse_interval: float = 5.0,
-        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.objects = objects
         self.airflow = airflow
@@ -303,10 +304,10 @@ def trigger_through_task_sdk(dag_id: str, run_id: str, conf: dict[str, Any]) -> 
 
 
 def dispatcher_for_task(ti: Any, **kwargs: Any) -> TaskOrchestrationDispatcher:
+    from aistack_airflow.hooks.airflow_api import api_from_connection, conf_get
     from kubernetes import client
 
     from aistack.kube.client import api_client
-    from aistack_airflow.hooks.airflow_api import api_from_connection, conf_get
 
     airflow = api_from_connection()
     return TaskOrchestrationDispatcher(

@@ -62,7 +62,7 @@ def shown_output(command: str) -> list[str]:
         lines = body.splitlines()
         if f"$ {command}" in lines:
             rest = lines[lines.index(f"$ {command}") + 1:]
-            return [line for line in rest[: next((i for i, l in enumerate(rest) if l.startswith("$ ")), len(rest))] if line]
+            return [line for line in rest[: next((i for i, text in enumerate(rest) if text.startswith("$ ")), len(rest))] if line]
     raise AssertionError(f"no console block shows {command}")
 
 

@@ -13,7 +13,7 @@ host), because that message ends up as the FAILED task's status message in a pip
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,7 @@ class ModelBackend(ABC):
     model: str
 
     @abstractmethod
-    def chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    def chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         """Stream the answer; closing the iterator must stop generation promptly."""
 
     @abstractmethod
@@ -98,10 +98,10 @@ class OllamaBackend(ModelBackend):
     def describe(self) -> str:
         return f"{self.model} on Ollama at {self.host}"
 
-    async def chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         stream = None
         try:
-            stream = await self._client.chat(
+            stream = await self._client.chat(  # type: ignore[call-overload]  # ollama's overloads want literal stream flags
                 model=self.model,
                 messages=[dict(m) for m in request.messages],
                 options=dict(request.options) or None,

@@ -23,9 +23,9 @@ import threading
 from collections.abc import Iterator
 
 from aistack.agents.config import ConfigError, ServerOptions
-from aistack.models.provision import ProvisionError, ensure_models
 from aistack.agents.runner import serve_agents
 from aistack.agents.tokens import TokenDirectory, TokenSource, ensure_local_token
+from aistack.models.provision import ProvisionError, ensure_models
 from aistack.resources.agent import OllamaAgent
 from aistack.resources.model_definition import OllamaModelDefinition
 

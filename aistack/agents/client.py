@@ -287,7 +287,7 @@ class AgentClient:
         self._http = http
         if transport is not None and transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}: use jsonrpc or rest")
-        bindings = [TRANSPORTS[transport]] if transport else [TransportProtocol.JSONRPC, TransportProtocol.HTTP_JSON]
+        bindings: list[str] = [TRANSPORTS[transport]] if transport else [TransportProtocol.JSONRPC, TransportProtocol.HTTP_JSON]
 
         def sdk_client(streaming: bool) -> Any:
             config = ClientConfig(streaming=streaming, httpx_client=http, supported_protocol_bindings=bindings,

@@ -52,8 +52,8 @@ from aistack.agents.limits import CALL_TIMEOUT_ENV, bounded_schema, call_timeout
 from aistack.agents.logs import task_logger
 from aistack.agents.metrics import AgentMetrics
 from aistack.agents.profile import AgentProfile
-from aistack.agents.verdict import assess, evidence_note, judged
 from aistack.agents.quality import Evidence
+from aistack.agents.verdict import assess, evidence_note, judged
 from aistack.resources.agent import AgentRole
 
 logger = logging.getLogger("aistack.agents.executor")

@@ -16,7 +16,7 @@ import asyncio
 import json
 import re
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from aistack.agents.backend import ChatChunk, ChatRequest, ModelBackend, ModelError
 
@@ -29,7 +29,7 @@ class EchoModelBackend(ModelBackend):
     def __init__(self, model: str = "echo:fake"):
         self.model = model
 
-    async def chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         last = next((m["content"] for m in reversed(request.messages) if m.get("role") == "user"), "")
         if request.format:
             yield ChatChunk(json.dumps({"echo": last}), done=True, tokens=1)
@@ -68,7 +68,7 @@ class ScriptedModel(ModelBackend):
             index = min(len(self.requests) - 1, len(self.replies) - 1)
             return self.replies[index]
 
-    async def chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         with self._lock:
             self.requests.append(request)
         reply = self._next_reply()
@@ -114,7 +114,7 @@ class SwappableModel(ModelBackend):
     def __init__(self, current: ModelBackend) -> None:
         self.current = current
 
-    def chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    def chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         return self.current.chat(request)
 
     async def check(self) -> None:

@@ -25,7 +25,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 from a2a.server.context import ServerCallContext
 from a2a.server.owner_resolver import resolve_user_scope
@@ -145,7 +145,7 @@ class AgentRequestHandler(DefaultRequestHandler):
                 f"configuration (it started task {known.task_id}): give a new request a new messageId; re-send "
                 "exactly the same message to get that task"
             ))
-        return await self.task_store.get(known.task_id, context)
+        return cast(Task | None, await self.task_store.get(known.task_id, context))
 
     # -- operations ------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ class AgentRequestHandler(DefaultRequestHandler):
                 return await DefaultRequestHandler.on_message_send(self, params, context)
             while task.status.state not in SETTLED_STATES and not params.configuration.return_immediately:
                 await asyncio.sleep(0.05)
-                task = await self.task_store.get(task.id, context) or task
+                task = cast(Task | None, await self.task_store.get(task.id, context)) or task
             return apply_history_length(task, params.configuration)
 
         return await self._timed("SendMessage", context, call)

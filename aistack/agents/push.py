@@ -106,7 +106,7 @@ class PushDispatcher(PushNotificationSender):
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), self.idle_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return
                 if item is _DONE:
                     return

@@ -170,7 +170,7 @@ def measure(work: Any, source: str, schema: Mapping[str, Any] | None = None) -> 
     source_words = frozenset(content_words(source))
     evidence = Evidence()
     names = _property_names(schema) if schema else set()
-    for path, text in _bounded(statements(work)):
+    for _path, text in _bounded(statements(work)):
         text = text.strip()
         if not text:
             continue

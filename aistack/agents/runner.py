@@ -81,7 +81,7 @@ class RunningAgent:
 class _Server(uvicorn.Server):
     """uvicorn without its signal handlers: several run in one loop, and the caller owns signals."""
 
-    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]  # any context manager does
         return contextlib.nullcontext()
 
 

@@ -54,7 +54,7 @@ def _jsonrpc_body(status: int, message: str) -> dict[str, Any]:
 
 
 async def _error(send: Callable[..., Any], scope: Scope, jsonrpc_paths: frozenset[str], status: int, reason: str,
-                 message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+                 message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     if scope["path"] in jsonrpc_paths:
         payload = _jsonrpc_body(status, message)
     else:
@@ -106,7 +106,7 @@ class BearerAuth:
         if self.on_reject is not None:
             self.on_reject("unauthorized")
         await _error(send, scope, self.jsonrpc_paths, 401, "UNAUTHENTICATED", message,
-                     [(b"www-authenticate", challenge.encode())])
+                     ((b"www-authenticate", challenge.encode()),))
 
 
 class BodyLimit:

@@ -30,8 +30,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from aistack.resources.types import DNS_LABEL_PATTERN
 from aistack import settings
+from aistack.resources.types import DNS_LABEL_PATTERN
 from aistack.settings import data_dir
 
 log = logging.getLogger("aistack.agents.tokens")

@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aistack.documents.cleaning import is_supported
@@ -110,8 +110,8 @@ def parse_time(value: str | datetime | None, name: str) -> datetime | None:
         except ValueError:
             raise ValueError(f"{name} must be an ISO 8601 date or time, e.g. 2026-03-01T00:00:00+00:00; got {value!r}") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def build_manifest(
         "kind": "aistack.batch-summarization.manifest/v1",
         "dagId": dag_id,
         "runId": run_id,
-        "createdAt": (created or datetime.now(timezone.utc)).isoformat(),
+        "createdAt": (created or datetime.now(UTC)).isoformat(),
         "window": window,
         "source": source,
         "output": output,

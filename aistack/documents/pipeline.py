@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aistack.documents.chunking import chunk_text, validate_budget
@@ -94,7 +94,7 @@ def summary_record(
         "reduceLevels": result.levels,
         "summary": result.summary,
         "parts": result.parts,
-        "createdAt": datetime.now(timezone.utc).isoformat(),
+        "createdAt": datetime.now(UTC).isoformat(),
         "runId": run_id,
     }
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -95,7 +95,7 @@ class LocalStore:
                     continue
                 if not path.is_file():
                     continue
-                modified = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
+                modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
                 yield DocumentRef(key, str(path), modified, stat.st_size)
 
     def read(self, key: str) -> bytes:
@@ -139,8 +139,8 @@ class S3Store:
                     continue
                 modified = item["LastModified"]
                 if modified.tzinfo is None:
-                    modified = modified.replace(tzinfo=timezone.utc)
-                yield DocumentRef(key, f"s3://{self.bucket}/{full}", modified.astimezone(timezone.utc), int(item.get("Size", 0)))
+                    modified = modified.replace(tzinfo=UTC)
+                yield DocumentRef(key, f"s3://{self.bucket}/{full}", modified.astimezone(UTC), int(item.get("Size", 0)))
 
     def read(self, key: str) -> bytes:
         response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))

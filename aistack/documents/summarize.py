@@ -82,14 +82,14 @@ def _render(value: Any, depth: int = 0) -> list[str]:
     if isinstance(value, str):
         return [value.strip()] if value.strip() else []
     if isinstance(value, list):
-        lines = []
+        lines: list[str] = []
         for item in value:
             rendered = _render(item, depth + 1)
             if rendered:
                 lines.append("- " + " ".join(rendered))
         return lines
     if isinstance(value, dict):
-        lines: list[str] = []
+        lines = []
         for key, item in value.items():
             rendered = _render(item, depth + 1)
             if not rendered:

@@ -7,11 +7,13 @@ the status subresource with a merge patch, so they never touch what the user app
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from kubernetes import client, config
 
-from aistack.resources import GROUP, VERSION, AnyResource, FieldError, InvalidResource, parse_resource
+from aistack.resources import GROUP, VERSION, AnyResource, FieldError, InvalidResource, OllamaAgent, OllamaModelDefinition, TaskOrchestration, parse_resource
+
+R = TypeVar("R", OllamaModelDefinition, OllamaAgent, TaskOrchestration)
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
@@ -44,12 +46,12 @@ class ResourceClient:
     def get_raw(self, kind: type[AnyResource], name: str, namespace: str) -> dict[str, Any]:
         return self.api.get_namespaced_custom_object(GROUP, VERSION, namespace, kind.PLURAL, name)
 
-    def get(self, kind: type[AnyResource], name: str, namespace: str) -> AnyResource:
-        return parse_resource(self.get_raw(kind, name, namespace))
+    def get(self, kind: type[R], name: str, namespace: str) -> R:
+        return cast(R, parse_resource(self.get_raw(kind, name, namespace)))
 
     def list(
-        self, kind: type[AnyResource], namespace: str | None = None, label_selector: str | None = None
-    ) -> tuple[list[AnyResource], list[InvalidObject], str]:
+        self, kind: type[R], namespace: str | None = None, label_selector: str | None = None
+    ) -> tuple[list[R], list[InvalidObject], str]:
         """Every object of a kind: the valid ones, the invalid ones, and the list's resourceVersion."""
         if namespace:
             raw = self.api.list_namespaced_custom_object(
@@ -57,11 +59,12 @@ class ResourceClient:
             )
         else:
             raw = self.api.list_cluster_custom_object(GROUP, VERSION, kind.PLURAL, label_selector=label_selector)
-        valid, invalid = [], []
+        valid: list[R] = []
+        invalid: list[InvalidObject] = []
         for item in raw.get("items", []):
             meta = item.get("metadata", {})
             try:
-                valid.append(parse_resource(item))
+                valid.append(cast(R, parse_resource(item)))
             except InvalidResource as exc:
                 invalid.append(InvalidObject(meta.get("namespace", ""), meta.get("name", ""), exc.errors))
         return valid, invalid, raw.get("metadata", {}).get("resourceVersion", "")

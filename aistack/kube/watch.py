@@ -163,7 +163,7 @@ class ResourceWatch:
                 try:
                     for event in await self._relist(call):
                         yield event
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError, client.ApiException) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError, client.ApiException) as exc:
                     self._raise_if_fatal(exc)
                     failures += 1
                     await self._backoff(failures, exc)
@@ -185,11 +185,11 @@ class ResourceWatch:
                             for event in await self._relist(call):
                                 yield event
                             gone = False
-                        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, client.ApiException) as exc:
+                        except (TimeoutError, aiohttp.ClientError, OSError, client.ApiException) as exc:
                             self._raise_if_fatal(exc)
                             failures += 1
                             await self._backoff(failures, exc)
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError, client.ApiException) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError, client.ApiException) as exc:
                     self._raise_if_fatal(exc)
                     failures += 1
                     await self._backoff(failures, exc)
@@ -225,8 +225,8 @@ class ResourceWatch:
 
     async def _replay_deletions(self, call: Callable[..., Any]) -> AsyncIterator[dict[str, Any]]:
         """History from ``resume_from`` up to the list: only deletions of objects the list lacks."""
-        list_rv = _rv_int(self.resource_version)
-        if list_rv is None or _rv_int(self.resume_from) is None or _rv_int(self.resume_from) >= list_rv:
+        list_rv, resume_rv = _rv_int(self.resource_version), _rv_int(self.resume_from)
+        if list_rv is None or resume_rv is None or resume_rv >= list_rv:
             return
         response = await call(
             watch=True, resource_version=self.resume_from, allow_watch_bookmarks=True, timeout_seconds=1,
@@ -249,7 +249,7 @@ class ResourceWatch:
                         break
                     if event.get("type") == "DELETED" and obj["metadata"]["uid"] not in self._known.names:
                         deleted[obj["metadata"]["uid"]] = obj
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.info("cannot replay deletions since %s: %s", self.resume_from, exc)
         for obj in deleted.values():
             yield event_for(DELETED, obj)

@@ -14,6 +14,7 @@ a SQLite database. Ctrl-C stops Airflow, the agents and the model runtime.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -27,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aistack import settings
-from aistack.pipelines.airflow_rest import AirflowAPI, AirflowAPIError, get_token
 from aistack.documents import settings as documents_settings
 from aistack.local.airflow_home import AirflowHome, shipped_dag_file
 from aistack.local.outputs import aws_configuration
 from aistack.local.progress import Console
 from aistack.local.runner import RunError, logging_to, model_line, wait_for_interrupt
+from aistack.pipelines.airflow_rest import AirflowAPI, AirflowAPIError, get_token
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def airflow_ui(request: UIRequest, console: Console) -> Iterator[UI]:
             _wait(lambda: set(pipelines) <= {d["dag_id"] for d in _dags(api)}, 180,
                   "the generated DAGs appeared", process, log)
             for dag_id in pipelines:
-                _wait(lambda dag_id=dag_id: _unpaused(api, dag_id), 60, f"{dag_id} was unpaused", process, log)
+                _wait(functools.partial(_unpaused, api, dag_id), 60, f"{dag_id} was unpaused", process, log)
         yield UI(base, USER, password, pipelines, log, process)
 
 

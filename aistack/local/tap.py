@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,7 +87,7 @@ class TappedBackend(ModelBackend):
         self.inner, self.agent, self.tap = inner, agent, tap
         self.model = inner.model
 
-    async def chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         call = self.tap.start(self.agent, self.model, request)
         try:
             async with aclosing(self.inner.chat(request)) as stream:

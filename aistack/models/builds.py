@@ -8,7 +8,7 @@ unchanged definition by the same rule and report progress in the same shape.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aistack.models.modelfile import BuildRequest
@@ -20,7 +20,7 @@ BUILT = "Built"
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def is_up_to_date(definition: OllamaModelDefinition, request: BuildRequest) -> bool:

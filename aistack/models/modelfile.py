@@ -158,7 +158,7 @@ def response_format_text(definition: OllamaModelDefinition) -> str:
     fmt = output_format(definition)
     if fmt is None:
         return "Plain text."
-    if fmt == "json":
+    if isinstance(fmt, str):  # "json": any JSON object
         return "A single JSON object, and nothing else."
     return describe_format(fmt)
 

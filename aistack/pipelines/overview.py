@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from html import escape
 from urllib.parse import quote
 
-from aistack.pipelines.source import Snapshot
 from aistack.pipelines.plan import dag_id_for
+from aistack.pipelines.source import Snapshot
 
 RUN_STATE_PHASES = {"queued": "Pending", "running": "Running", "success": "Succeeded", "failed": "Failed"}
 

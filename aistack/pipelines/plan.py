@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aistack.resources import TaskOrchestration
-from aistack.resources.types import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, format_duration
 from aistack.resources.orchestration import (
     ArtifactDeclaration,
     ArtifactReference,
@@ -28,6 +27,7 @@ from aistack.resources.orchestration import (
     StepVerdict,
     StorageType,
 )
+from aistack.resources.types import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, format_duration
 
 DAG_ID_PREFIX = "aistack__"
 MAX_DAG_ID = 250

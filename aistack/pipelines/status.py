@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aistack import settings
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def run_url(dag_id: str, run_id: str) -> str:
@@ -58,20 +58,20 @@ class RunReporter:
             except Exception as exc:  # status is best effort: a run never fails because it could not report
                 log.warning("could not write the status of %s/%s: %s", self.namespace, self.name, exc)
         if self.events_endpoint:
-            self._post(event | {"orchestration": f"{self.namespace}/{self.name}", "dagId": self.dag_id,
-                                "runId": self.run_id, "time": now()})
+            self._post(self.events_endpoint, event | {"orchestration": f"{self.namespace}/{self.name}", "dagId": self.dag_id,
+                                                      "runId": self.run_id, "time": now()})
 
-    def _post(self, event: dict[str, Any]) -> None:
+    def _post(self, endpoint: str, event: dict[str, Any]) -> None:
         import httpx
 
         from aistack.agents.webhooks import RetrySchedule, WebhookGuard, deliver
 
         async def send() -> None:
             async with httpx.AsyncClient() as client:
-                await deliver(client, self.events_endpoint, event, schedule=RetrySchedule("exponential", 3, 0.5, 5.0, 0.2),
+                await deliver(client, endpoint, event, schedule=RetrySchedule("exponential", 3, 0.5, 5.0, 0.2),
                               guard=WebhookGuard(), headers={}, content_type="application/json", timeout=5.0)
 
         try:
             asyncio.run(send())
         except Exception as exc:
-            log.warning("could not deliver the %s event to %s: %s", event["type"], self.events_endpoint, exc)
+            log.warning("could not deliver the %s event to %s: %s", event["type"], endpoint, exc)

@@ -115,7 +115,7 @@ class CustomResource(WireModel):
     PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]]
     CATEGORY: ClassVar[str] = "aistack"
 
-    api_version: Literal["ai.stack/v1alpha1"] = Field(default=API_VERSION, description=f"Always {API_VERSION}.")
+    api_version: Literal["ai.stack/v1alpha1"] = Field(default="ai.stack/v1alpha1", description=f"Always {API_VERSION}.")
     metadata: ObjectMeta
 
     @property

@@ -10,7 +10,6 @@ from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator
 from pydantic_core import PydanticCustomError
 
 from aistack import gotemplate
-
 from aistack.resources.base import CustomResource, PrinterColumn, ResourceStatus, WireModel
 from aistack.resources.types import Quantity, StepName, Version
 

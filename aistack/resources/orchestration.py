@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 from pydantic_core import PydanticCustomError
 
 from aistack.resources.base import CustomResource, PrinterColumn, ResourceStatus, WireModel
 from aistack.resources.pipeline_graph import check_pipeline
-from aistack.resources.types import Duration, HttpUrl, MediaType, RelativeKey, ResourceName, StepName, bounded_text
+from aistack.resources.types import Duration, HttpUrl, MediaType, RelativeKey, ResourceName, StepName, text_limit
 
 MAX_STEPS = 100
 PIPELINE_GRAPH_ERROR = "pipeline_graph"
@@ -28,9 +28,11 @@ LARGE_INPUT_HINT = (
     "or put documents in a folder or S3 prefix for the batch_summarization DAG"
 )
 
-InputText = bounded_text(MAX_INPUT_TEXT, LARGE_INPUT_HINT, "The input given to the steps (a question or a short document).")
-PromptText = bounded_text(MAX_PROMPT, "keep the instruction short and pass documents as the run's input",
-                          "An instruction sent with the step's input.")
+_INPUT_LIMIT = text_limit(MAX_INPUT_TEXT, LARGE_INPUT_HINT, "The input given to the steps (a question or a short document).")
+_PROMPT_LIMIT = text_limit(MAX_PROMPT, "keep the instruction short and pass documents as the run's input",
+                           "An instruction sent with the step's input.")
+InputText = Annotated[StrictStr, *_INPUT_LIMIT]
+PromptText = Annotated[StrictStr, *_PROMPT_LIMIT]
 
 
 class TaskInput(WireModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 from pydantic import ConfigDict, ValidationError, create_model
 
@@ -13,14 +13,14 @@ from aistack.resources.model_definition import OllamaModelDefinition
 from aistack.resources.orchestration import PIPELINE_GRAPH_ERROR, PipelineStep, TaskOrchestration
 from aistack.resources.pipeline_graph import check_pipeline
 
-AnyResource = Union[OllamaModelDefinition, OllamaAgent, TaskOrchestration]
+AnyResource = OllamaModelDefinition | OllamaAgent | TaskOrchestration
 RESOURCE_TYPES: tuple[type[AnyResource], ...] = (OllamaModelDefinition, OllamaAgent, TaskOrchestration)
 KINDS: dict[str, type[AnyResource]] = {cls.KIND: cls for cls in RESOURCE_TYPES}
 
 _GRAPH_FIELDS = ("name", "depends_on", "input_from", "artifacts", "condition")
 # The part of a step the graph rules read, with the same field definitions: a step whose
 # other fields are wrong still takes part in the graph checks.
-_GraphStep = create_model(
+_GraphStep = create_model(  # type: ignore[call-overload]  # the fields are PipelineStep's own, as pydantic built them
     "GraphStep",
     __config__=ConfigDict(**{**PipelineStep.model_config, "extra": "ignore"}),
     **{name: (PipelineStep.model_fields[name].annotation, PipelineStep.model_fields[name]) for name in _GRAPH_FIELDS},
@@ -48,7 +48,7 @@ def resource_type(data: Any) -> type[AnyResource]:
         errors.append(
             FieldError("kind", f'unknown kind "{shorten(kind)}"{did_you_mean(kind, KINDS)}; aistack kinds are {", ".join(KINDS)}')
         )
-    if errors:
+    if errors or not isinstance(kind, str):
         raise InvalidResource(errors)
     return KINDS[kind]
 

@@ -269,9 +269,10 @@ RelativeKey = _string_type(
 """Output prefixes and folders: results stay under the output root whatever a resource says."""
 
 
-def bounded_text(max_length: int, hint: str, description: str) -> Any:
-    """A strict string of at most `max_length` characters (the CRD's maxLength too), whose error
-    says what to do with more: `hint` is the way to pass a larger text."""
+def text_limit(max_length: int, hint: str, description: str) -> tuple[AfterValidator, WithJsonSchema]:
+    """The metadata of a strict string of at most `max_length` characters (the CRD's maxLength
+    too), whose error says what to do with more: `hint` is the way to pass a larger text.
+    Use as `Annotated[StrictStr, *text_limit(...)]`."""
 
     def check(value: str) -> str:
         if len(value) > max_length:
@@ -280,4 +281,4 @@ def bounded_text(max_length: int, hint: str, description: str) -> Any:
             )
         return value
 
-    return Annotated[StrictStr, AfterValidator(check), WithJsonSchema({"type": "string", "maxLength": max_length, "description": description})]
+    return AfterValidator(check), WithJsonSchema({"type": "string", "maxLength": max_length, "description": description})

@@ -15,20 +15,22 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar
 
 import pydantic
 import yaml
 
 from aistack.files import write_atomic
-from aistack.resources.manifests import Document, load_documents, load_text, manifest_files, read_file
 from aistack.resources import GROUP, KINDS, AnyResource, OllamaAgent, OllamaModelDefinition, TaskOrchestration
 from aistack.resources.errors import FieldError, InvalidResource, did_you_mean, suggest
+from aistack.resources.manifests import Document, load_documents, load_text, manifest_files, read_file
 from aistack.resources.parse import parse_resource
 
 log = logging.getLogger(__name__)
 
-Outcome = Union[AnyResource, list[FieldError], None]
+R = TypeVar("R", OllamaModelDefinition, OllamaAgent, TaskOrchestration)
+
+Outcome = AnyResource | list[FieldError] | None
 """A document on its own: its resource, its errors, or None for another system's object (skipped)."""
 
 
@@ -51,7 +53,7 @@ class ValidationResult:
     def ok(self) -> bool:
         return not self.problems
 
-    def of_kind(self, cls: type[AnyResource]) -> list[AnyResource]:
+    def of_kind(self, cls: type[R]) -> list[R]:
         return [resource for _, resource in self.resources if isinstance(resource, cls)]
 
 

@@ -22,10 +22,10 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -124,7 +124,7 @@ def create_app(config: RuntimeConfig | None = None, runtime: Runtime | None = No
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -575,7 +575,7 @@ async def _respond(
     return NDJSONResponse(lines())
 
 
-async def _collect(events: AsyncIterator[Any], text: list[str]) -> jobs.Finished:
+async def _collect(events: AsyncGenerator[Any, None], text: list[str]) -> jobs.Finished:
     finished = None
     try:
         async for event in events:
@@ -584,7 +584,7 @@ async def _collect(events: AsyncIterator[Any], text: list[str]) -> jobs.Finished
             elif isinstance(event, jobs.Finished):
                 finished = event
     finally:
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()
     if finished is None:
         raise ApiError(500, "generation ended without a result")
     return finished

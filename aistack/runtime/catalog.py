@@ -9,11 +9,12 @@ check that can fail runs before anything is written, so a failed create leaves n
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ class Catalog:
             requested_from=bundled.name,
         )
         manifest = build_manifest(spec, self._details_of(path))
-        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
         size = spec.base_size + sum(len(b) for b in manifest.blobs.values())
         return ModelRecord(
             name=bundled.name, digest=manifest.digest, modified_at=modified, size=size, spec=spec, bundled_base=True
@@ -215,7 +216,7 @@ class Catalog:
             substituted_from=substituted_from,
         )
 
-    def _created_names(self) -> list[str]:
+    def _created_names(self) -> builtins.list[str]:  # `list` is this class's Ollama list call
         return [r.name for r in self.store.list()]
 
     # -- description -----------------------------------------------------------------------------
@@ -355,4 +356,4 @@ def _quote(text: str) -> str:
 
 
 def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -173,7 +173,7 @@ def _size(size: int) -> str:
 def _ago(moment: datetime | None) -> str:
     if moment is None:
         return ""
-    seconds = (datetime.now(timezone.utc) - moment).total_seconds()
+    seconds = (datetime.now(UTC) - moment).total_seconds()
     for unit, scale in (("days", 86400), ("hours", 3600), ("minutes", 60)):
         if seconds >= scale:
             return f"{int(seconds // scale)} {unit} ago"

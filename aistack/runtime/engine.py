@@ -24,10 +24,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ class Instance:
             self.expires_at = self.expires_wall = None
             return
         self.expires_at = time.monotonic() + keep_alive
-        self.expires_wall = datetime.now(timezone.utc) + timedelta(seconds=keep_alive)
+        self.expires_wall = datetime.now(UTC) + timedelta(seconds=keep_alive)
         uses = self._uses
         self._timer = threading.Timer(keep_alive, self._expire, args=(uses,))
         self._timer.daemon = True
@@ -189,7 +189,7 @@ class Engine:
         keep_alive: float,
         model: tuple[str, str] | None = None,
         embedding: bool = False,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Run `work(llm, load_duration_ns, cancel)` on the model thread; yield its events.
 
         Exceptions raised by `work` are re-raised here. Closing this iterator early (the

@@ -122,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     llm = llama_cpp.Llama(model_path=args[0], n_ctx=256, n_threads=min(2, os.cpu_count() or 1), verbose=False)
-    out = llm.create_completion("The capital of France is", max_tokens=TEST_TOKENS, temperature=0.0)
+    out = llm.create_completion("The capital of France is", max_tokens=TEST_TOKENS, temperature=0.0, stream=False)
+    assert isinstance(out, dict)
     print(json.dumps({"text": out["choices"][0]["text"], "system": llama_cpp.llama_print_system_info().decode()}))
     return 0
 

@@ -21,7 +21,7 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -323,7 +323,7 @@ class ModelStore:
             license=tuple(values["license"]),
         )
         size = sum(layer["size"] for layer in data["layers"]) + data["config"]["size"]
-        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
         return ModelRecord(name=name, digest=sha256_digest(raw), modified_at=modified, size=size, spec=spec)
 
     def _prune_blobs(self) -> None:

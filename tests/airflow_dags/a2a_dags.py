@@ -1,14 +1,13 @@
 """DAGs around A2AAgentOperator for tests/operators/test_a2a.py; the agent URL comes from the environment."""
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG
-
 from aistack_airflow.operators.a2a import A2AAgentOperator
 
 URL = os.environ.get("AISTACK_TEST_AGENT_URL", "http://127.0.0.1:9/unset")
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 ANSWER = [{"name": "answer", "mediaType": "text/plain"}]
 
 with DAG("test_a2a_send", schedule=None, start_date=START) as send:

@@ -6,8 +6,8 @@ import yaml
 
 from aistack.agents.workload import render, service_url
 from aistack.cli import _parser
-from aistack.resources.manifests import load_text
 from aistack.resources import OllamaAgent, OllamaModelDefinition, parse_resource
+from aistack.resources.manifests import load_text
 from aistack.resources.validation import validate_documents, validate_paths
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from aistack.pipelines.output import LocalStorage, UnsafeKey, checked_key, published_keys, publish, run_folder
+from aistack.pipelines.output import LocalStorage, UnsafeKey, checked_key, publish, published_keys, run_folder
 from aistack.pipelines.plan import plan
 from aistack.resources import InvalidResource, parse_resource
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aistack.agents.quality import GROUNDED_SHARE, is_verdict, measure, support, content_words
+from aistack.agents.quality import GROUNDED_SHARE, content_words, is_verdict, measure, support
 from tests.aistack.local.support import REPO
 
 SOURCE = (REPO / "examples" / "summarization-pipeline" / "document.md").read_text()

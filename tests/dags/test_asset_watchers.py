@@ -34,7 +34,7 @@ def changes_reported(api, uri: str) -> list[str]:
 def test_applying_a_definition_or_an_agent_runs_its_dag(kube_api, kubectl, repo: Path, tmp_path: Path):
     kubectl("apply", "-f", str(repo / "crds"))
     dags = tmp_path / "dags"
-    aistack_airflow.dags.mkdir()
+    dags.mkdir()
     for name in DAGS:
         shutil.copy(repo / "dags" / f"{name}.py", dags)
     kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig")

@@ -14,7 +14,7 @@ import hashlib
 import importlib
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,7 +33,7 @@ from tests.aistack.documents.support import (
 
 pytestmark = pytest.mark.slow
 
-UTC = timezone.utc
+UTC = UTC
 DAY = datetime(2026, 3, 1, tzinfo=UTC)  # the data interval of the runs: [DAY, DAY + 1 day)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "documents"
 DOCUMENTS = sorted(p.name for p in EXAMPLES.iterdir())

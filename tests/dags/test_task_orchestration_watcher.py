@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aistack_airflow.sensors.task_orchestration import run_id_for
+
 from tests.sensors.orchestrations import Cluster, apply, orchestration
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -82,10 +82,9 @@ class DagProcessor:
         sync_bag_to_db(bag, bundle_name, None)
 
     def _run(self) -> None:
-        from sqlalchemy import select
-
         from airflow.models.dagbag import DagPriorityParsingRequest
         from airflow.utils.session import create_session
+        from sqlalchemy import select
 
         while not self._stop.wait(0.05):
             with create_session() as session:
@@ -129,10 +128,9 @@ def run_watcher():
 
 
 def runs_of(dag_id: str) -> list[Any]:
-    from sqlalchemy import select
-
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         runs = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id)).all()
@@ -141,10 +139,9 @@ def runs_of(dag_id: str) -> list[Any]:
 
 
 def outcomes(run) -> list[dict[str, Any]]:
-    from sqlalchemy import select
-
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         value = session.scalar(

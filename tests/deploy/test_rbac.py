@@ -24,17 +24,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+from aistack_airflow.sensors.task_orchestration import PLURAL, is_pending
+from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
 from kubernetes import client
 
 from aistack.agents import deploy as agent_deploy
-from aistack.pipelines import source as orchestration_source
-from aistack.kube import permissions
 from aistack.agents.workload import render
+from aistack.kube import permissions
 from aistack.kube.client import ResourceClient
-from aistack.resources import GROUP, OllamaAgent, OllamaModelDefinition, TaskOrchestration, parse_resource
-from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
 from aistack.kube.watch import ResourceWatch, collect_batch
-from aistack_airflow.sensors.task_orchestration import PLURAL, is_pending
+from aistack.pipelines import source as orchestration_source
+from aistack.resources import GROUP, OllamaAgent, OllamaModelDefinition, TaskOrchestration, parse_resource
 
 AGENTS = permissions.AGENTS_NAMESPACE
 BUILDS = permissions.BUILDS_NAMESPACE

@@ -12,8 +12,8 @@ import pytest
 
 from aistack.agents.fakes import FailingModel, ScriptedModel, SwappableModel
 from aistack.agents.runner import serve_agents
-from aistack.resources.validation import validate_paths
 from aistack.resources import OllamaAgent, OllamaModelDefinition
+from aistack.resources.validation import validate_paths
 
 pytestmark = pytest.mark.slow
 
@@ -63,10 +63,10 @@ def test_fifty_valid_and_five_broken_resources(tmp_path: Path, repo: Path, monke
         (tmp_path / f"broken-{index}.yaml").write_text(broken)
     dags = load_dags(tmp_path, monkeypatch)
     assert len(dags) == 55
-    broken = [d for d in aistack_airflow.dags.values() if "invalid" in d.tags]
+    broken = [d for d in dags.values() if "invalid" in d.tags]
     assert sorted(d.dag_id for d in broken) == [f"aistack__default__broken-{i}" for i in range(5)]
     assert "spec.pipeline[0].retries: must be greater than or equal to 0" in broken[0].doc_md
-    assert all(len(d.tasks) == 3 for d in aistack_airflow.dags.values() if "invalid" not in d.tags)
+    assert all(len(d.tasks) == 3 for d in dags.values() if "invalid" not in d.tags)
 
 
 # -- runs -------------------------------------------------------------------------------
@@ -260,8 +260,9 @@ def test_rollback_deletes_the_s3_objects_fake_models(pipeline, s3):
 
 
 def test_a_worker_builds_only_the_pipeline_it_runs(repo: Path, monkeypatch, airflow_db):
-    from aistack.pipelines import source as orchestration_source
     from aistack_airflow.generator import generate
+
+    from aistack.pipelines import source as orchestration_source
 
     monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(repo / "examples"))
     snapshot = orchestration_source.load()

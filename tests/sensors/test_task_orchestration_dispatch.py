@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aistack_airflow.sensors.task_orchestration_dispatch import DagNotReady, TaskOrchestrationDispatcher
 
 from aistack.kube.watch import DELETED, SUBMITTED, event_for
-from aistack_airflow.sensors.task_orchestration_dispatch import DagNotReady, TaskOrchestrationDispatcher
 from tests.sensors.orchestrations import Cluster, orchestration
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 class FakeAirflow:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
+from aistack_airflow.sensors.task_orchestration import PLURAL, TaskOrchestrationSensor, TaskOrchestrationTrigger, is_pending, run_id_for
 
 from aistack.kube.watch import DELETED, SUBMITTED, ResourceWatch
-from aistack_airflow.sensors.task_orchestration import PLURAL, TaskOrchestrationSensor, TaskOrchestrationTrigger, is_pending, run_id_for
 from tests.sensors.orchestrations import Cluster, apply, orchestration
 
 pytestmark = pytest.mark.timeout(60)

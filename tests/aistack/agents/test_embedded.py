@@ -17,9 +17,9 @@ import yaml
 
 from aistack.agents.client import SyncAgentClient
 from aistack.agents.config import ServerOptions
-from aistack.models.provision import ProvisionError, ensure_models
 from aistack.agents.registry import read_registry
 from aistack.agents.runner import serve_agents
+from aistack.models.provision import ProvisionError, ensure_models
 
 from .support import model_definition, ollama_agent, wait_until
 

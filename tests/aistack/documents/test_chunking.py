@@ -77,11 +77,11 @@ def test_no_overlap_means_adjacent_chunks():
 
 
 def test_cuts_prefer_paragraphs_then_sentences():
-    paragraphs = ["Sentence one of paragraph %d is here. Sentence two follows it closely." % i for i in range(8)]
+    paragraphs = [f"Sentence one of paragraph {i} is here. Sentence two follows it closely." for i in range(8)]
     text = "\n\n".join(paragraphs)
     chunks = chunk_text(text, 60, 0)
     assert all(c.text.endswith("closely.") for c in chunks), [c.text[-20:] for c in chunks]
-    prose = " ".join("Word%d goes here, and the clause continues. " % i for i in range(40)).strip()
+    prose = " ".join(f"Word{i} goes here, and the clause continues. " for i in range(40)).strip()
     assert all(c.text.endswith(".") for c in chunk_text(prose, 50, 0)[:-1])
 
 

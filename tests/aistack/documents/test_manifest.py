@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from aistack.documents.manifest import (
 )
 from aistack.documents.storage import DocumentRef
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 RECIPE = Recipe(1024, 96, "approx-v2:4-letters", 1)
 SHA = "ab" * 32
@@ -43,7 +43,7 @@ def test_output_keys_name_the_document_its_hash_the_model_digest_and_the_recipe(
     keys = output_keys("reports/q1.md", SHA, DIGEST, RECIPE)
     assert keys.json == f"summaries/reports/q1.md/{SHA[:16]}-2ea8ee6f83f9-{RECIPE.fingerprint}.json"
     assert keys.markdown == keys.json[:-5] + ".md"
-    assert output_keys("reports/q1.md", SHA, f"name:summarizer-model:1.0.0", RECIPE).json != keys.json
+    assert output_keys("reports/q1.md", SHA, "name:summarizer-model:1.0.0", RECIPE).json != keys.json
     assert output_keys("reports/q1.md", "cd" * 32, DIGEST, RECIPE).json != keys.json
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from aistack.documents.storage import LocalStore, Location, S3Store, open_store,
 
 from .support import BUCKET, moto_s3, s3_client
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_local_listing_is_recursive_and_skips_hidden_and_temporary_files(tmp_path: Path):

@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 
 from aistack.agents.profile import AgentProfile
+from aistack.local.project import load_project
 from aistack.pipelines.plan import PipelinePlan
 from aistack.resources.orchestration import StorageType
-from aistack.local.project import load_project
 from tests.aistack.local.support import REPO, Run, aistack_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

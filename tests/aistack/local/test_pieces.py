@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from aistack.pipelines.plan import plan
-from aistack.resources import TaskOrchestration
 from aistack.local import protocol
 from aistack.local.airflow_home import AirflowHome, shipped_dag_file
 from aistack.local.outputs import aws_configuration, decide
 from aistack.local.progress import Console, pipeline_shape
 from aistack.local.project import ProjectError, load_project
 from aistack.local.runner import RunOutcome
+from aistack.pipelines.plan import plan
+from aistack.resources import TaskOrchestration
 from aistack.resources.validation import validate_paths
 from tests.aistack.local.support import REPO, aistack_run
 

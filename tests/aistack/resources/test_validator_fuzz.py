@@ -18,8 +18,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aistack.resources.manifests import load_text
 from aistack.resources import InvalidResource, parse_resource
+from aistack.resources.manifests import load_text
 from aistack.resources.validation import validate_documents
 
 SEED = Path(__file__).resolve().parents[2] / "resources" / "seed"

@@ -37,7 +37,7 @@ def test_every_definition_is_created_listed_and_shown(client, built):
         assert shown.details.parent_model == "smollm2:135m"
         assert parse_modelfile(shown.modelfile)["system"] == definition.spec.build.system
         assert shown.capabilities == ["completion"]
-        for name, value in request.parameters.items():
+        for name in request.parameters:
             assert name in shown.parameters
     summarizer = client.show(built["summarizer-model"][1].model)
     assert summarizer.template == built["summarizer-model"][1].template

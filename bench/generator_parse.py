@@ -97,9 +97,8 @@ def shaped_floor(count: int, steps: int = STEPS) -> float:
 
 def timed_parse(count: int) -> tuple[float, float]:
     """(load+validate, build) seconds of one parse, as `generator.parse` does it."""
-    from aistack_airflow import generator
-
     from aistack.pipelines import source as orchestration_source
+    from aistack_airflow import generator
 
     with generator.collector_paused():
         started = time.perf_counter()
@@ -139,6 +138,7 @@ def main() -> None:
     os.environ.setdefault("AIRFLOW_HOME", str(home / "airflow"))
     os.environ["AISTACK_HOME"] = str(home / "aistack")
     import airflow.sdk  # noqa: F401  (not counted)
+
     import aistack_airflow.generator  # noqa: F401  (not counted)
 
     print(f"{'':9}  {'------ cold (s) ------':>26}  {'------ warm (s) ------':>26}  {'---- Airflow floor (s) ----':>35}"

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
-from aistack_airflow.operators.agent_deploy import OllamaAgentDeployOperator
-from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
 
 from aistack import settings
+from aistack_airflow.operators.agent_deploy import OllamaAgentDeployOperator
+from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from typing import Any
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
-from aistack_airflow.operators.model_build import OllamaModelBuildOperator, OllamaModelLocalBuildOperator
-from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
 
 from aistack import settings
 from aistack.models.builds import is_up_to_date
 from aistack.models.modelfile import build_request
+from aistack_airflow.operators.model_build import OllamaModelBuildOperator, OllamaModelLocalBuildOperator
+from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
 
 log = logging.getLogger(__name__)
 

@@ -39,9 +39,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Variable, task
-from aistack_airflow.sensors.task_orchestration import TaskOrchestrationSensor
 
 from aistack import settings
+from aistack_airflow.sensors.task_orchestration import TaskOrchestrationSensor
 
 RESUME_VARIABLE = "aistack_task_orchestration_watch_rv"
 WAIT_TASK = "wait_for_submissions"

@@ -8,6 +8,7 @@ When Airflow parses the file to run a task, only that task's pipeline is read an
 """
 
 from airflow.sdk import get_parsing_context
+
 from aistack_airflow.generator import parse
 
 # A worker running one task of one pipeline builds only that pipeline's DAG.

@@ -10,7 +10,6 @@ this deployment's ``[api] secret_key``. The calls themselves are aistack.pipelin
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from aistack.pipelines.airflow_rest import AirflowAPI, get_token
@@ -43,10 +42,6 @@ def api_from_connection(conn_id: str = CONNECTION_ID) -> AirflowAPI:
     if not token and conn.login:
         token = get_token(base, conn.login, conn.password or "")
     return AirflowAPI(base, token, secret_key=secret_key)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def _connection(conn_id: str) -> Any:

@@ -23,11 +23,11 @@ from typing import Any
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
 from airflow.sdk.execution_time.xcom import XCom
-from aistack_airflow.hooks.a2a import A2AHook
 
 from aistack.agents.client import INTERRUPTED, AgentError, SyncAgentClient, TaskResult
 from aistack.agents.directory import resolve_agent_url
 from aistack.agents.quality import is_verdict
+from aistack_airflow.hooks.a2a import A2AHook
 
 CARD_URL_KEY = "agent_card_url"
 A2A_TASK_KEY = "a2a_task"

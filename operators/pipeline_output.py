@@ -11,12 +11,12 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
-from aistack_airflow.operators.pipeline_step import reporter
 
 from aistack import settings
 from aistack.pipelines import output as pipeline_output
 from aistack.pipelines.plan import PipelinePlan
 from aistack.resources.orchestration import StorageType
+from aistack_airflow.operators.pipeline_step import reporter
 
 
 class S3Storage:

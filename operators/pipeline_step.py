@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aistack_airflow.operators.a2a import A2A_TASK_KEY, A2AAgentOperator
-
 from aistack.agents.quality import RUN_INPUT
 from aistack.pipelines.plan import PipelinePlan, StepPlan
 from aistack.pipelines.status import RunReporter, now
+from aistack_airflow.operators.a2a import A2A_TASK_KEY, A2AAgentOperator
 
 
 def reporter(plan: PipelinePlan, context: Any) -> RunReporter:

@@ -18,14 +18,14 @@ from typing import Any
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
 from airflow.sdk.exceptions import AirflowException
-from aistack_airflow.operators.pipeline_output import PublishResultsOperator, RollbackResultsOperator
-from aistack_airflow.operators.pipeline_step import PipelineStepOperator, reporter
 
 from aistack.pipelines import source as orchestration_source
 from aistack.pipelines.plan import PipelinePlan, StepPlan, dag_id_for, plan
 from aistack.pipelines.source import InvalidOrchestration, Snapshot
 from aistack.resources import FieldError, TaskOrchestration
 from aistack.resources.orchestration import MAX_RUN_INPUT, FailureAction
+from aistack_airflow.operators.pipeline_output import PublishResultsOperator, RollbackResultsOperator
+from aistack_airflow.operators.pipeline_step import PipelineStepOperator, reporter
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """A list-then-watch loop over one aistack kind, with kubernetes_asyncio, that reports each
 (uid, generation) it is told to at most once.
 
-Shared by the TaskOrchestration watcher (sensors/task_orchestration.py: a *submission* is a
+Shared by the TaskOrchestration watcher (triggers/task_orchestration.py: a *submission* is a
 generation without a run) and the asset watchers of model definitions and agents
 (triggers/resource_changes.py: a *change* is a generation not seen before). The loop resumes from
 the last resourceVersion after a dropped watch (bookmarks included), re-lists on 410 Gone and

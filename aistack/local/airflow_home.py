@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aistack import settings
+from aistack.pipelines.submissions import GENERATOR_FILE
 
 BUNDLE_NAME = "aistack-run"
-DAG_FILE = "task_orchestrations.py"
+DAG_FILE = GENERATOR_FILE
 
 
 def shipped_dag_file() -> Path:

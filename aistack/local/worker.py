@@ -130,9 +130,8 @@ def sync_bundle(dag_id: str) -> None:
 
 def build(config: dict[str, Any], events: Events) -> Any:
     """The orchestration's DAG, from the generator plugin, with the run's output and progress hooks."""
-    from aistack_airflow.generator import build_dag
-
     from aistack.pipelines import source as orchestration_source
+    from aistack_airflow.generator import build_dag
 
     snapshot = orchestration_source.from_folder(Path(os.environ["AISTACK_ORCHESTRATIONS_PATH"]))
     wanted = (config["namespace"], config["name"])

@@ -4,6 +4,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG
+
 from aistack_airflow.operators.a2a import A2AAgentOperator
 
 URL = os.environ.get("AISTACK_TEST_AGENT_URL", "http://127.0.0.1:9/unset")

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from airflow.sdk import DAG
+
 from aistack_airflow.operators.model_build import OllamaModelBuildOperator
 
 with DAG("test_model_build", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC)) as dag:

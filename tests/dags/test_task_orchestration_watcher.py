@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aistack_airflow.sensors.task_orchestration import run_id_for
 
+from aistack.pipelines.submissions import run_id_for
 from tests.sensors.orchestrations import Cluster, apply, orchestration
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]

@@ -6,7 +6,7 @@ resource/subresource, verb, namespace) and must be allowed by a rule, and every 
 needed by some recorded request. The code paths: status reads and writes through
 aistack.kube.client.ResourceClient, the generator's listing (aistack.pipelines.source), an agent
 deployment with a PodDisruptionBudget (aistack.agents.deploy, as the deploy operator drives it),
-the watcher trigger's list-then-watch (sensors/task_orchestration.py), and a model build pod
+the watcher trigger's list-then-watch (triggers/task_orchestration.py), and a model build pod
 through KubernetesPodOperator (operators/model_build.py, with dag.test()). The watcher's
 dispatch (get, status patch) makes the same requests as ResourceClient and is not driven here.
 """
@@ -24,8 +24,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from aistack_airflow.sensors.task_orchestration import PLURAL, is_pending
-from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
 from kubernetes import client
 
 from aistack.agents import deploy as agent_deploy
@@ -34,7 +32,9 @@ from aistack.kube import permissions
 from aistack.kube.client import ResourceClient
 from aistack.kube.watch import ResourceWatch, collect_batch
 from aistack.pipelines import source as orchestration_source
+from aistack.pipelines.submissions import PLURAL, is_pending
 from aistack.resources import GROUP, OllamaAgent, OllamaModelDefinition, TaskOrchestration, parse_resource
+from aistack_airflow.triggers.resource_changes import ResourceChangeTrigger
 
 AGENTS = permissions.AGENTS_NAMESPACE
 BUILDS = permissions.BUILDS_NAMESPACE

@@ -12,13 +12,13 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from aistack_airflow.operators.a2a import A2AAgentOperator
 
 from aistack.agents.client import AgentRequestError, SyncAgentClient
 from aistack.agents.fakes import ScriptedModel, SwappableModel
 from aistack.agents.runner import serve_agents
 from aistack.agents.tokens import TOKENS_DIR_ENV
 from aistack.resources import parse_resource
+from aistack_airflow.operators.a2a import A2AAgentOperator
 
 pytestmark = pytest.mark.slow
 TOKEN = "operator-test-token"

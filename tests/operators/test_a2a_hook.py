@@ -1,12 +1,12 @@
 """A2AHook against a real agent server on 127.0.0.1 answering from a deterministic fake model."""
 
 import pytest
-from aistack_airflow.hooks.a2a import A2AHook
 
 from aistack.agents.client import AgentAuthError
 from aistack.agents.fakes import ScriptedModel
 from aistack.agents.runner import serve_agents
 from aistack.agents.tokens import TOKEN_ENV, TOKEN_FILE_ENV, TOKENS_DIR_ENV
+from aistack_airflow.hooks.a2a import A2AHook
 from tests.aistack.agents.support import model_definition, ollama_agent
 
 

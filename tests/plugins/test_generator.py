@@ -260,9 +260,8 @@ def test_rollback_deletes_the_s3_objects_fake_models(pipeline, s3):
 
 
 def test_a_worker_builds_only_the_pipeline_it_runs(repo: Path, monkeypatch, airflow_db):
-    from aistack_airflow.generator import generate
-
     from aistack.pipelines import source as orchestration_source
+    from aistack_airflow.generator import generate
 
     monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(repo / "examples"))
     snapshot = orchestration_source.load()

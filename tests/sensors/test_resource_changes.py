@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from airflow.sdk import AssetWatcher
+
 from aistack_airflow.triggers.resource_changes import SEEN_KEY, ResourceChangeTrigger
 
 pytestmark = pytest.mark.timeout(90)

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
-from aistack_airflow.sensors.task_orchestration import PLURAL, TaskOrchestrationSensor, TaskOrchestrationTrigger, is_pending, run_id_for
 
 from aistack.kube.watch import DELETED, SUBMITTED, ResourceWatch
+from aistack.pipelines.submissions import PLURAL, is_pending, run_id_for
+from aistack_airflow.sensors.task_orchestration import TaskOrchestrationSensor
+from aistack_airflow.triggers.task_orchestration import TaskOrchestrationTrigger
 from tests.sensors.orchestrations import Cluster, apply, orchestration
 
 pytestmark = pytest.mark.timeout(60)
@@ -245,7 +247,7 @@ def test_a_refused_watch_fails_instead_of_retrying(kube_api, kubeconfig: Path, c
 def test_trigger_round_trips_through_serialization():
     trigger = TaskOrchestrationTrigger(namespace="team-a", report_deletions=True, resource_version="42", batch_seconds=0.1)
     path, kwargs = trigger.serialize()
-    assert path == "aistack_airflow.sensors.task_orchestration.TaskOrchestrationTrigger"
+    assert path == "aistack_airflow.triggers.task_orchestration.TaskOrchestrationTrigger"
     assert TaskOrchestrationTrigger(**kwargs).serialize() == (path, kwargs)
 
 

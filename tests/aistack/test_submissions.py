@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aistack_airflow.sensors.task_orchestration_dispatch import DagNotReady, TaskOrchestrationDispatcher
 
 from aistack.kube.watch import DELETED, SUBMITTED, event_for
+from aistack.pipelines.submissions import DagNotReady, TaskOrchestrationDispatcher
 from tests.sensors.orchestrations import Cluster, orchestration
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

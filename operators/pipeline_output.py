@@ -15,8 +15,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from aistack import settings
 from aistack.pipelines import output as pipeline_output
 from aistack.pipelines.plan import PipelinePlan
+from aistack.pipelines.status import RunReporter
 from aistack.resources.orchestration import StorageType
-from aistack_airflow.operators.pipeline_step import reporter
 
 
 class S3Storage:
@@ -84,7 +84,7 @@ class PublishResultsOperator(BaseOperator):
             message = "every step completed"
         states = step_states(self.plan, context)
         unfinished = [leaf for leaf in self.plan.leaves if states.get(leaf) in FAILED_STATES]
-        reporter(self.plan, context).finished("Failed" if unfinished else "Succeeded", done, message, locations)
+        RunReporter.for_run(self.plan, context["run_id"]).finished("Failed" if unfinished else "Succeeded", done, message, locations)
         if unfinished:
             raise AirflowException(f"final steps that did not complete: {', '.join(unfinished)} (results written to {', '.join(locations)})")
         return locations
@@ -114,5 +114,5 @@ class RollbackResultsOperator(BaseOperator):
             self.log.info("rolled back %s", key)
         context["ti"].xcom_push(key="rolled_back", value=removed)
         done = sum(1 for step in self.plan.steps if context["ti"].xcom_pull(task_ids=step.task_id))
-        reporter(self.plan, context).finished("RolledBack", done, f"a step failed; removed {', '.join(removed) or 'nothing'}", [])
+        RunReporter.for_run(self.plan, context["run_id"]).finished("RolledBack", done, f"a step failed; removed {', '.join(removed) or 'nothing'}", [])
         raise AirflowException(f"{', '.join(failed)} failed: rolled back {len(removed)} published objects of run {context['run_id']}")

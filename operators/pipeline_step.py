@@ -10,10 +10,6 @@ from aistack.pipelines.status import RunReporter, now
 from aistack_airflow.operators.a2a import A2A_TASK_KEY, A2AAgentOperator
 
 
-def reporter(plan: PipelinePlan, context: Any) -> RunReporter:
-    return RunReporter(plan.namespace, plan.name, plan.dag_id, context["run_id"], len(plan.steps), plan.events_endpoint)
-
-
 class PipelineStepOperator(A2AAgentOperator):
     """Built with `for_step`, which attaches the pipeline's plan once the operator exists.
 
@@ -49,12 +45,12 @@ class PipelineStepOperator(A2AAgentOperator):
         return gathered
 
     def execute(self, context: Any) -> dict[str, Any]:
-        report = reporter(self.plan, context)
+        report = RunReporter.for_run(self.plan, context["run_id"])
         report.step(self.task_id, "Running", startedAt=now(), attempts=context["ti"].try_number)
         return self._reported(report, context, super().execute, context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        return self._reported(reporter(self.plan, context), context, super().execute_complete, context, event)
+        return self._reported(RunReporter.for_run(self.plan, context["run_id"]), context, super().execute_complete, context, event)
 
     def _reported(self, report: RunReporter, context: Any, call: Any, *args: Any) -> dict[str, Any]:
         a2a = lambda: (context["ti"].xcom_pull(task_ids=self.task_id, key=A2A_TASK_KEY) or {}).get("taskId")  # noqa: E731

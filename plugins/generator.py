@@ -22,10 +22,11 @@ from airflow.sdk.exceptions import AirflowException
 from aistack.pipelines import source as orchestration_source
 from aistack.pipelines.plan import PipelinePlan, StepPlan, dag_id_for, plan
 from aistack.pipelines.source import InvalidOrchestration, Snapshot
+from aistack.pipelines.status import RunReporter
 from aistack.resources import FieldError, TaskOrchestration
 from aistack.resources.orchestration import MAX_RUN_INPUT, FailureAction
 from aistack_airflow.operators.pipeline_output import PublishResultsOperator, RollbackResultsOperator
-from aistack_airflow.operators.pipeline_step import PipelineStepOperator, reporter
+from aistack_airflow.operators.pipeline_step import PipelineStepOperator
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def _aborted(p: PipelinePlan) -> Any:
     """With abort, publish never runs after a failure: the DAG's failure callback reports the end."""
 
     def callback(context: Any) -> None:
-        reporter(p, context).finished("Failed", 0, f"run aborted: {context.get('reason') or 'a step failed'}")
+        RunReporter.for_run(p, context["run_id"]).finished("Failed", 0, f"run aborted: {context.get('reason') or 'a step failed'}")
 
     return callback
 

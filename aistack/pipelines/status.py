@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aistack import settings
+from aistack.pipelines.plan import PipelinePlan
 from aistack.resources import TaskOrchestration
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,11 @@ class RunReporter:
     def __init__(self, namespace: str, name: str, dag_id: str, run_id: str, steps: int, events_endpoint: str | None) -> None:
         self.namespace, self.name, self.dag_id, self.run_id = namespace, name, dag_id, run_id
         self.steps, self.events_endpoint = steps, events_endpoint
+
+    @classmethod
+    def for_run(cls, plan: PipelinePlan, run_id: str) -> RunReporter:
+        """The reporter of one run of a pipeline (every task of the run builds the same one)."""
+        return cls(plan.namespace, plan.name, plan.dag_id, run_id, len(plan.steps), plan.events_endpoint)
 
     def step(self, step: str, phase: str, **fields: Any) -> None:
         node = {"phase": phase, **{k: v for k, v in fields.items() if v is not None}}

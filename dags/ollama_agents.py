@@ -40,10 +40,11 @@ with DAG(
 
     @task
     def agents() -> list[dict[str, str]]:
-        from aistack.kube.client import ResourceClient, api_client
+        from aistack.kube.client import ResourceClient
         from aistack.resources import OllamaAgent
+        from aistack_airflow.hooks.kubernetes import cluster_api_client
 
-        valid, invalid, _ = ResourceClient(api_client()).list(OllamaAgent)
+        valid, invalid, _ = ResourceClient(cluster_api_client()).list(OllamaAgent)
         for bad in invalid:
             log.warning("skipping invalid agent %s/%s: %s", bad.namespace, bad.name, "; ".join(map(str, bad.errors)))
         return [{"agent_name": a.name, "agent_namespace": a.namespace} for a in valid]

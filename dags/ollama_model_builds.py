@@ -51,10 +51,11 @@ with DAG(
         @task
         def definitions_to_build() -> list[dict[str, str]]:
             """The cluster's definitions whose last Complete build is not of their current spec."""
-            from aistack.kube.client import ResourceClient, api_client
+            from aistack.kube.client import ResourceClient
             from aistack.resources import OllamaModelDefinition
+            from aistack_airflow.hooks.kubernetes import cluster_api_client
 
-            resources = ResourceClient(api_client())
+            resources = ResourceClient(cluster_api_client())
             valid, invalid, _ = resources.list(OllamaModelDefinition)
             for bad in invalid:
                 log.warning("skipping invalid %s/%s: %s", bad.namespace, bad.name, "; ".join(map(str, bad.errors)))

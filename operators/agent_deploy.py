@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 from kubernetes.client.exceptions import ApiException
@@ -14,6 +13,7 @@ from aistack.agents.deploy import agent_status, deploy
 from aistack.kube.client import ResourceClient
 from aistack.resources import OllamaAgent, OllamaModelDefinition
 from aistack.resources.agent import AgentPhase
+from aistack_airflow.hooks.kubernetes import DEFAULT_CONN_ID, cluster_api_client
 
 
 class OllamaAgentDeployOperator(BaseOperator):
@@ -31,7 +31,7 @@ class OllamaAgentDeployOperator(BaseOperator):
         *,
         agent_name: str,
         agent_namespace: str = "default",
-        kubernetes_conn_id: str | None = None,
+        kubernetes_conn_id: str = DEFAULT_CONN_ID,
         ready_timeout: float = 300,
         **kwargs: Any,
     ) -> None:
@@ -43,7 +43,7 @@ class OllamaAgentDeployOperator(BaseOperator):
 
     @cached_property
     def api(self) -> Any:
-        return KubernetesHook(conn_id=self.kubernetes_conn_id).api_client
+        return cluster_api_client(self.kubernetes_conn_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
         resources = ResourceClient(self.api)

@@ -71,6 +71,28 @@ class _TokenLog:
 
 
 class A2AAgentOperator(BaseOperator):
+    """Send one message to an A2A agent and return its artifacts (XCom: ``{"state", "taskId", "artifacts"}``).
+
+    :param agent: the OllamaAgent to call, by name: the local agent registry, else the resource's
+        status URL in the cluster. One of ``agent``, ``agent_url`` or ``a2a_conn_id`` is required.
+    :param agent_namespace: the namespace of ``agent``; also the identity the call is made as (its
+        namespace token, when one is configured). Default ``default``.
+    :param agent_url: the agent's base URL, instead of a name.
+    :param a2a_conn_id: an Airflow connection of type ``a2a`` (host: the URL, password: the token).
+    :param text: the instruction sent first (templated).
+    :param inputs: further message parts: strings, or ``{"name", "mediaType", "text" | "data"}`` (templated).
+    :param input_from: ``(task_id, artifact_name)`` pairs: named artifacts of upstream tasks, sent as
+        parts; a missing one fails the task.
+    :param upstream_results: task ids whose every artifact is sent (a task that did not run adds nothing).
+    :param artifacts: the artifacts the agent must return, ``{"name", "mediaType", "schema"?}``; one
+        missing fails the task.
+    :param streaming: stream the answer's tokens into the task log.
+    :param deferrable: send with ``returnImmediately`` and wait for the task in the triggerer.
+    :param poll_interval: seconds between the trigger's looks at a deferred task.
+    :param enforce_verdict: a quality verdict among the artifacts that did not pass fails the task
+        without retries (``False``: it is only recorded).
+    """
+
     template_fields = ("text", "inputs", "agent", "agent_namespace", "agent_url")
     operator_extra_links = (AgentCardLink(),)
     ui_color = "#e8f1fb"

@@ -22,6 +22,11 @@ class OllamaAgentDeployOperator(BaseOperator):
     The resource is read when the task runs, so the latest generation is deployed. A rollout
     that is not ready within `ready_timeout` seconds fails the task (retries re-check it) and
     leaves the agent in phase Deploying with the reason.
+
+    :param agent_name: the OllamaAgent (templated).
+    :param agent_namespace: its namespace (templated); default ``default``.
+    :param kubernetes_conn_id: the cluster (hooks.kubernetes); default ``kubernetes_default``.
+    :param ready_timeout: seconds the rollout may take to become ready.
     """
 
     template_fields = ("agent_name", "agent_namespace")

@@ -27,6 +27,13 @@ class OllamaModelBuildOperator(KubernetesPodOperator):
     The definition is read from the cluster when the task runs (not when the DAG is parsed),
     so a build always uses the latest generation and its status; an unchanged definition
     (same request digest as the last Complete build) is skipped.
+
+    :param definition_name: the OllamaModelDefinition (templated).
+    :param definition_namespace: its namespace (templated); default ``default``.
+    :param settings: the build pod's image, registry, GPU scheduling (aistack.models.build_pod).
+    :param base_models: substitutions of base models, e.g. ``{"llama2": "smollm2:135m"}``.
+
+    Every other argument is KubernetesPodOperator's (``namespace``, ``kubernetes_conn_id``, ...).
     """
 
     template_fields = (*KubernetesPodOperator.template_fields, "definition_name", "definition_namespace")
@@ -122,6 +129,11 @@ class OllamaModelLocalBuildOperator(BaseOperator):
 
     For machines without a cluster; when `kubeconfig` is given, the status is written back to
     the resource in that cluster as the pod operator does.
+
+    :param manifest: the OllamaModelDefinition, as a mapping.
+    :param ollama_host: the Ollama to build with (templated); default ``OLLAMA_HOST``, else the embedded runtime.
+    :param base_models: substitutions of base models, as for OllamaModelBuildOperator.
+    :param kubeconfig: write the build's status to the resource in this cluster.
     """
 
     template_fields = ("ollama_host",)  # not the manifest: its TEMPLATE is Go template text, not Jinja

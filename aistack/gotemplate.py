@@ -28,19 +28,25 @@ Not supported, and rejected (unknown functions at parse time, like Go) or refuse
 Known differences from Go, none of which Ollama's templates use: printf's ``%[n]`` argument
 indexes, ``%#v`` and the hexadecimal/binary float verbs print as unknown verbs; ``slice`` accepts an
 index read straight from a map (Go refuses it); slicing a string inside a UTF-8 sequence gives U+FFFD.
+
+Limits Go does not have: a template runs on the runtime's request path and in `aistack validate`,
+so parsing refuses sources over MAX_SOURCE_CHARS, ``fields()`` walks each definition once however
+often it is called, and rendering stops with a TemplateError after MAX_RENDER_STEPS steps or
+MAX_RENDER_CHARS characters (a ``Budget``), where Go would run for hours or exhaust memory.
 """
 
 from __future__ import annotations
 
 import datetime
 import math
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NoReturn
 
-__all__ = ["Template", "TemplateError", "parse"]
+__all__ = ["MAX_RENDER_CHARS", "MAX_RENDER_STEPS", "MAX_SOURCE_CHARS", "Budget", "Template", "TemplateError", "parse"]
 
 
 class TemplateError(ValueError):
@@ -58,6 +64,50 @@ class TemplateError(ValueError):
         self.column = column
 
 
+MAX_SOURCE_CHARS = 128 * 1024
+"""The longest template source ``parse`` accepts, in characters.
+
+Ollama's model templates are a few kilobytes (the largest, with tool calling, under 10 KB), a
+TEMPLATE with long written instructions some more; this is ten times that. It bounds the time
+parsing and ``fields()`` take, so a template posted to the runtime or written in a manifest cannot
+keep a request or a validation busy.
+"""
+
+MAX_RENDER_STEPS = 1_000_000
+"""The steps one rendering may take: a step is a node executed (text, action, if, range, with,
+template call), a range iteration, or a variable looked at.
+
+A conversation takes a few thousand (some 40 per message with llama3's tool template); a 128k-token
+context of short messages some hundred thousand. A template whose definitions call the one before
+twice doubles its work with every definition (40 of them: 2^40 steps, which Go runs for days); the
+budget stops it within a second.
+"""
+
+MAX_RENDER_CHARS = 64 * 1024 * 1024
+"""The characters one rendering may produce: its output plus the strings its functions take and
+return (and the elements of the lists slice copies).
+
+A prompt is at most a context window of text, some hundred kilobytes; this is above the runtime's
+default request body limit (32 MiB), so a long prompt is refused for its length by the runtime,
+not here. It bounds the memory a template can take with printf widths (Go allows ten million
+characters each), variables that double or loops that print.
+"""
+
+
+class Budget:
+    """What one prompt's rendering may spend: MAX_RENDER_STEPS steps and MAX_RENDER_CHARS characters.
+
+    Ollama executes a template without .Messages once per exchange of a conversation; passing one
+    Budget to every ``render`` of a prompt keeps a long conversation from multiplying the limits.
+    """
+
+    def __init__(self, max_steps: int = MAX_RENDER_STEPS, max_chars: int = MAX_RENDER_CHARS) -> None:
+        self.max_steps = max_steps
+        self.max_chars = max_chars
+        self.steps = 0
+        self.chars = 0
+
+
 def parse(source: str, strict_fields: bool = True) -> Template:
     """Parse ``source`` as Go would, raising TemplateError where Go's parser fails.
 
@@ -65,6 +115,9 @@ def parse(source: str, strict_fields: bool = True) -> Template:
     naming the field (True, as Ollama's structs behave) or Go's ``<no value>`` (False, as Go maps
     behave).
     """
+    if len(source) > MAX_SOURCE_CHARS:
+        raise TemplateError(f"the template is {len(source)} characters long; at most {MAX_SOURCE_CHARS} are "
+                            "accepted (model templates are a few kilobytes: move long text into SYSTEM)", 1, 1)
     try:
         parser = _Parser(source)
         nodes = parser.parse()
@@ -89,9 +142,13 @@ class Template:
         self._nodes = nodes
         self._defines = defines
 
-    def render(self, data: Mapping[str, Any]) -> str:
-        """Execute the template with ``data`` as ``.`` and ``$``; TemplateError names the failing action."""
-        state = _Executor(self, data)
+    def render(self, data: Mapping[str, Any], budget: Budget | None = None) -> str:
+        """Execute the template with ``data`` as ``.`` and ``$``; TemplateError names the failing action.
+
+        ``budget`` (a fresh Budget when None) is what the rendering may spend; share one between
+        the renderings of one prompt.
+        """
+        state = _Executor(self, data, budget or Budget())
         try:
             state.walk(data, self._nodes)
         except RecursionError:
@@ -104,9 +161,7 @@ class Template:
         Fields read inside ``range`` or ``with`` bodies (``.Role`` of a message) belong to another
         value and are left out; ``$.Name`` anywhere is the root's.
         """
-        found: set[str] = set()
-        _collect_fields(self._nodes, True, True, self._defines, found, set())
-        return found
+        return _template_fields(self._nodes, self._defines)
 
     def __repr__(self) -> str:
         preview = self.source if len(self.source) <= 40 else self.source[:40] + "..."
@@ -996,6 +1051,7 @@ def _print_action(value: Any) -> str:
 
 @dataclass(slots=True)
 class _Spec:
+    room: int  # the characters the rest of the printf result may have
     minus: bool = False
     plus: bool = False
     space: bool = False
@@ -1005,26 +1061,61 @@ class _Spec:
     precision: int | None = None
 
 
-def _sprintf(template: str, args: Sequence[Any]) -> str:
+_MAX_WIDTH = 1_000_000
+"""fmt's tooLarge: a width or precision from an argument beyond a million is refused
+(%!(BADWIDTH), %!(BADPREC)); one written in the format that grows past it ends the format."""
+
+
+def _too_long(limit: int) -> _CallError:
+    return _CallError(f"the result is longer than the {limit} characters left to this rendering")
+
+
+def _format_number(template: str, i: int) -> tuple[int | None, int]:
+    """fmt's parsenum: the width or precision written at ``i`` (None when there is none) and where it ends.
+
+    Like Go it gives up on a number already past _MAX_WIDTH before another digit, consuming the rest
+    of the format, which then ends in %!(NOVERB).
+    """
+    n, start, value = len(template), i, 0
+    while i < n and "0" <= template[i] <= "9":
+        if value > _MAX_WIDTH:
+            return None, n
+        value = value * 10 + ord(template[i]) - ord("0")
+        i += 1
+    return (value if i > start else None), i
+
+
+def _sprintf(template: str, args: Sequence[Any], limit: int) -> str:
+    """fmt.Sprintf, refusing (a _CallError) a result longer than ``limit`` characters."""
     out: list[str] = []
-    n, i, argi = len(template), 0, 0
+    n, i, argi, size = len(template), 0, 0, 0
+
+    def put(text: str) -> None:
+        nonlocal size
+        size += len(text)
+        if size > limit:
+            raise _too_long(limit)
+        out.append(text)
 
     def int_arg() -> int | None:
+        """fmt's intFromArg: the next argument as a width or precision; None when it is no int or too large."""
         nonlocal argi
         if argi >= len(args):
             return None
         value = args[argi]
         argi += 1
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > _MAX_WIDTH:
+            return None
+        return value
 
     while i < n:
         percent = template.find("%", i)
         if percent < 0:
-            out.append(template[i:])
+            put(template[i:])
             break
-        out.append(template[i:percent])
+        put(template[i:percent])
         i = percent + 1
-        spec = _Spec()
+        spec = _Spec(room=limit - size)
         while i < n and template[i] in "#0+- ":
             flag = template[i]
             if flag == "#":
@@ -1042,44 +1133,51 @@ def _sprintf(template: str, args: Sequence[Any]) -> str:
             i += 1
             spec.width = int_arg()
             if spec.width is None:
-                out.append("%!(BADWIDTH)")
+                put("%!(BADWIDTH)")
             elif spec.width < 0:
                 spec.width, spec.minus, spec.zero = -spec.width, True, False
         else:
-            start = i
-            while i < n and template[i].isdigit():
-                i += 1
-            spec.width = int(template[start:i]) if i > start else None
-        if i < n and template[i] == ".":
+            spec.width, i = _format_number(template, i)
+        if i + 1 < n and template[i] == ".":  # a "." ending the format is the verb (Go: "%." is %!.(int=3))
             i += 1
-            if i < n and template[i] == "*":
+            if template[i] == "*":
                 i += 1
-                spec.precision = int_arg()
+                precision = int_arg()
+                spec.precision = precision if precision is not None and precision >= 0 else None
                 if spec.precision is None:
-                    out.append("%!(BADPREC)")
-                elif spec.precision < 0:
-                    spec.precision = None
+                    put("%!(BADPREC)")
             else:
-                start = i
-                while i < n and template[i].isdigit():
-                    i += 1
-                spec.precision = int(template[start:i]) if i > start else 0
+                precision, i = _format_number(template, i)
+                spec.precision = precision or 0  # "%.d" has precision 0
         if i >= n:
-            out.append("%!(NOVERB)")
+            put("%!(NOVERB)")
             break
         verb = template[i]
         i += 1
         if verb == "%":
-            out.append("%")
+            put("%")
         elif argi >= len(args):
-            out.append(f"%!{verb}(MISSING)")
+            put(f"%!{verb}(MISSING)")
         else:
-            out.append(_format_arg(args[argi], verb, spec, nested=False))
+            put(_format_arg(args[argi], verb, spec, nested=False))
             argi += 1
     if argi < len(args):
         extras = ("<nil>" if a is None else f"{_go_type(a)}={_format_value(a)}" for a in args[argi:])
-        out.append("%!(EXTRA " + ", ".join(extras) + ")")
+        put("%!(EXTRA " + ", ".join(extras) + ")")
     return "".join(out)
+
+
+def _join_elements(parts: Iterable[str], spec: _Spec) -> str:
+    """A list's or a map's formatted elements, space-separated, refused once longer than the room
+    left: a width or precision applies to every element, so a long list multiplies it."""
+    kept: list[str] = []
+    size = 0
+    for part in parts:
+        size += len(part) + 1
+        if size > spec.room:
+            raise _too_long(spec.room)
+        kept.append(part)
+    return " ".join(kept)
 
 
 def _pad(text: str, spec: _Spec, zero: bool = False) -> str:
@@ -1115,9 +1213,9 @@ def _format_arg(value: Any, verb: str, spec: _Spec, nested: bool) -> str:
         parts = (
             f"{_format_arg(k, verb, spec, True)}:{_format_arg(v, verb, spec, True)}" for k, v in _sorted_items(value)
         )
-        return "map[" + " ".join(parts) + "]"
+        return "map[" + _join_elements(parts, spec) + "]"
     if isinstance(value, (list, tuple)):
-        return "[" + " ".join(_format_arg(item, verb, spec, True) for item in value) + "]"
+        return "[" + _join_elements((_format_arg(item, verb, spec, True) for item in value), spec) + "]"
     return _pad(str(value), spec) if verb in "vs" else _bad_verb(value, verb, spec)
 
 
@@ -1134,13 +1232,18 @@ def _format_str(value: str, verb: str, spec: _Spec) -> str:
     return _bad_verb(value, verb, spec)
 
 
+def _rune_text(value: int) -> str:
+    """The character of a code point as Go writes a rune: U+FFFD for a surrogate or a value out of range."""
+    return chr(value) if 0 <= value <= 0x10FFFF and not 0xD800 <= value < 0xE000 else "\ufffd"
+
+
 def _format_int(value: int, verb: str, spec: _Spec) -> str:
     if verb == "c":
-        return _pad(chr(value) if 0 <= value <= 0x10FFFF else "\ufffd", spec)
+        return _pad(_rune_text(value), spec)
     if verb == "q":
-        return _pad(_go_quote(chr(value) if 0 <= value <= 0x10FFFF else "\ufffd", "'"), spec)
+        return _pad(_go_quote(_rune_text(value), "'"), spec)
     if verb == "U":
-        return _pad(f"U+{value:04X}", spec)
+        return _pad(f"U+{value & 0xFFFFFFFFFFFFFFFF:04X}", spec)  # Go formats the int as a uint64
     bases = {"v": ("d", ""), "d": ("d", ""), "b": ("b", "0b"), "o": ("o", "0"), "O": ("o", "0o"),
              "x": ("x", "0x"), "X": ("X", "0X")}
     if verb not in bases:
@@ -1350,6 +1453,7 @@ def _join_args(args: Sequence[Any]) -> str:
     return _sprint(["<no value>" if arg is None else arg for arg in args])
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _HTML_ESCAPES = {"\0": "\ufffd", '"': "&#34;", "'": "&#39;", "&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _JS_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E", "&": "\\u0026", "=": "\\u003D"}
 
@@ -1371,7 +1475,8 @@ def _js(*args: Any) -> str:
 
 
 def _urlquery(*args: Any) -> str:
-    return urllib.parse.quote_plus(_join_args(args), safe="")
+    # A Python string can hold a lone surrogate (JSON's "\ud800"); Go's JSON decoding makes it U+FFFD.
+    return urllib.parse.quote_plus(_SURROGATE.sub("\ufffd", _join_args(args)), safe="")
 
 
 class _NotJSON(Exception):
@@ -1450,6 +1555,7 @@ class _Function:
     fixed: tuple[str, ...] = ()  # the kinds of the fixed parameters
     variadic: str | None = None  # the kind of the remaining ones, None when there are none
     lazy: bool = False
+    bounded: bool = False  # called with limit=: the characters its result may have (printf's widths multiply)
 
 
 _FUNCTIONS: dict[str, _Function] = {
@@ -1466,7 +1572,7 @@ _FUNCTIONS: dict[str, _Function] = {
     "index": _Function(_index, (_VALUE,), _VALUE),
     "slice": _Function(_slice, (_VALUE,), _VALUE),
     "print": _Function(lambda *args: _sprint(args), (), _VALUE),
-    "printf": _Function(lambda template, *args: _sprintf(template, args), (_STR,), _VALUE),
+    "printf": _Function(lambda template, *args, limit: _sprintf(template, args, limit), (_STR,), _VALUE, bounded=True),
     "println": _Function(lambda *args: " ".join(map(_format_value, args)) + "\n", (), _VALUE),
     "html": _Function(_html, (), _VALUE),
     "js": _Function(_js, (), _VALUE),
@@ -1491,9 +1597,10 @@ class _ContinueLoop(Exception):
 
 
 class _Executor:
-    def __init__(self, template: Template, data: Any) -> None:
+    def __init__(self, template: Template, data: Any, budget: Budget) -> None:
         self.template = template
         self.strict = template.strict_fields
+        self.budget = budget
         self.out: list[str] = []
         self.vars: list[list[Any]] = [["$", data]]
         self.depth = 0
@@ -1511,16 +1618,37 @@ class _Executor:
             context += ": "
         raise _error(source, where.pos if where is not None else 0, context + reason)
 
+    # The budget.
+    def step(self, count: int = 1) -> None:
+        budget = self.budget
+        budget.steps += count
+        if budget.steps > budget.max_steps:
+            self.fail(f"template rendering exceeded {budget.max_steps} steps, far more than any prompt takes: "
+                      "look for a range or {{template}} calls that repeat without end")
+
+    def spend(self, chars: int) -> None:
+        budget = self.budget
+        budget.chars += chars
+        if budget.chars > budget.max_chars:
+            self.fail(f"template rendering produced more than {budget.max_chars} characters (output and function "
+                      "results), far more than any prompt: look for a loop, repeated {{template}} calls or a "
+                      "huge printf width")
+
+    def emit(self, text: str) -> None:
+        self.spend(len(text))
+        self.out.append(text)
+
     def walk(self, dot: Any, nodes: list[Any]) -> None:
         for node in nodes:
+            self.step()
             kind = type(node)
             if kind is _Text:
-                self.out.append(node.text)
+                self.emit(node.text)
             elif kind is _Action:
                 self.action, self.node = node, None
                 value = self.pipeline(dot, node.pipe)
                 if not node.pipe.decls:  # an action that declares a variable prints nothing
-                    self.out.append(_print_action(value))
+                    self.emit(_print_action(value))
             elif kind is _Branch:
                 if node.keyword == "range":
                     self.walk_range(dot, node)
@@ -1551,6 +1679,7 @@ class _Executor:
         body_mark = len(self.vars)
         ran = False
         for key, element in self.range_items(value, node):
+            self.step()
             ran = True
             if pipe.is_assign:
                 self.set_var(pipe.decls[0], key if len(pipe.decls) > 1 else element)
@@ -1604,12 +1733,14 @@ class _Executor:
 
     # Variables.
     def var_value(self, name: str) -> Any:
+        self.step(len(self.vars))  # the lookup scans them
         for entry in reversed(self.vars):
             if entry[0] == name:
                 return entry[1]
         self.fail(f"undefined variable: {name}")
 
     def set_var(self, name: str, value: Any) -> None:
+        self.step(len(self.vars))
         for entry in reversed(self.vars):
             if entry[0] == name:
                 entry[1] = value
@@ -1766,10 +1897,18 @@ class _Executor:
             kind = function.fixed[position] if position < fixed else function.variadic
             values.append(self.check_kind(final, kind or _VALUE, cmd))
         self.node = cmd
+        self.spend(sum(len(value) for value in values if isinstance(value, str)))  # len, eq, slice... read them
+        budget = self.budget
         try:
-            return function.impl(*values)
+            if function.bounded:
+                result = function.impl(*values, limit=budget.max_chars - budget.chars)
+            else:
+                result = function.impl(*values)
         except _CallError as exc:
             self.fail(f"error calling {name}: {exc}")
+        if isinstance(result, (str, list)):
+            self.spend(len(result))  # a list is slice's copy: an element counts as a character
+        return result
 
 
 def _shorten(text: str) -> str:
@@ -1788,10 +1927,34 @@ def _describe_keys(name: str, mapping: Mapping[Any, Any]) -> str:
 # fields(): which top-level names a template reads
 
 
+def _template_fields(nodes: list[Any], defines: dict[str, list[Any]]) -> set[str]:
+    """The root fields read by ``nodes`` and the definitions they call.
+
+    A definition reads the root's fields only when it is called with the root as its dot, so it is
+    walked once for each of the two ways it can be entered, however often and however deeply it is
+    called: linear in the template's size where following every call is exponential (definitions
+    that each call the one before twice). A work list instead of recursion lets a chain of
+    thousands of definitions be walked too.
+    """
+    found: set[str] = set()
+    entered = {("", True)}  # the top level is the definition "" (see parse)
+    pending: list[tuple[list[Any], bool]] = [(nodes, True)]
+    while pending:
+        body, is_root = pending.pop()
+        calls: list[tuple[str, bool]] = []
+        _collect_fields(body, is_root, is_root, found, calls)
+        for call in calls:
+            if call[0] in defines and call not in entered:
+                entered.add(call)
+                pending.append((defines[call[0]], call[1]))
+    return found
+
+
 def _collect_fields(
-    nodes: list[Any], dot_is_root: bool, dollar_is_root: bool, defines: dict[str, list[Any]],
-    found: set[str], visiting: set[str],
+    nodes: list[Any], dot_is_root: bool, dollar_is_root: bool, found: set[str], calls: list[tuple[str, bool]]
 ) -> None:
+    """Add the root fields ``nodes`` read to ``found``, and the templates they call (with whether
+    the root is passed) to ``calls``."""
     for node in nodes:
         kind = type(node)
         if kind is _Action:
@@ -1799,9 +1962,9 @@ def _collect_fields(
         elif kind is _Branch:
             _collect_pipe(node.pipe, dot_is_root, dollar_is_root, found)
             # if keeps the dot; with and range move it to another value (their else keeps it).
-            _collect_fields(node.body, dot_is_root and node.keyword == "if", dollar_is_root, defines, found, visiting)
+            _collect_fields(node.body, dot_is_root and node.keyword == "if", dollar_is_root, found, calls)
             if node.else_body is not None:
-                _collect_fields(node.else_body, dot_is_root, dollar_is_root, defines, found, visiting)
+                _collect_fields(node.else_body, dot_is_root, dollar_is_root, found, calls)
         elif kind is _Call:
             passes_root = False
             if node.pipe is not None:
@@ -1812,10 +1975,7 @@ def _collect_fields(
                     passes_root = (type(arg) is _Dot and dot_is_root) or (
                         type(arg) is _Variable and arg.name == "$" and not arg.names and dollar_is_root
                     )
-            if node.name in defines and node.name not in visiting:
-                visiting.add(node.name)
-                _collect_fields(defines[node.name], passes_root, passes_root, defines, found, visiting)
-                visiting.discard(node.name)
+            calls.append((node.name, passes_root))
 
 
 def _collect_pipe(pipe: _Pipe, dot_is_root: bool, dollar_is_root: bool, found: set[str]) -> None:

@@ -6,6 +6,9 @@ absent, one JSON object otherwise; the last object of a chat/generate carries `d
 `done_reason` and Ollama's counters and durations (nanoseconds). Failures are
 `{"error": "..."}` with Ollama's status codes (400 bad request, 404 unknown model, 500
 otherwise), raised before the first byte is sent, so the client's ResponseError carries both.
+A request body over AISTACK_RUNTIME_MAX_BODY is refused with 413 (bodylimit.py). Nothing that
+can take long runs on the event loop: parsing a template and checking its fields run in a thread,
+rendering and the model on the engine's thread, so one request never stalls the others.
 
 Served: GET|HEAD /, GET /api/version, POST /api/create, /api/chat, /api/generate, /api/show,
 /api/pull (bundled base models only), /api/copy, /api/embed, /api/embeddings, GET /api/tags,
@@ -30,12 +33,14 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from aistack.runtime import basemodels, formats, jobs, prompt, quotes
 from aistack.runtime.basemodels import BUNDLED, bundled_model
+from aistack.runtime.bodylimit import BodyLimit
 from aistack.runtime.catalog import Catalog, CreateRequest
 from aistack.runtime.config import RuntimeConfig
 from aistack.runtime.engine import Engine
@@ -68,7 +73,8 @@ class Runtime:
 
 
 def create_app(config: RuntimeConfig | None = None, runtime: Runtime | None = None) -> Starlette:
-    runtime = runtime or Runtime.from_config(config or RuntimeConfig())
+    config = config or RuntimeConfig()
+    runtime = runtime or Runtime.from_config(config)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -115,7 +121,8 @@ def create_app(config: RuntimeConfig | None = None, runtime: Runtime | None = No
             ["POST", "HEAD"],
         ),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(BodyLimit, max_bytes=config.max_body_bytes())])
     app.state.runtime = runtime
     return app
 
@@ -178,8 +185,8 @@ def _stream_flag(body: Mapping[str, Any]) -> bool:
     return True if value is None else bool(value)
 
 
-async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
-    return await anyio.to_thread.run_sync(functools.partial(function, *args))
+async def _in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
 
 
 async def _wait_disconnect(request: Request) -> None:
@@ -406,7 +413,8 @@ async def _chat(runtime: Runtime, request: Request) -> Response:
     if not messages:
         return await _load_or_unload(runtime, request, record, keep_alive, "chat")
     conversation = prompt.chat_messages(record.spec.system, record.spec.messages, messages)
-    render = jobs.renderer(conversation, record.spec.template, in_chat=record.spec.substituted_from is not None)
+    render = await _in_thread(jobs.renderer, conversation, record.spec.template,  # parses the template
+                              in_chat=record.spec.substituted_from is not None)
     work = jobs.generation_work(render, sampling, grammar_text)
     return await _respond(runtime, request, record, work, keep_alive, "chat", _stream_flag(body))
 
@@ -435,10 +443,14 @@ async def _generate(runtime: Runtime, request: Request) -> Response:
         system = body.get("system") or record.spec.system
         messages = prompt.generate_messages(system, record.spec.messages, text, with_examples=not context)
         template_source = body.get("template") or record.spec.template
-        if body.get("template"):
-            prompt.check_template_fields(jobs.template(body["template"]))
         in_chat = record.spec.substituted_from is not None and not body.get("template")
-        render = jobs.renderer(messages, template_source, context, in_chat=in_chat)
+
+        def prepare() -> jobs.Render:
+            if body.get("template"):
+                prompt.check_template_fields(jobs.template(body["template"]))
+            return jobs.renderer(messages, template_source, context, in_chat=in_chat)
+
+        render = await _in_thread(prepare)
     work = jobs.generation_work(render, sampling, grammar_text)
     return await _respond(runtime, request, record, work, keep_alive, "generate", _stream_flag(body))
 

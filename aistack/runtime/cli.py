@@ -46,6 +46,10 @@ def serve(args: argparse.Namespace) -> int:
         return fail(str(e))
     config = RuntimeConfig(store=store, substitutions=substitutions, n_threads=args.threads, n_ctx=args.context,
                            keep_alive=args.keep_alive)
+    try:
+        config.max_body_bytes()
+    except ValueError as e:  # a malformed AISTACK_RUNTIME_MAX_BODY
+        return fail(str(e))
     store = config.store_path()
     if not args.no_selftest:
         problem = _prove_generation(config)

@@ -6,14 +6,26 @@ Every field has an environment default, so `aistack ollama serve`, the backgroun
 - store: AISTACK_HOME (see `aistack.runtime.home`);
 - substitutions: AISTACK_BASE_MODELS, default `*=smollm2:135m` (see `aistack.runtime.basemodels`);
 - threads: AISTACK_OLLAMA_THREADS, default 2 (llama.cpp threads per loaded model);
-- keep_alive: OLLAMA_KEEP_ALIVE, default 5m, as in Ollama.
+- keep_alive: OLLAMA_KEEP_ALIVE, default 5m, as in Ollama;
+- max_body: AISTACK_RUNTIME_MAX_BODY, the largest request body in bytes (see DEFAULT_MAX_BODY).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+MAX_BODY_ENV = "AISTACK_RUNTIME_MAX_BODY"
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+"""The largest request body the runtime reads, in bytes; a larger one gets 413.
+
+The largest legitimate bodies are a chat with a long conversation or a document to summarize
+(a context window of text is well under a megabyte) and, for Ollama's API, base64 images of a few
+megabytes; 32 MiB leaves room for those while keeping a client from making the runtime hold
+hundreds of megabytes (a 400 MB body took 1.2 GB of memory).
+"""
 
 
 @dataclass(frozen=True)
@@ -23,6 +35,7 @@ class RuntimeConfig:
     n_threads: int | None = None
     n_ctx: int | None = None
     keep_alive: float | None = None
+    max_body: int | None = None
 
     def store_path(self) -> Path:
         if self.store is not None:
@@ -37,3 +50,19 @@ class RuntimeConfig:
         from aistack.runtime.basemodels import substitutions_for_runtime
 
         return substitutions_for_runtime()
+
+    def max_body_bytes(self) -> int:
+        """max_body, else AISTACK_RUNTIME_MAX_BODY, else DEFAULT_MAX_BODY; ValueError names a bad setting."""
+        if self.max_body is not None:
+            return self.max_body
+        raw = os.environ.get(MAX_BODY_ENV, "").strip()
+        if not raw:
+            return DEFAULT_MAX_BODY
+        try:
+            value = int(raw)
+            if value <= 0:
+                raise ValueError(raw)
+        except ValueError:
+            message = f"{MAX_BODY_ENV}={raw!r}: write a positive number of bytes, e.g. {DEFAULT_MAX_BODY}"
+            raise ValueError(message) from None
+        return value

@@ -4,8 +4,11 @@ It runs in the model's worker thread and yields text pieces as soon as they are 
 complete UTF-8 characters, with any text that could be the start of a stop sequence held back
 until it is known not to be one. It stops at an end-of-generation token ("stop"), a stop
 sequence ("stop", the sequence itself not sent), `num_predict` tokens or a full context
-("length"), or when `cancel` is set (the client went away) — checked after every token, so a
-disconnected stream frees the model within one token.
+("length"), or when `cancel` is set (the client went away) — checked between the batches of the
+prompt's evaluation and after every token, so a client that goes away frees the model within one
+batch (n_batch tokens, a fraction of a second) even while a long prompt is being read.
+
+A prompt far longer than the context is refused before it is tokenized (PROMPT_BYTES_PER_TOKEN).
 """
 
 from __future__ import annotations
@@ -18,11 +21,22 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aistack.runtime.errors import ApiError
 from aistack.runtime.options import Sampling
 
 log = logging.getLogger("aistack.runtime")
 
 RANDOM_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: a new random seed per sampler
+
+PROMPT_BYTES_PER_TOKEN = 32
+"""How many bytes of prompt text per token of the loaded context are tokenized at all.
+
+A token is a few bytes of text (about 4 in English, rarely more than 16), and a prompt longer than
+the context is cut to fit it (fit_context, as Ollama does), so eight contexts' worth of ordinary
+text is still accepted and cut. A longer prompt could only be cut away: it is refused with a 400
+before the tokenizer spends seconds and memory on it (a 32 MiB request body holds a thousand
+contexts of 8192 tokens of English).
+"""
 
 
 @dataclass(frozen=True)
@@ -43,10 +57,16 @@ class Finished:
 def tokenize(llm: Any, text: str) -> list[int]:
     """Tokens of a rendered prompt, special tokens (`<|im_start|>`) parsed as Ollama does; the
     BOS token is added when the model wants one and the prompt does not already start with it."""
+    data = text.encode("utf-8")
+    limit = llm.n_ctx() * PROMPT_BYTES_PER_TOKEN
+    if len(data) > limit:
+        raise ApiError(400, f"the prompt is {len(data)} bytes, far more than the context of {llm.n_ctx()} tokens "
+                            f"holds: at most {limit} bytes are accepted ({PROMPT_BYTES_PER_TOKEN} per token); "
+                            "send a shorter prompt (only its last tokens would fit anyway)")
     bos = llm.token_bos()
     bos_text = llm._model.token_get_text(bos) if bos >= 0 else ""
     add_bos = not (bos_text and text.startswith(bos_text))
-    return llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+    return llm.tokenize(data, add_bos=add_bos, special=True)
 
 
 def fit_context(tokens: list[int], limit: int, sampling: Sampling) -> list[int]:
@@ -101,10 +121,14 @@ def run(
         grammar=grammar,
         reset=True,
     )
+    evaluated = len(tokens)
     try:
         if len(tokens) >= limit:
             reason = "length"
+        elif (evaluated := _evaluate_prompt(llm, tokens, cancel)) < len(tokens):
+            reason = "cancel"
         else:
+            # The prompt is evaluated: generate() finds it all in the cache and samples from its logits.
             for token in generator:
                 if first is None:
                     first = time.perf_counter_ns()
@@ -128,7 +152,9 @@ def run(
     finally:
         generator.close()
     ended = time.perf_counter_ns()
-    if reason == "cancel":
+    if reason == "cancel" and evaluated < len(tokens):
+        log.info("prompt evaluation cancelled after %d of %d tokens: the client went away", evaluated, len(tokens))
+    elif reason == "cancel":
         log.info("generation cancelled after %d tokens: the client went away", len(output))
     tail = pending + decoder.decode(b"", final=True)
     if tail and reason != "cancel":
@@ -144,6 +170,21 @@ def run(
         eval_duration=ended - first,
         context=list(tokens) + output,
     )
+
+
+def _evaluate_prompt(llm: Any, tokens: list[int], cancel: threading.Event) -> int:
+    """Evaluate the prompt batch by batch until `cancel` is set; how many tokens were evaluated.
+
+    The batches are those one `Llama.eval(tokens)` call makes (n_batch tokens from the start), so
+    the logits, and with them a greedy answer, are the same; only the cancel flag is looked at in
+    between.
+    """
+    batch = llm.n_batch
+    for start in range(0, len(tokens), batch):
+        if cancel.is_set():
+            return start
+        llm.eval(tokens[start:start + batch])
+    return len(tokens)
 
 
 def _split_at_stop(text: str, stops: Sequence[str], final: bool = False) -> tuple[str, bool]:

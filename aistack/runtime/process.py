@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from aistack.runtime.config import RuntimeConfig
+from aistack.runtime.config import MAX_BODY_ENV, RuntimeConfig
 
 log = logging.getLogger("aistack.runtime")
 
@@ -117,6 +117,12 @@ class RuntimeProcess:
             argv.append("--no-selftest")
         return argv
 
+    def environment(self) -> dict[str, str] | None:
+        """The child's environment: ours (None), plus the settings `serve` takes only from it."""
+        if self.config.max_body is None:
+            return None
+        return {**os.environ, MAX_BODY_ENV: str(self.config.max_body)}
+
     # -- start, watch, stop -----------------------------------------------------------------
 
     def start(self, timeout: float = START_TIMEOUT) -> RuntimeProcess:
@@ -133,7 +139,7 @@ class RuntimeProcess:
         try:
             self.process = subprocess.Popen(
                 self.command(write_fd), stdin=subprocess.DEVNULL, stdout=self._log if self._log is not None else 2,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.STDOUT, env=self.environment(),
                 pass_fds=(write_fd,), start_new_session=True,  # Ctrl-C reaches the parent, which stops it
             )
         finally:

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aistack.gotemplate import Budget
 from aistack.runtime.errors import ApiError
 
 # The top-level names Ollama puts in a template's data; anything else is an error at create time.
@@ -78,7 +79,12 @@ def check_template_fields(template: Any) -> None:
 
 
 def render_template(template: Any, messages: Sequence[Message]) -> str:
-    """Ollama's template.Execute over a parsed aistack.gotemplate Template."""
+    """Ollama's template.Execute over a parsed aistack.gotemplate Template.
+
+    Every execution for the prompt shares one rendering budget, so a conversation of many
+    exchanges cannot multiply what a template may spend.
+    """
+    budget = Budget()
     system, collated = _collate(messages)
     last_user = next((m.content for m in reversed(collated) if m.role == "user"), "")
     if "Messages" in template.fields():
@@ -87,24 +93,25 @@ def render_template(template: Any, messages: Sequence[Message]) -> str:
                 System=system,
                 Prompt=last_user,
                 Messages=[_message_data(m) for m in collated],
-            )
+            ),
+            budget,
         )
     out: list[str] = []
     system, prompt, response = "", "", ""
     for message in collated:
         if message.role == "system":
             if prompt or response:
-                out.append(template.render(_data(System=system, Prompt=prompt, Response=response)))
+                out.append(template.render(_data(System=system, Prompt=prompt, Response=response), budget))
                 system, prompt, response = "", "", ""
             system = message.content
         elif message.role == "user":
             if response:
-                out.append(template.render(_data(System=system, Prompt=prompt, Response=response)))
+                out.append(template.render(_data(System=system, Prompt=prompt, Response=response), budget))
                 system, prompt, response = "", "", ""
             prompt = message.content
         elif message.role == "assistant":
             response = message.content
-    last = template.render(_data(System=system, Prompt=prompt, Response=response + _RESPONSE_MARK))
+    last = template.render(_data(System=system, Prompt=prompt, Response=response + _RESPONSE_MARK), budget)
     cut = last.find(_RESPONSE_MARK)
     out.append(last[:cut] if cut >= 0 else last)
     return "".join(out)

@@ -415,6 +415,62 @@ def test_printf_reports_mismatches_inline_like_go() -> None:
     assert render('{{ printf "%s" "a" "b" }}') == "a%!(EXTRA string=b)"
 
 
+# Go's own cases (fmt_test.go: startests, "erroneous things", "Incomplete format specification"),
+# written as templates: a width or precision beyond a million from an argument is refused, one in
+# the format that grows past it ends the format, and a "." ending it is the verb.
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ('"%*d" 4 42', "  42"),
+        ('"%-*d" 4 42', "42  "),
+        ('"%*d" -4 42', "42  "),
+        ('"%-*d" -4 42', "42  "),
+        ('"%.*d" 4 42', "0042"),
+        ('"%*.*d" 8 4 42', "    0042"),
+        ('"%0*d" 4 42', "0042"),
+        ('"%*d" nil 42', "%!(BADWIDTH)42"),
+        ('"%*d" 10000000 42', "%!(BADWIDTH)42"),
+        ('"%*d" -10000000 42', "%!(BADWIDTH)42"),
+        ('"%*d" 100000000 1', "%!(BADWIDTH)1"),
+        ('"%*d" 1000001 1', "%!(BADWIDTH)1"),
+        ('"%.*d" nil 42', "%!(BADPREC)42"),
+        ('"%.*d" -1 42', "%!(BADPREC)42"),
+        ('"%.*d" 10000000 42', "%!(BADPREC)42"),
+        ('"%*d" 5 "foo"', "%!d(string=  foo)"),
+        ('"%*% %d" 20 5', "% 5"),
+        ('"%*" 4', "%!(NOVERB)"),
+        ('"%s %" "hello"', "hello %!(NOVERB)"),
+        ('"%s %.2" "hello"', "hello %!(NOVERB)"),
+        ('"%017091901790959340919092959340919017929593813360" 0', "%!(NOVERB)%!(EXTRA int=0)"),
+        ('"%184467440737095516170v" 0', "%!(NOVERB)%!(EXTRA int=0)"),
+        ('"%10000010d" 1', "%!(NOVERB)%!(EXTRA int=1)"),
+        ('"%.10000010d" 1', "%!(NOVERB)%!(EXTRA int=1)"),
+        ('"%010.2" "12345"', "%!(NOVERB)%!(EXTRA string=12345)"),
+        ('"%." 3', "%!.(int=3)"),
+        ('"%5." 3', "%!.(int=    3)"),
+        ('"%²d" 3', "%!²(int=3)d"),  # only ASCII digits make a width
+    ],
+)
+def test_printf_width_and_precision_follow_go_including_its_limits(arguments: str, expected: str) -> None:
+    assert render("{{ printf " + arguments + " }}") == expected
+
+
+def test_printf_widths_up_to_gos_limits_are_honoured() -> None:
+    assert render('{{ len (printf "%*d" 1000000 1) }}') == "1000000"
+    assert render('{{ len (printf "%*d" -1000000 1) }}') == "1000000"
+    # fmt's parsenum stops adding digits only once the number is already past a million.
+    assert render('{{ len (printf "%10000009d" 1) }}') == "10000009"
+
+
+def test_a_rune_that_is_a_surrogate_or_out_of_range_prints_as_the_replacement_character() -> None:
+    assert render('{{ printf "%c|%q|%c" 55296 57343 -1 }}') == "\ufffd|'\ufffd'|\ufffd"
+    assert render('{{ printf "%U" -5 }}') == "U+FFFFFFFFFFFFFFFB"  # Go formats the int as a uint64
+
+
+def test_urlquery_of_a_lone_surrogate_from_json_data_escapes_the_replacement_character() -> None:
+    assert render("{{ urlquery .Prompt }}", {"Prompt": "a\ud800b"}) == "a%EF%BF%BDb"
+
+
 def test_print_and_println_space_operands_like_go() -> None:
     assert render('{{ print "a" "b" 1 2 "c" }}|{{ println "a" 1 }}|{{ print .N }}', {"N": None}) == "ab1 2c|a 1\n|<nil>"
 

@@ -124,6 +124,7 @@ def generator_location() -> tuple[str | None, str | None]:
 
 
 OLLAMA_THREADS = "AISTACK_OLLAMA_THREADS"
+RUNTIME_MAX_BODY = "AISTACK_RUNTIME_MAX_BODY"  # read by aistack.runtime.config
 
 
 def ollama_threads(default: int) -> int:

@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_BODY_ENV = "AISTACK_RUNTIME_MAX_BODY"
+from aistack import settings
+
+MAX_BODY_ENV = settings.RUNTIME_MAX_BODY
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 """The largest request body the runtime reads, in bytes; a larger one gets 413.
 

@@ -64,9 +64,10 @@ demo: $(INSTALLED)
 test: lint
 	$(BIN)/python -m pytest
 
-# The structure and the types, before the tests: lint, the import contracts (pyproject.toml), mypy on the core.
+# The structure and the types, before the tests: lint and format, the import contracts (pyproject.toml), mypy on the core.
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

@@ -77,12 +77,11 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
     given.add_argument("--input", default=None, metavar="TEXT", help="replace the orchestration's input with TEXT")
     given.add_argument("--input-file", type=Path, default=None, metavar="FILE", help="replace the orchestration's input with FILE's text")
     run.add_argument("--keep-running", action="store_true", help="leave the agents and the model runtime up until Ctrl-C")
-    run.add_argument("--output-dir", type=Path, default=None, metavar="DIR",
-                     help="write the results under DIR (default: $AISTACK_OUTPUT_DIR or $AISTACK_HOME/outputs)")
-    run.add_argument("--orchestration", default=None, metavar="NAME",
-                     help="which TaskOrchestration to run when PATH holds several")
-    run.add_argument("--trace", type=Path, default=None, metavar="FILE",
-                     help="also write a JSON record of the run: phase times, step events, model calls")
+    run.add_argument(
+        "--output-dir", type=Path, default=None, metavar="DIR", help="write the results under DIR (default: $AISTACK_OUTPUT_DIR or $AISTACK_HOME/outputs)"
+    )
+    run.add_argument("--orchestration", default=None, metavar="NAME", help="which TaskOrchestration to run when PATH holds several")
+    run.add_argument("--trace", type=Path, default=None, metavar="FILE", help="also write a JSON record of the run: phase times, step events, model calls")
     run.set_defaults(handler=_run)
 
 
@@ -98,8 +97,7 @@ def _add_airflow_command(commands: argparse._SubParsersAction) -> None:
             "URL and the login, then runs until Ctrl-C, which stops everything it started."
         ),
     )
-    airflow.add_argument("path", nargs="?", type=Path, default=Path("examples"), metavar="PATH",
-                         help="folder with the resources (default: examples)")
+    airflow.add_argument("path", nargs="?", type=Path, default=Path("examples"), metavar="PATH", help="folder with the resources (default: examples)")
     airflow.add_argument("--host", default="127.0.0.1", help="address of the UI and API (default: 127.0.0.1)")
     airflow.add_argument("--port", type=int, default=8080, help="port of the UI and API (default: 8080)")
     airflow.set_defaults(handler=_airflow)
@@ -136,12 +134,10 @@ def _add_ollama_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--threads", type=int, default=None, help="llama.cpp threads per model (default: 2)")
     serve.add_argument("--home", default=None, help="aistack data directory (default: $AISTACK_HOME)")
     serve.add_argument("--store", default=None, help="model store directory (default: <home>/ollama)")
-    serve.add_argument("--base-models", default=None,
-                       help="base model substitutions, e.g. llama2=smollm2:135m (default: $AISTACK_BASE_MODELS)")
+    serve.add_argument("--base-models", default=None, help="base model substitutions, e.g. llama2=smollm2:135m (default: $AISTACK_BASE_MODELS)")
     serve.add_argument("--context", type=int, default=None, help="llama.cpp context size per loaded model")
     serve.add_argument("--keep-alive", type=float, default=None, help="seconds a model stays loaded (default: 300)")
-    serve.add_argument("--no-selftest", action="store_true",
-                       help="serve without first proving that llama.cpp can generate on this machine")
+    serve.add_argument("--no-selftest", action="store_true", help="serve without first proving that llama.cpp can generate on this machine")
     serve.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)  # set by a supervising aistack
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=_ollama("serve"))

@@ -116,8 +116,12 @@ def parse(source: str, strict_fields: bool = True) -> Template:
     behave).
     """
     if len(source) > MAX_SOURCE_CHARS:
-        raise TemplateError(f"the template is {len(source)} characters long; at most {MAX_SOURCE_CHARS} are "
-                            "accepted (model templates are a few kilobytes: move long text into SYSTEM)", 1, 1)
+        raise TemplateError(
+            f"the template is {len(source)} characters long; at most {MAX_SOURCE_CHARS} are "
+            "accepted (model templates are a few kilobytes: move long text into SYSTEM)",
+            1,
+            1,
+        )
     try:
         parser = _Parser(source)
         nodes = parser.parse()
@@ -171,6 +175,7 @@ class Template:
 # --------------------------------------------------------------------------------------------
 # Positions and quoting shared by the three stages
 
+
 def _error(source: str, offset: int, reason: str) -> TemplateError:
     line = source.count("\n", 0, offset) + 1
     column = offset - (source.rfind("\n", 0, offset) + 1) + 1
@@ -219,9 +224,7 @@ _TEXT, _LEFT, _RIGHT, _BLANK, _EOF = "text", "left", "right", "space", "eof"
 _FIELD, _VARIABLE, _DOT, _IDENT, _KEYWORD = "field", "variable", "dot", "identifier", "keyword"
 _BOOL, _NIL, _NUMBER, _CHAR_CONST, _STRING, _RAW_STRING = "bool", "nil", "number", "char", "string", "raw"
 _DECLARE, _ASSIGN, _PIPE, _LPAREN, _RPAREN, _CHAR = ":=", "=", "|", "(", ")", "punctuation"
-_OPERAND_START = frozenset(
-    {_BOOL, _CHAR_CONST, _DOT, _FIELD, _IDENT, _NUMBER, _NIL, _RAW_STRING, _STRING, _VARIABLE, _LPAREN}
-)
+_OPERAND_START = frozenset({_BOOL, _CHAR_CONST, _DOT, _FIELD, _IDENT, _NUMBER, _NIL, _RAW_STRING, _STRING, _VARIABLE, _LPAREN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,7 +416,7 @@ class _Lexer:
         if i < n and src[i] == "i":
             i += 1
         if i < n and (_is_alnum(src[i]) or src[i] in "+-"):
-            self.fail(start, f"bad number syntax: {_go_quote(src[start:i + 1])}")
+            self.fail(start, f"bad number syntax: {_go_quote(src[start : i + 1])}")
         return i
 
 
@@ -459,7 +462,7 @@ def _escape(body: str, i: int, quote: str) -> tuple[bool, int, int]:
         return False, ord(letter), i + 1
     if letter in ("x", "u", "U"):
         size = {"x": 2, "u": 4, "U": 8}[letter]
-        digits = body[i + 1:i + 1 + size]
+        digits = body[i + 1 : i + 1 + size]
         if len(digits) != size or any(d not in "0123456789abcdefABCDEF" for d in digits):
             raise ValueError(f"invalid escape \\{letter}{digits}")
         value = int(digits, 16)
@@ -467,7 +470,7 @@ def _escape(body: str, i: int, quote: str) -> tuple[bool, int, int]:
             raise ValueError(f"invalid escape \\{letter}{digits}: not a Unicode code point")
         return letter == "x", value, i + 1 + size
     if letter in "01234567":
-        digits = body[i:i + 3]
+        digits = body[i : i + 3]
         if len(digits) != 3 or any(d not in "01234567" for d in digits) or int(digits, 8) > 255:
             raise ValueError(f"invalid escape \\{digits}")
         return True, int(digits, 8), i + 3
@@ -881,7 +884,7 @@ class _Parser:
         if isinstance(node, _Variable):
             return _Variable(node.pos, end, node.name, node.names + tuple(names))
         if isinstance(node, (_Constant, _Nil, _Dot)):
-            self.fail(node.pos, f"unexpected . after term {_go_quote(self.src[node.pos:node.end])}")
+            self.fail(node.pos, f"unexpected . after term {_go_quote(self.src[node.pos : node.end])}")
         return _Chain(node.pos, end, node, tuple(names))
 
     def term(self) -> Any:
@@ -1210,9 +1213,7 @@ def _format_arg(value: Any, verb: str, spec: _Spec, nested: bool) -> str:
     if isinstance(value, str):
         return _format_str(value, verb, spec)
     if isinstance(value, Mapping):
-        parts = (
-            f"{_format_arg(k, verb, spec, True)}:{_format_arg(v, verb, spec, True)}" for k, v in _sorted_items(value)
-        )
+        parts = (f"{_format_arg(k, verb, spec, True)}:{_format_arg(v, verb, spec, True)}" for k, v in _sorted_items(value))
         return "map[" + _join_elements(parts, spec) + "]"
     if isinstance(value, (list, tuple)):
         return "[" + _join_elements((_format_arg(item, verb, spec, True) for item in value), spec) + "]"
@@ -1221,7 +1222,7 @@ def _format_arg(value: Any, verb: str, spec: _Spec, nested: bool) -> str:
 
 def _format_str(value: str, verb: str, spec: _Spec) -> str:
     if spec.precision is not None:
-        value = value[:spec.precision]
+        value = value[: spec.precision]
     if verb in "vs":
         return _pad(value, spec)
     if verb == "q":
@@ -1244,8 +1245,7 @@ def _format_int(value: int, verb: str, spec: _Spec) -> str:
         return _pad(_go_quote(_rune_text(value), "'"), spec)
     if verb == "U":
         return _pad(f"U+{value & 0xFFFFFFFFFFFFFFFF:04X}", spec)  # Go formats the int as a uint64
-    bases = {"v": ("d", ""), "d": ("d", ""), "b": ("b", "0b"), "o": ("o", "0"), "O": ("o", "0o"),
-             "x": ("x", "0x"), "X": ("X", "0X")}
+    bases = {"v": ("d", ""), "d": ("d", ""), "b": ("b", "0b"), "o": ("o", "0"), "O": ("o", "0o"), "x": ("x", "0x"), "X": ("X", "0X")}
     if verb not in bases:
         return _bad_verb(value, verb, spec)
     code, prefix = bases[verb]
@@ -1442,7 +1442,7 @@ def _slice(item: Any, *indexes: Any) -> Any:
             raise _CallError(f"invalid slice index: {bounds[1]} > {value}")
     if bounds[0] > bounds[1]:
         raise _CallError(f"invalid slice index: {bounds[0]} > {bounds[1]}")
-    part = sequence[bounds[0]:bounds[1]]
+    part = sequence[bounds[0] : bounds[1]]
     return part.decode("utf-8", "replace") if isinstance(part, bytes) else list(part)
 
 
@@ -1483,8 +1483,20 @@ class _NotJSON(Exception):
     pass
 
 
-_JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-                 "<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
 
 
 def _json_string(text: str) -> str:
@@ -1612,9 +1624,9 @@ class _Executor:
         where = self.node if self.node is not None else self.action
         context = ""
         if self.action is not None:
-            context = "executing " + _shorten(source[self.action.pos:self.action.end])
+            context = "executing " + _shorten(source[self.action.pos : self.action.end])
             if self.node is not None:
-                context += f" at <{_shorten(source[self.node.pos:self.node.end])}>"
+                context += f" at <{_shorten(source[self.node.pos : self.node.end])}>"
             context += ": "
         raise _error(source, where.pos if where is not None else 0, context + reason)
 
@@ -1623,16 +1635,20 @@ class _Executor:
         budget = self.budget
         budget.steps += count
         if budget.steps > budget.max_steps:
-            self.fail(f"template rendering exceeded {budget.max_steps} steps, far more than any prompt takes: "
-                      "look for a range or {{template}} calls that repeat without end")
+            self.fail(
+                f"template rendering exceeded {budget.max_steps} steps, far more than any prompt takes: "
+                "look for a range or {{template}} calls that repeat without end"
+            )
 
     def spend(self, chars: int) -> None:
         budget = self.budget
         budget.chars += chars
         if budget.chars > budget.max_chars:
-            self.fail(f"template rendering produced more than {budget.max_chars} characters (output and function "
-                      "results), far more than any prompt: look for a loop, repeated {{template}} calls or a "
-                      "huge printf width")
+            self.fail(
+                f"template rendering produced more than {budget.max_chars} characters (output and function "
+                "results), far more than any prompt: look for a loop, repeated {{template}} calls or a "
+                "huge printf width"
+            )
 
     def emit(self, text: str) -> None:
         self.spend(len(text))
@@ -1785,7 +1801,7 @@ class _Executor:
     def not_a_function(self, args: list[Any], final: Any) -> None:
         if len(args) > 1 or final is not _NO_FINAL:
             source = self.template.source
-            self.fail(f"can't give argument to non-function {source[args[0].pos:args[0].end]}")
+            self.fail(f"can't give argument to non-function {source[args[0].pos : args[0].end]}")
 
     def field_chain(self, receiver: Any, node: Any, names: tuple[str, ...], args: Sequence[Any], final: Any) -> Any:
         self.node = node
@@ -1829,7 +1845,7 @@ class _Executor:
     def chain(self, dot: Any, node: _Chain, args: Sequence[Any], final: Any) -> Any:
         self.node = node
         if type(node.node) is _Nil:
-            self.fail(f"indirection through explicit nil in {self.template.source[node.pos:node.end]}")
+            self.fail(f"indirection through explicit nil in {self.template.source[node.pos : node.end]}")
         value = self.operand(dot, node.node)
         self.node = node
         return self.field_chain(value, node, node.names, args, final)
@@ -1950,9 +1966,7 @@ def _template_fields(nodes: list[Any], defines: dict[str, list[Any]]) -> set[str
     return found
 
 
-def _collect_fields(
-    nodes: list[Any], dot_is_root: bool, dollar_is_root: bool, found: set[str], calls: list[tuple[str, bool]]
-) -> None:
+def _collect_fields(nodes: list[Any], dot_is_root: bool, dollar_is_root: bool, found: set[str], calls: list[tuple[str, bool]]) -> None:
     """Add the root fields ``nodes`` read to ``found``, and the templates they call (with whether
     the root is passed) to ``calls``."""
     for node in nodes:
@@ -1972,9 +1986,7 @@ def _collect_fields(
                 only = node.pipe.cmds[0].args if len(node.pipe.cmds) == 1 else []
                 if len(only) == 1:
                     arg = only[0]
-                    passes_root = (type(arg) is _Dot and dot_is_root) or (
-                        type(arg) is _Variable and arg.name == "$" and not arg.names and dollar_is_root
-                    )
+                    passes_root = (type(arg) is _Dot and dot_is_root) or (type(arg) is _Variable and arg.name == "$" and not arg.names and dollar_is_root)
             calls.append((node.name, passes_root))
 
 

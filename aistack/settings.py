@@ -76,6 +76,7 @@ def agent_token_secret() -> str:
     """Name of the Secret (key `token`) with the bearer token agents accept and clients send."""
     return os.environ.get(AGENT_TOKEN_SECRET, "aistack-agent-token")
 
+
 ORCHESTRATIONS_PATH = "AISTACK_ORCHESTRATIONS_PATH"
 OUTPUT_DIR = "AISTACK_OUTPUT_DIR"
 AIRFLOW_UI_URL = "AISTACK_AIRFLOW_URL"

@@ -41,20 +41,29 @@ sys.path.insert(0, str(REPO))
 TOKEN = "bench-token"
 
 AGENT = {
-    "apiVersion": "ai.stack/v1alpha1", "kind": "OllamaAgent", "metadata": {"name": "bench-agent"},
-    "spec": {"modelDefinition": {"name": "bench-model", "version": "1.0.0"}, "role": "chat",
-             "agentCard": {"capabilities": ["chat"], "authentication": {"type": "bearer"}},
-             "server": {"streaming": True, "pushNotifications": True}},
+    "apiVersion": "ai.stack/v1alpha1",
+    "kind": "OllamaAgent",
+    "metadata": {"name": "bench-agent"},
+    "spec": {
+        "modelDefinition": {"name": "bench-model", "version": "1.0.0"},
+        "role": "chat",
+        "agentCard": {"capabilities": ["chat"], "authentication": {"type": "bearer"}},
+        "server": {"streaming": True, "pushNotifications": True},
+    },
 }
 MODEL = {
-    "apiVersion": "ai.stack/v1alpha1", "kind": "OllamaModelDefinition", "metadata": {"name": "bench-model"},
-    "spec": {"from": "smollm2:135m", "build": {"system": "You are a helpful assistant.",
-                                                "parameters": {"numPredict": 16, "temperature": 0.0, "seed": 1},
-                                                "tags": {"version": "1.0.0"}}},
+    "apiVersion": "ai.stack/v1alpha1",
+    "kind": "OllamaModelDefinition",
+    "metadata": {"name": "bench-model"},
+    "spec": {
+        "from": "smollm2:135m",
+        "build": {"system": "You are a helpful assistant.", "parameters": {"numPredict": 16, "temperature": 0.0, "seed": 1}, "tags": {"version": "1.0.0"}},
+    },
 }
 
 
 # -- servers (each in its own process) ---------------------------------------------------------
+
 
 def _serve(kind: str, ollama_url: str | None) -> None:
     import threading
@@ -108,8 +117,9 @@ def _bare_agent():
     class Echo(AgentExecutor):
         async def execute(self, context, queue):
             updater = TaskUpdater(queue, context.task_id, context.context_id)
-            await queue.enqueue_event(Task(id=context.task_id, context_id=context.context_id,
-                                           status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED), history=[context.message]))
+            await queue.enqueue_event(
+                Task(id=context.task_id, context_id=context.context_id, status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED), history=[context.message])
+            )
             await updater.start_work()
             await updater.add_artifact([Part(text="echo: " + context.get_user_input())], name="output", last_chunk=True)
             await updater.complete()
@@ -121,10 +131,14 @@ def _bare_agent():
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     card = AgentCard(
-        name="bare", description="bare a2a-sdk echo agent", version="1.0.0",
+        name="bare",
+        description="bare a2a-sdk echo agent",
+        version="1.0.0",
         supported_interfaces=[AgentInterface(url=url + "/", protocol_binding="JSONRPC", protocol_version="1.0")],
-        capabilities=AgentCapabilities(streaming=True), default_input_modes=["text/plain"],
-        default_output_modes=["text/plain"], skills=[AgentSkill(id="echo", name="Echo", description="Echo", tags=["echo"])],
+        capabilities=AgentCapabilities(streaming=True),
+        default_input_modes=["text/plain"],
+        default_output_modes=["text/plain"],
+        skills=[AgentSkill(id="echo", name="Echo", description="Echo", tags=["echo"])],
     )
     handler = DefaultRequestHandler(Echo(), InMemoryTaskStore(), card)
     app = Starlette(routes=[*create_agent_card_routes(card), *create_jsonrpc_routes(handler, "/"), *create_rest_routes(handler)])
@@ -164,6 +178,7 @@ class Process:
 
 
 # -- measurements ---------------------------------------------------------------------------------
+
 
 async def _client(url: str, token: str | None):
     import httpx
@@ -232,6 +247,7 @@ async def ttft(agent_url: str, ollama_url: str, reps: int) -> dict[str, list[flo
     direct = ollama.AsyncClient(host=ollama_url)
     prompt = "Name three colours."
     results: dict[str, list[float]] = {"agent": [], "direct": []}
+
     async def through_agent() -> float | None:
         started = time.perf_counter()
         first = None
@@ -290,8 +306,10 @@ def main() -> int:
         aistack.stop()
         bare.stop()
 
-    print(f"\nSendMessage (JSON-RPC, instant model), {args.requests} sequential calls each; "
-          f"requests/s with {args.concurrency} concurrent clients, best of 2 x {args.seconds:.0f}s")
+    print(
+        f"\nSendMessage (JSON-RPC, instant model), {args.requests} sequential calls each; "
+        f"requests/s with {args.concurrency} concurrent clients, best of 2 x {args.seconds:.0f}s"
+    )
     print(f"{'agent':14} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'req/s':>8}")
     figures = {}
     for name in ("bare a2a-sdk", "aistack"):

@@ -51,12 +51,14 @@ def ts(value: str | None) -> float | None:
 
 
 def manifest(name: str) -> str:
-    return yaml.safe_dump({
-        "apiVersion": "ai.stack/v1alpha1",
-        "kind": "TaskOrchestration",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"input": {"text": "Say hello."}, "pipeline": [{"name": "answer", "agentRef": "chat-agent"}]},
-    })
+    return yaml.safe_dump(
+        {
+            "apiVersion": "ai.stack/v1alpha1",
+            "kind": "TaskOrchestration",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"input": {"text": "Say hello."}, "pipeline": [{"name": "answer", "agentRef": "chat-agent"}]},
+        }
+    )
 
 
 class Airflow:
@@ -139,8 +141,7 @@ def measure(api: Airflow, kube: KubeAPIServer, kubectl: Kubectl, runs: int) -> N
         deadline = time.monotonic() + 120
         run = None
         while time.monotonic() < deadline and (run is None or status_seen is None):
-            if status_seen is None and (kube.get_object("ai.stack/v1alpha1", "TaskOrchestration", name, "default")
-                                        or {}).get("status", {}).get("runId"):
+            if status_seen is None and (kube.get_object("ai.stack/v1alpha1", "TaskOrchestration", name, "default") or {}).get("status", {}).get("runId"):
                 status_seen = time.time()
             run = run or run_started()
             time.sleep(0.1)
@@ -148,8 +149,11 @@ def measure(api: Airflow, kube: KubeAPIServer, kubectl: Kubectl, runs: int) -> N
             raise TimeoutError(f"no run of {dag_id} started within 120s")
         phases = api.watcher_tasks(t0)
         row = {
-            "sensor": phases["sensor"], "start": phases["start"],
-            "queued": ts(run.get("queued_at")), "running": ts(run.get("start_date")), "status": status_seen,
+            "sensor": phases["sensor"],
+            "start": phases["start"],
+            "queued": ts(run.get("queued_at")),
+            "running": ts(run.get("start_date")),
+            "status": status_seen,
         }
         row = {k: (v - t0 if v else float("nan")) for k, v in row.items()}
         results.append(row)

@@ -42,14 +42,19 @@ REPEATS = 3
 
 def manifest(index: int, steps: int = STEPS) -> str:
     lines = [
-        "apiVersion: ai.stack/v1alpha1", "kind: TaskOrchestration", f"metadata: {{name: pipeline-{index}}}",
-        "spec:", "  input: {text: \"Summarize this.\"}", "  pipeline:",
+        "apiVersion: ai.stack/v1alpha1",
+        "kind: TaskOrchestration",
+        f"metadata: {{name: pipeline-{index}}}",
+        "spec:",
+        '  input: {text: "Summarize this."}',
+        "  pipeline:",
     ]
     for step in range(steps):
         after = f", dependsOn: [step-{step - 1}]" if step else ""
         source = f", inputFrom: [{{taskRef: step-{step - 1}, artifactName: out}}]" if step else ""
-        lines.append(f"    - {{name: step-{step}, agentRef: agent-{step % 3}, timeout: 5m, retries: 1{after}{source},"
-                     " artifacts: [{name: out, type: application/json}]}")
+        lines.append(
+            f"    - {{name: step-{step}, agentRef: agent-{step % 3}, timeout: 5m, retries: 1{after}{source}, artifacts: [{{name: out, type: application/json}}]}}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -85,8 +90,10 @@ def shaped_floor(count: int, steps: int = STEPS) -> float:
 
     started = time.perf_counter()
     for index in range(count):
-        params = {"input": Param("Summarize this.", type="string", title="Input", description="The text."),
-                  "generation": Param(1, type="integer", description="The resource generation.")}
+        params = {
+            "input": Param("Summarize this.", type="string", title="Input", description="The text."),
+            "generation": Param(1, type="integer", description="The resource generation."),
+        }
         with DAG(f"shaped-{index}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), params=params):
             tasks = [Step(task_id=f"step-{step}", agent="agent") for step in range(steps)]
             for upstream, downstream in zip(tasks, tasks[1:]):
@@ -141,10 +148,11 @@ def main() -> None:
 
     import aistack_airflow.generator  # noqa: F401  (not counted)
 
-    print(f"{'':9}  {'------ cold (s) ------':>26}  {'------ warm (s) ------':>26}  {'---- Airflow floor (s) ----':>35}"
-          f"  {'------------ ratios ------------':>43}")
-    print(f"{'pipelines':>9}  {'load':>8}{'build':>9}{'total':>9}  {'load':>8}{'build':>9}{'total':>9}  {'empty':>11}{'paused':>12}{'shaped':>12}"
-          f"  {'cold/empty':>11}{'warm/empty':>11}{'/paused':>10}{'/shaped':>11}  {'file import':>12}")
+    print(f"{'':9}  {'------ cold (s) ------':>26}  {'------ warm (s) ------':>26}  {'---- Airflow floor (s) ----':>35}  {'------------ ratios ------------':>43}")
+    print(
+        f"{'pipelines':>9}  {'load':>8}{'build':>9}{'total':>9}  {'load':>8}{'build':>9}{'total':>9}  {'empty':>11}{'paused':>12}{'shaped':>12}"
+        f"  {'cold/empty':>11}{'warm/empty':>11}{'/paused':>10}{'/shaped':>11}  {'file import':>12}"
+    )
     for count in COUNTS:
         folder = home / f"pipelines-{count}"
         folder.mkdir()
@@ -156,12 +164,17 @@ def main() -> None:
         empty = min(airflow_floor(count) for _ in range(REPEATS))
         empty_paused = min(paused(airflow_floor, count) for _ in range(REPEATS))
         shaped = min(paused(shaped_floor, count) for _ in range(REPEATS))
-        print(f"{count:>9}  {cold[0]:>8.3f}{cold[1]:>9.3f}{sum(cold):>9.3f}  {warm[0]:>8.3f}{warm[1]:>9.3f}{sum(warm):>9.3f}"
-              f"  {empty:>11.3f}{empty_paused:>12.3f}{shaped:>12.3f}  {sum(cold) / empty:>10.2f}x{sum(warm) / empty:>10.2f}x"
-              f"{sum(warm) / empty_paused:>9.2f}x{sum(warm) / shaped:>10.2f}x  {file_import():>11.3f}s")
-    print("cold: no cache; warm: cache filled; load: read+validate; empty: EmptyOperator DAGs, collector on (as Airflow"
-          " builds); paused: the same, collector paused (as the generator builds); shaped: the generator's DAG shape"
-          " and params, collector paused; file import: dags/task_orchestrations.py imported afresh, warm")
+        print(
+            f"{count:>9}  {cold[0]:>8.3f}{cold[1]:>9.3f}{sum(cold):>9.3f}  {warm[0]:>8.3f}{warm[1]:>9.3f}{sum(warm):>9.3f}"
+            f"  {empty:>11.3f}{empty_paused:>12.3f}{shaped:>12.3f}  {sum(cold) / empty:>10.2f}x{sum(warm) / empty:>10.2f}x"
+            f"{sum(warm) / empty_paused:>9.2f}x{sum(warm) / shaped:>10.2f}x  {file_import():>11.3f}s"
+        )
+    print(
+        "cold: no cache; warm: cache filled; load: read+validate; empty: EmptyOperator DAGs, collector on (as Airflow"
+        " builds); paused: the same, collector paused (as the generator builds); shaped: the generator's DAG shape"
+        " and params, collector paused; file import: dags/task_orchestrations.py imported afresh, warm"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -52,8 +52,7 @@ def main() -> int:
     parser.add_argument("--num-predict", type=int, default=128, help="tokens per request (default: 128)")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default: 2)")
     parser.add_argument("--url", default=None, help="benchmark this server instead of starting one")
-    parser.add_argument("--other-python", default=None,
-                        help="compare this venv's llama.cpp build with the one this Python imports")
+    parser.add_argument("--other-python", default=None, help="compare this venv's llama.cpp build with the one this Python imports")
     args = parser.parse_args()
     if args.other_python:
         return compare_builds(args)
@@ -67,15 +66,20 @@ def main() -> int:
     path = bundled_model("smollm2:135m").path()
     settings = {"temperature": 0.0, "seed": 42, "top_k": 40, "top_p": 0.9, "min_p": 0.0, "repeat_penalty": 1.1}
     options = settings | {"repeat_last_n": 64, "num_predict": args.num_predict, "num_ctx": DEFAULT_CONTEXT}
-    direct_model = Llama(model_path=str(path), n_ctx=DEFAULT_CONTEXT, n_threads=args.threads,
-                         n_threads_batch=args.threads, verbose=False, last_n_tokens_size=64)
+    direct_model = Llama(model_path=str(path), n_ctx=DEFAULT_CONTEXT, n_threads=args.threads, n_threads_batch=args.threads, verbose=False, last_n_tokens_size=64)
 
     def direct() -> tuple[int, float, str]:
         direct_model.reset()  # the server evaluates the whole prompt every time, too
         started = time.perf_counter()
         result = direct_model.create_chat_completion(
-            messages=MESSAGES, max_tokens=args.num_predict, temperature=0.0, seed=42,
-            top_k=40, top_p=0.9, min_p=0.0, repeat_penalty=1.1,
+            messages=MESSAGES,
+            max_tokens=args.num_predict,
+            temperature=0.0,
+            seed=42,
+            top_k=40,
+            top_p=0.9,
+            min_p=0.0,
+            repeat_penalty=1.1,
         )
         elapsed = time.perf_counter() - started
         return result["usage"]["completion_tokens"], elapsed, result["choices"][0]["message"]["content"]
@@ -86,9 +90,9 @@ def main() -> int:
         if url is None:
             port = _free_port()
             server = subprocess.Popen(
-                [sys.executable, "-m", "aistack.cli", "ollama", "serve", "--port", str(port),
-                 "--threads", str(args.threads), "--home", home],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [sys.executable, "-m", "aistack.cli", "ollama", "serve", "--port", str(port), "--threads", str(args.threads), "--home", home],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             url = f"http://127.0.0.1:{port}"
             _wait_until_up(url, server)
@@ -129,14 +133,15 @@ def main() -> int:
                 server.wait(30)
 
     print()
-    print(f"model smollm2:135m ({path.name}), {args.threads} threads, {args.num_predict} tokens, "
-          f"{args.reps} repetitions, greedy, seed 42")
+    print(f"model smollm2:135m ({path.name}), {args.threads} threads, {args.num_predict} tokens, {args.reps} repetitions, greedy, seed 42")
     direct_median, direct_best = statistics.median(rates["direct"]), max(rates["direct"])
     for name in paths:
         median, best = statistics.median(rates[name]), max(rates[name])
-        print(f"{name:12s} median {median:6.1f} tok/s, best {best:6.1f} (worst {min(rates[name]):5.1f}; "
-              f"tokens {sorted(counts[name])})  ratio to direct: median {median / direct_median:.3f}, "
-              f"best {best / direct_best:.3f}")
+        print(
+            f"{name:12s} median {median:6.1f} tok/s, best {best:6.1f} (worst {min(rates[name]):5.1f}; "
+            f"tokens {sorted(counts[name])})  ratio to direct: median {median / direct_median:.3f}, "
+            f"best {best / direct_best:.3f}"
+        )
     same = len(set().union(*texts.values())) == 1
     print(f"identical output on every path and repetition: {same}")
     return 0
@@ -172,12 +177,14 @@ def compare_builds(args: argparse.Namespace) -> int:
     results: dict[str, list[dict[str, float]]] = {name: [] for name in pythons}
     for rep in range(args.reps):
         for name, python in pythons.items():
-            done = subprocess.run([python, "-c", BUILD_PROBE, path, str(args.threads), str(args.num_predict)],
-                                  capture_output=True, text=True, check=True, timeout=600)
+            done = subprocess.run(
+                [python, "-c", BUILD_PROBE, path, str(args.threads), str(args.num_predict)], capture_output=True, text=True, check=True, timeout=600
+            )
             results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"rep {rep + 1}: " + ", ".join(
-            f"{n}: prompt {results[n][-1]['prompt_rate']:.0f} tok/s, generation {results[n][-1]['rate']:.1f} tok/s"
-            for n in pythons), flush=True)
+        print(
+            f"rep {rep + 1}: " + ", ".join(f"{n}: prompt {results[n][-1]['prompt_rate']:.0f} tok/s, generation {results[n][-1]['rate']:.1f} tok/s" for n in pythons),
+            flush=True,
+        )
     print()
     medians = {}
     for name in pythons:
@@ -186,8 +193,10 @@ def compare_builds(args: argparse.Namespace) -> int:
         medians[name] = (prompt, generation)
         print(f"{name}: median prompt {prompt:.0f} tok/s, generation {generation:.1f} tok/s\n    {results[name][0]['info']}")
     (portable_prompt, portable_gen), (other_prompt, other_gen) = medians.values()
-    print(f"portable / other: prompt evaluation {portable_prompt / other_prompt:.2f}, generation {portable_gen / other_gen:.2f} "
-          f"({args.reps} repetitions, {args.threads} threads, {args.num_predict} tokens)")
+    print(
+        f"portable / other: prompt evaluation {portable_prompt / other_prompt:.2f}, generation {portable_gen / other_gen:.2f} "
+        f"({args.reps} repetitions, {args.threads} threads, {args.num_predict} tokens)"
+    )
     return 0
 
 

@@ -70,8 +70,7 @@ def replay(url: str, calls: list[dict[str, Any]]) -> tuple[float, list[tuple[flo
     for call in calls:
         began = time.perf_counter()
         tokens = 0
-        for part in client.chat(model=call["model"], messages=call["messages"], options=call["options"] or None,
-                                format=call["format"] or None, stream=True):
+        for part in client.chat(model=call["model"], messages=call["messages"], options=call["options"] or None, format=call["format"] or None, stream=True):
             if part.done:
                 tokens = part.eval_count or 0
         each.append((time.perf_counter() - began, tokens))
@@ -132,8 +131,10 @@ def main() -> None:
         assert server.url is not None
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
         env.update(OLLAMA_HOST=server.url, AISTACK_HOME=str(home), NO_COLOR="1")
-        print(f"embedded runtime (in this process) at {server.url}; example {args.example.name}; "
-              f"input {args.input_file.name if args.input_file else 'the orchestration’s own'}")
+        print(
+            f"embedded runtime (in this process) at {server.url}; example {args.example.name}; "
+            f"input {args.input_file.name if args.input_file else 'the orchestration’s own'}"
+        )
         warm_wall, _ = pipeline_run(args, env, home / "warmup.json")
         print(f"warm-up run (database, model builds, model load): {warm_wall:.1f}s\n")
         rows = []
@@ -144,19 +145,21 @@ def main() -> None:
             parts = breakdown(trace)
             model = parts["model calls"]
             rows.append((wall, direct, model, parts))
-            print(f"round {index + 1}: aistack run {wall:.2f}s | direct {direct:.2f}s for the same {len(calls)} model calls "
-                  f"| ratio {wall / direct:.2f}x (to the run's own model time: {wall / model:.2f}x)")
+            print(
+                f"round {index + 1}: aistack run {wall:.2f}s | direct {direct:.2f}s for the same {len(calls)} model calls "
+                f"| ratio {wall / direct:.2f}x (to the run's own model time: {wall / model:.2f}x)"
+            )
             for call, (seconds, tokens) in zip(calls, each):
-                print(f"    {call['agent']:<18} in the run {call['seconds']:6.2f}s {call['tokens']:4d} tokens"
-                      f" | direct {seconds:6.2f}s {tokens:4d} tokens")
+                print(f"    {call['agent']:<18} in the run {call['seconds']:6.2f}s {call['tokens']:4d} tokens | direct {seconds:6.2f}s {tokens:4d} tokens")
         print()
         walls = [r[0] for r in rows]
         directs = [r[1] for r in rows]
         ratios = [r[0] / r[1] for r in rows]
-        print(f"median over {len(rows)} rounds: aistack run {statistics.median(walls):.2f}s, direct model calls "
-              f"{statistics.median(directs):.2f}s, ratio {statistics.median(ratios):.2f}x (target <= 1.5x)")
-        print(f"fastest of each (least disturbed by other load): aistack run {min(walls):.2f}s, direct {min(directs):.2f}s, "
-              f"ratio {min(walls) / min(directs):.2f}x")
+        print(
+            f"median over {len(rows)} rounds: aistack run {statistics.median(walls):.2f}s, direct model calls "
+            f"{statistics.median(directs):.2f}s, ratio {statistics.median(ratios):.2f}x (target <= 1.5x)"
+        )
+        print(f"fastest of each (least disturbed by other load): aistack run {min(walls):.2f}s, direct {min(directs):.2f}s, ratio {min(walls) / min(directs):.2f}x")
         print("where the pipeline's time goes (median seconds):")
         for key in rows[0][3]:
             values = [r[3][key] for r in rows]

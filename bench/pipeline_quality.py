@@ -42,8 +42,17 @@ def run_once(example: Path, document: Path, home: Path) -> tuple[float, int, dic
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_", "AISTACK_"))}
     env.update(AISTACK_HOME=str(home), NO_COLOR="1")
     trace = home / f"trace-{time.monotonic_ns()}.json"
-    command = [str(Path(sys.executable).with_name("aistack")), "run", str(example), "--input-file", str(document),
-               "--output-dir", str(home / "out"), "--trace", str(trace)]
+    command = [
+        str(Path(sys.executable).with_name("aistack")),
+        "run",
+        str(example),
+        "--input-file",
+        str(document),
+        "--output-dir",
+        str(home / "out"),
+        "--trace",
+        str(trace),
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     seconds = time.perf_counter() - started
@@ -104,15 +113,19 @@ def main() -> int:
             else:
                 evidence = verdict.get("evidence", {})
                 passed_runs += verdict.get("passed") is True
-                print(f"   verdict: passed={verdict.get('passed')} score={verdict.get('score')} "
-                      f"(model: {verdict.get('modelVerdict')}); evidence: {evidence.get('supported')}/{evidence.get('statements')} "
-                      f"statements supported, problems: {'; '.join(evidence.get('problems') or []) or 'none'}")
+                print(
+                    f"   verdict: passed={verdict.get('passed')} score={verdict.get('score')} "
+                    f"(model: {verdict.get('modelVerdict')}); evidence: {evidence.get('supported')}/{evidence.get('statements')} "
+                    f"statements supported, problems: {'; '.join(evidence.get('problems') or []) or 'none'}"
+                )
             print()
     runs = len(documents)
-    print(f"{runs} documents: median warm run {statistics.median(totals['seconds']):.1f}s (max {max(totals['seconds']):.1f}s; "
-          f"target < 30s), points grounded {statistics.mean(totals['grounded']):.0%} on average "
-          f"(min {min(totals['grounded']):.0%}; target >= 80%), runs with degenerate answers {degenerate_runs}/{runs} "
-          f"(target 0), verdicts passed {passed_runs}/{runs}")
+    print(
+        f"{runs} documents: median warm run {statistics.median(totals['seconds']):.1f}s (max {max(totals['seconds']):.1f}s; "
+        f"target < 30s), points grounded {statistics.mean(totals['grounded']):.0%} on average "
+        f"(min {min(totals['grounded']):.0%}; target >= 80%), runs with degenerate answers {degenerate_runs}/{runs} "
+        f"(target 0), verdicts passed {passed_runs}/{runs}"
+    )
     return 0
 
 

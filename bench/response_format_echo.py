@@ -31,8 +31,7 @@ def candidates(schema: dict) -> dict[str, str]:
     from aistack.models.modelfile import describe_format
 
     return {
-        "json-schema (before)": "A single JSON object, and nothing else, matching this JSON schema: "
-                                + json.dumps(schema, sort_keys=True),
+        "json-schema (before)": "A single JSON object, and nothing else, matching this JSON schema: " + json.dumps(schema, sort_keys=True),
         "skeleton": "JSON like " + json.dumps({k: ["..."] for k in schema["properties"]}),
         "shipped (describe_format)": describe_format(schema),
     }
@@ -63,22 +62,29 @@ def main() -> int:
         options["temperature"] = args.temperature
     documents = sorted(p for p in args.documents.iterdir() if p.is_file())
     request = build_request(definition)
-    with tempfile.TemporaryDirectory() as home, \
-            embedded_server(RuntimeConfig(store=Path(home) / "ollama", n_ctx=4096)) as server:
+    with tempfile.TemporaryDirectory() as home, embedded_server(RuntimeConfig(store=Path(home) / "ollama", n_ctx=4096)) as server:
         client = ollama.Client(host=server.url, timeout=300)
         print(f"model: {definition.model_name} on {server.url}; options {options}; {len(documents)} documents x {args.seeds} seeds\n")
         for label, text in candidates(schema).items():
             variant = f"rf-{abs(hash(label)) % 10**8}:latest"
-            client.create(model=variant, from_=definition.spec.from_, system=request.system,  # substituted, as in a run
-                          template=translate_template(definition.spec.build.template, text),
-                          parameters=request.parameters)
+            client.create(
+                model=variant,
+                from_=definition.spec.from_,
+                system=request.system,  # substituted, as in a run
+                template=translate_template(definition.spec.build.template, text),
+                parameters=request.parameters,
+            )
             echoes, grounded, seconds, invalid = 0, [], [], 0
             for document in documents:
                 content = document.read_text()
                 for seed in range(1, args.seeds + 1):
                     started = time.perf_counter()
-                    answer = client.chat(model=variant, messages=[{"role": "user", "content": "Work on the inputs below.\n\n" + content}],
-                                         format=bounded_schema(schema), options=options | {"seed": seed})
+                    answer = client.chat(
+                        model=variant,
+                        messages=[{"role": "user", "content": "Work on the inputs below.\n\n" + content}],
+                        format=bounded_schema(schema),
+                        options=options | {"seed": seed},
+                    )
                     seconds.append(time.perf_counter() - started)
                     try:
                         value = json.loads(answer.message.content, strict=False)
@@ -89,8 +95,10 @@ def main() -> int:
                     echoes += bool(evidence.schema_words)
                     grounded.append(evidence.grounded_share)
             runs = len(documents) * args.seeds
-            print(f"{label:22} schema-word echoes {echoes}/{runs}   grounded {statistics.mean(grounded or [0]):.0%}   "
-                  f"invalid {invalid}   {statistics.median(seconds):.1f}s median")
+            print(
+                f"{label:22} schema-word echoes {echoes}/{runs}   grounded {statistics.mean(grounded or [0]):.0%}   "
+                f"invalid {invalid}   {statistics.median(seconds):.1f}s median"
+            )
             print(f"{'':22} text: {text[:110]}{'...' if len(text) > 110 else ''}")
     return 0
 

@@ -80,17 +80,25 @@ with DAG(
     tags=["aistack", "documents"],
     doc_md=__doc__,
     params={
-        "since": Param(None, type=["null", "string"], title="Since",
-                       description="Manual runs: documents modified at or after this ISO time (instead of the data interval)."),
-        "until": Param(None, type=["null", "string"], title="Until",
-                       description="Manual runs: documents modified before this ISO time."),
-        "all_documents": Param(False, type="boolean", title="All documents",
-                               description="Every document of the source, whatever its time; summarized ones are skipped."),
+        "since": Param(
+            None, type=["null", "string"], title="Since", description="Manual runs: documents modified at or after this ISO time (instead of the data interval)."
+        ),
+        "until": Param(None, type=["null", "string"], title="Until", description="Manual runs: documents modified before this ISO time."),
+        "all_documents": Param(
+            False, type="boolean", title="All documents", description="Every document of the source, whatever its time; summarized ones are skipped."
+        ),
         "force": Param(False, type="boolean", title="Force", description="Summarize again even when a current summary exists."),
-        "max_chunk_tokens": Param(CONFIG.max_chunk_tokens, type="integer", minimum=64, maximum=32768,
-                                  title="Max chunk tokens", description="Token budget of a chunk (approximate count)."),
-        "overlap_tokens": Param(CONFIG.overlap_tokens, type="integer", minimum=0, maximum=16380,
-                                title="Overlap tokens", description="Tokens shared by consecutive chunks (under half the budget)."),
+        "max_chunk_tokens": Param(
+            CONFIG.max_chunk_tokens, type="integer", minimum=64, maximum=32768, title="Max chunk tokens", description="Token budget of a chunk (approximate count)."
+        ),
+        "overlap_tokens": Param(
+            CONFIG.overlap_tokens,
+            type="integer",
+            minimum=0,
+            maximum=16380,
+            title="Overlap tokens",
+            description="Tokens shared by consecutive chunks (under half the budget).",
+        ),
     },
 ) as dag:
 
@@ -99,8 +107,7 @@ with DAG(
         """The summarizer agent's URL, its model and the model's digest, pinned for the whole run."""
         url = resolve_agent_url(CONFIG.agent, CONFIG.namespace)
         identity = resolve_identity(CONFIG.agent, CONFIG.namespace, url, CONFIG.ollama_host)
-        log.info("summarizer %s/%s at %s: model %s, digest %s (%s)", identity.namespace, identity.agent, url,
-                 identity.model, identity.digest, identity.source)
+        log.info("summarizer %s/%s at %s: model %s, digest %s (%s)", identity.namespace, identity.agent, url, identity.model, identity.digest, identity.source)
         return identity.to_json()
 
     @task
@@ -109,8 +116,9 @@ with DAG(
         the ignored files and the window go to the XComs "ignored" and "window"."""
         params = params or {}
         _budget(params)  # a chunk budget that cannot work fails the run here, not every document
-        window = Window.for_run(data_interval_start, data_interval_end, since=params.get("since"),
-                                until=params.get("until"), all_documents=bool(params.get("all_documents")))
+        window = Window.for_run(
+            data_interval_start, data_interval_end, since=params.get("since"), until=params.get("until"), all_documents=bool(params.get("all_documents"))
+        )
         selected, ignored = select_documents(_store(SOURCE).list(), window, exclude_prefix=SOURCE.relative_prefix(OUTPUT))
         log.info("%d documents in %s for %s (%d ignored)", len(selected), SOURCE, window.to_json(), len(ignored))
         ti.xcom_push(key="ignored", value=ignored)
@@ -132,9 +140,15 @@ with DAG(
         model = ModelIdentity.from_json(identity)
         try:
             return process_document(
-                DocumentRef.from_json(document), _store(SOURCE), _store(OUTPUT), model, _budget(params),
+                DocumentRef.from_json(document),
+                _store(SOURCE),
+                _store(OUTPUT),
+                model,
+                _budget(params),
                 lambda: AgentSummarizer(model.agent_url),
-                run_id=context["run_id"], attempt=ti.try_number, force=bool(params.get("force")),
+                run_id=context["run_id"],
+                attempt=ti.try_number,
+                force=bool(params.get("force")),
             )
         except DocumentFailed as exc:
             ti.xcom_push(key="failure", value=exc.to_json())
@@ -143,8 +157,7 @@ with DAG(
             raise
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def write_manifest(documents: list[dict[str, Any]], ignored: list[dict[str, str]], window: dict[str, Any],
-                       identity: dict[str, str]) -> dict[str, Any]:
+    def write_manifest(documents: list[dict[str, Any]], ignored: list[dict[str, str]], window: dict[str, Any], identity: dict[str, str]) -> dict[str, Any]:
         """The run manifest, written whatever happened to the documents (failed ones included)."""
         context = get_current_context()
         ti = context["ti"]
@@ -156,9 +169,17 @@ with DAG(
         failures = {f["key"]: f for f in pulled if f}
         recipe = _budget(context["params"]).recipe()
         manifest = build_manifest(
-            dag_id=ti.dag_id, run_id=context["run_id"], window=window, source=str(SOURCE), output=str(OUTPUT),
-            identity=identity, recipe={**recipe.to_json(), "fingerprint": recipe.fingerprint},
-            documents=documents, outcomes=outcomes, failures=failures, ignored=ignored,
+            dag_id=ti.dag_id,
+            run_id=context["run_id"],
+            window=window,
+            source=str(SOURCE),
+            output=str(OUTPUT),
+            identity=identity,
+            recipe={**recipe.to_json(), "fingerprint": recipe.fingerprint},
+            documents=documents,
+            outcomes=outcomes,
+            failures=failures,
+            ignored=ignored,
         )
         key = manifest_key(context["run_id"])
         uri = _store(OUTPUT).write(key, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(), "application/json")

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 AGENTS_ASSET = Asset(
     "aistack://ollamaagents",
-    watchers=[] if settings.models_path() is not None else [
+    watchers=[]
+    if settings.models_path() is not None
+    else [
         AssetWatcher(name="ollamaagents_changes", trigger=ResourceChangeTrigger(plural="ollamaagents")),
     ],
 )

@@ -28,16 +28,16 @@ log = logging.getLogger(__name__)
 DEFINITIONS_ASSET = Asset(
     "aistack://ollamamodeldefinitions",
     # With AISTACK_MODELS_PATH the definitions are files: there is no cluster to watch.
-    watchers=[] if settings.models_path() is not None else [
+    watchers=[]
+    if settings.models_path() is not None
+    else [
         AssetWatcher(name="ollamamodeldefinitions_changes", trigger=ResourceChangeTrigger(plural="ollamamodeldefinitions")),
     ],
 )
 
 with DAG(
     "ollama_model_builds",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(settings.model_builds_schedule(), timezone="UTC"), assets=[DEFINITIONS_ASSET]
-    ),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(settings.model_builds_schedule(), timezone="UTC"), assets=[DEFINITIONS_ASSET]),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -67,9 +67,7 @@ with DAG(
                     pending.append({"definition_name": definition.name, "definition_namespace": definition.namespace})
             return pending
 
-        OllamaModelBuildOperator.partial(task_id="build", namespace=settings.build_namespace()).expand_kwargs(
-            definitions_to_build()
-        )
+        OllamaModelBuildOperator.partial(task_id="build", namespace=settings.build_namespace()).expand_kwargs(definitions_to_build())
     else:
 
         @task
@@ -83,6 +81,4 @@ with DAG(
                 log.warning("\n".join(problem.lines()))
             return [document.data for document, resource in result.resources if isinstance(resource, OllamaModelDefinition)]
 
-        OllamaModelLocalBuildOperator.partial(task_id="build").expand(
-            manifest=definitions_to_build()
-        )
+        OllamaModelLocalBuildOperator.partial(task_id="build").expand(manifest=definitions_to_build())

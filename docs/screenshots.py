@@ -37,8 +37,9 @@ PIPELINE = "aistack__default__document-analysis"  # its latest run is shown: tri
 
 
 def pages(base: str, token: str) -> dict[str, str]:
-    runs = httpx.get(f"{base}/api/v2/dags/{PIPELINE}/dagRuns", params={"order_by": "-run_after", "limit": 1},
-                     headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["dag_runs"]
+    runs = httpx.get(
+        f"{base}/api/v2/dags/{PIPELINE}/dagRuns", params={"order_by": "-run_after", "limit": 1}, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()["dag_runs"]
     if not runs:
         raise SystemExit(f"no run of {PIPELINE} yet: trigger one in the UI first")
     return {
@@ -71,9 +72,20 @@ def start_chromium(profile: Path, width: int, height: int) -> tuple[subprocess.P
     if binary is None:
         raise SystemExit("no chromium on PATH (Debian: apt-get install chromium)")
     process = subprocess.Popen(
-        [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={profile}",
-         "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", f"--window-size={width},{height}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     port_file = profile / "DevToolsActivePort"
     deadline = time.monotonic() + 30
@@ -114,6 +126,7 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(10)
+
 
 if __name__ == "__main__":
     main()

@@ -223,8 +223,7 @@ class A2AAgentOperator(BaseOperator):
 
                 deadline = time.time() + self.execution_timeout.total_seconds() if self.execution_timeout else None
                 self.defer(
-                    trigger=A2ATaskTrigger(url, result.task_id, self.poll_interval, deadline, self.a2a_conn_id,
-                                           self.agent_namespace),
+                    trigger=A2ATaskTrigger(url, result.task_id, self.poll_interval, deadline, self.a2a_conn_id, self.agent_namespace),
                     method_name="execute_complete",
                 )
             result = self._client.wait(result.task_id, poll=self.poll_interval, raise_on_failure=False)
@@ -243,16 +242,16 @@ class A2AAgentOperator(BaseOperator):
         artifacts did not pass and `enforce_verdict` is set. The result stays in XCom either way."""
         state = result["state"]
         if state != "TASK_STATE_COMPLETED":
-            reason = {"TASK_STATE_INPUT_REQUIRED": "the agent needs more input, which a pipeline step cannot give",
-                      "TASK_STATE_AUTH_REQUIRED": "the agent needs authorization: check the token or connection",
-                      "TASK_STATE_REJECTED": "the agent rejected the request"}.get(state, "the agent task did not complete")
+            reason = {
+                "TASK_STATE_INPUT_REQUIRED": "the agent needs more input, which a pipeline step cannot give",
+                "TASK_STATE_AUTH_REQUIRED": "the agent needs authorization: check the token or connection",
+                "TASK_STATE_REJECTED": "the agent rejected the request",
+            }.get(state, "the agent task did not complete")
             raise AirflowException(f"{reason} ({state}): {result.get('message') or 'no message'}")
         produced = {a["name"] for a in result["artifacts"]}
         missing = [a["name"] for a in self.artifacts if a["name"] not in produced]
         if missing:
-            raise AirflowException(
-                f"the agent returned no artifact {', '.join(missing)} (it returned: {', '.join(sorted(produced)) or 'none'})"
-            )
+            raise AirflowException(f"the agent returned no artifact {', '.join(missing)} (it returned: {', '.join(sorted(produced)) or 'none'})")
         for artifact in result["artifacts"]:
             body = artifact.get("text") if "text" in artifact else artifact.get("data")
             self.log.info("artifact %s (%s): %s", artifact["name"], artifact["mediaType"], str(body)[:2000])
@@ -260,9 +259,7 @@ class A2AAgentOperator(BaseOperator):
         if failed and self.enforce_verdict:
             context["ti"].xcom_push(key="return_value", value=result)
             issues = "; ".join(str(issue) for a in failed for issue in a["data"].get("issues") or ())[:1500]
-            raise AirflowFailException(
-                f"the quality check did not pass (score {failed[0]['data'].get('score', '?')}): {issues or 'no issues given'}"
-            )
+            raise AirflowFailException(f"the quality check did not pass (score {failed[0]['data'].get('score', '?')}): {issues or 'no issues given'}")
         return result
 
     def _cancel(self, why: str) -> None:

@@ -57,9 +57,14 @@ class PipelineStepOperator(A2AAgentOperator):
         try:
             result = call(*args)
         except Exception as exc:
-            report.step(self.task_id, "Failed", finishedAt=now(), attempts=context["ti"].try_number,
-                        a2aTaskId=self._a2a_task_id or a2a(), message=str(exc)[:1000])
+            report.step(self.task_id, "Failed", finishedAt=now(), attempts=context["ti"].try_number, a2aTaskId=self._a2a_task_id or a2a(), message=str(exc)[:1000])
             raise
-        report.step(self.task_id, "Succeeded", finishedAt=now(), attempts=context["ti"].try_number,
-                    a2aTaskId=result.get("taskId"), artifacts=[a["name"] for a in result["artifacts"]])
+        report.step(
+            self.task_id,
+            "Succeeded",
+            finishedAt=now(),
+            attempts=context["ti"].try_number,
+            a2aTaskId=result.get("taskId"),
+            artifacts=[a["name"] for a in result["artifacts"]],
+        )
         return result

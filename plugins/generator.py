@@ -104,8 +104,7 @@ def _dag_for(claimants: list[Claimant]) -> DAG | None:
             return build_dag(first)
         except Exception as exc:  # a bug or a limit of Airflow's: this resource's DAG says so, the rest load
             log.exception("TaskOrchestration %s/%s: cannot build its DAG", first.namespace, first.name)
-            problem = InvalidOrchestration(first.namespace, first.name, "generator",
-                                           [FieldError("", f"its DAG could not be built: {type(exc).__name__}: {exc}")])
+            problem = InvalidOrchestration(first.namespace, first.name, "generator", [FieldError("", f"its DAG could not be built: {type(exc).__name__}: {exc}")])
     else:
         problem = first
     try:
@@ -146,10 +145,8 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
         doc_md=p.doc_md,
         is_paused_upon_creation=False,  # a submitted resource runs at once
         params={
-            "input": Param(p.input_text, type="string", maxLength=MAX_RUN_INPUT, title="Input",
-                           description="The text the entry steps receive."),
-            "generation": Param(orchestration.metadata.generation or 0, type="integer",
-                                description="The resource generation this DAG was built from."),
+            "input": Param(p.input_text, type="string", maxLength=MAX_RUN_INPUT, title="Input", description="The text the entry steps receive."),
+            "generation": Param(orchestration.metadata.generation or 0, type="integer", description="The resource generation this DAG was built from."),
         },
         on_failure_callback=_aborted(p) if p.failure_action is FailureAction.ABORT else None,
     )
@@ -193,9 +190,7 @@ def _step_task(p: PipelinePlan, step: StepPlan) -> PipelineStepOperator:
         text=step.prompt or (None if step.include_input else DEFAULT_INSTRUCTION),  # the input needs no preamble
         input_from=[(ref.task_ref, ref.artifact_name) for ref in step.inputs],
         upstream_results=list(step.upstream) if step.takes_upstream_results else [],
-        artifacts=[
-            {"name": a.name, "mediaType": a.type.value, **({"schema": a.schema_} if a.schema_ else {})} for a in step.artifacts
-        ],
+        artifacts=[{"name": a.name, "mediaType": a.type.value, **({"schema": a.schema_} if a.schema_ else {})} for a in step.artifacts],
         streaming=p.streaming,
         enforce_verdict=step.enforce_verdict,
         retries=step.retries,

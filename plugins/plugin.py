@@ -69,6 +69,5 @@ class AistackPlugin(AirflowPlugin):
     name = "aistack"
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "aistack TaskOrchestrations"}]
     external_views = [
-        {"name": "TaskOrchestrations", "href": "aistack/", "destination": "nav", "url_route": "taskorchestrations",
-         "category": "browse"},
+        {"name": "TaskOrchestrations", "href": "aistack/", "destination": "nav", "url_route": "taskorchestrations", "category": "browse"},
     ]

@@ -31,6 +31,7 @@ from aistack_airflow.triggers.task_orchestration import TaskOrchestrationTrigger
 
 log = logging.getLogger(__name__)
 
+
 class TaskOrchestrationSensor(BaseSensorOperator):
     """Waits for TaskOrchestration submissions; returns them (a list of event dicts).
 
@@ -88,8 +89,7 @@ class TaskOrchestrationSensor(BaseSensorOperator):
             raise RuntimeError(f"watching TaskOrchestrations failed: {event.get('message')}")
         events = event["events"]
         context["ti"].xcom_push(key="resource_version", value=event.get("resource_version"))
-        self.log.info("%d TaskOrchestration event(s): %s", len(events),
-                      ", ".join(f"{e['type']} {e['namespace']}/{e['name']} g{e['generation']}" for e in events))
+        self.log.info("%d TaskOrchestration event(s): %s", len(events), ", ".join(f"{e['type']} {e['namespace']}/{e['name']} g{e['generation']}" for e in events))
         return events
 
     def poke(self, context: Any) -> PokeReturnValue:

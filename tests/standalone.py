@@ -33,25 +33,28 @@ def airflow_standalone(home: Path, dags: Path, env: Mapping[str, str] = (), time
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    full_env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": base,
-        "AIRFLOW__API__SECRET_KEY": "aistack-test-secret",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
-        "AIRFLOW_CONN_AISTACK_AIRFLOW_API": base,  # the TaskOrchestration watcher's way back to the API
-        "AISTACK_HOME": str(home / "aistack"),
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        **dict(env),
-    })
+    full_env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": base,
+            "AIRFLOW__API__SECRET_KEY": "aistack-test-secret",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+            "AIRFLOW_CONN_AISTACK_AIRFLOW_API": base,  # the TaskOrchestration watcher's way back to the API
+            "AISTACK_HOME": str(home / "aistack"),
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            **dict(env),
+        }
+    )
     log = open(home / "standalone.log", "wb")
-    process = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"], env=full_env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "airflow"), "standalone"], env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     client = httpx.Client(base_url=f"{base}/api/v2", timeout=20)
     try:
         deadline = time.monotonic() + timeout
@@ -67,7 +70,6 @@ def airflow_standalone(home: Path, dags: Path, env: Mapping[str, str] = (), time
         client.close()
         stop_process_group(process)
         log.close()
-
 
 
 def call(client: httpx.Client, method: str, path: str, timeout: float = 30, **kwargs) -> Any:

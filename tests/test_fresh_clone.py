@@ -23,8 +23,7 @@ def test_make_demo_in_a_fresh_clone(tmp_path: Path):
     clone = tmp_path / "aistack"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True, timeout=120)
     # A new user's shell: no virtual environment, no Airflow, aistack, Ollama or AWS settings.
-    env = {k: v for k, v in os.environ.items()
-           if k != "VIRTUAL_ENV" and not k.startswith(("AIRFLOW", "AISTACK_", "OLLAMA_", "AWS_", "PYTEST", "KUBECONFIG"))}
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV" and not k.startswith(("AIRFLOW", "AISTACK_", "OLLAMA_", "AWS_", "PYTEST", "KUBECONFIG"))}
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if "/.venv/" not in p + "/")
     env["AISTACK_HOME"] = str(tmp_path / "home")
 
@@ -32,8 +31,9 @@ def test_make_demo_in_a_fresh_clone(tmp_path: Path):
     assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-4000:]
     assert "Installing aistack and its pinned dependencies" in first.stdout
     wheels = [line for line in first.stdout.splitlines() if "llama_cpp_python-" in line and ".whl" in line]
-    assert wheels and all("/aistack/wheels/llama-cpp-python-" in line for line in wheels), \
+    assert wheels and all("/aistack/wheels/llama-cpp-python-" in line for line in wheels), (
         "llama-cpp-python comes from aistack's flag-keyed wheel cache, never from pip's"
+    )
     assert "ok: " in first.stdout, "the examples and models are validated first"
     assert "quality-check        succeeded" in first.stdout
     assert "of default/document-analysis succeeded in" in first.stdout

@@ -20,14 +20,16 @@ AISTACK = Path(sys.executable).with_name("aistack")
 ELSEWHERE = {
     "make demo": ("tests/test_fresh_clone.py", "def test_make_demo_in_a_fresh_clone"),
     "make test": (".ci/run", "make test"),
-    "make airflow": ("tests/aistack/local/test_standalone.py",
-                     "def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalone"),
+    "make airflow": ("tests/aistack/local/test_standalone.py", "def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalone"),
     "TOKEN=$(curl -s -X POST http://localhost:8080/auth/token": (
-        "tests/airflow_api/test_rest_trigger.py", "def test_trigger_a_generated_dag_with_conf_and_read_the_run_back"),
+        "tests/airflow_api/test_rest_trigger.py",
+        "def test_trigger_a_generated_dag_with_conf_and_read_the_run_back",
+    ),
     "curl -s -X POST http://localhost:8080/api/v2/dags/": (
-        "tests/airflow_api/test_rest_trigger.py", "def test_trigger_a_generated_dag_with_conf_and_read_the_run_back"),
-    "curl -s http://localhost:8080/api/v2/dags/": (
-        "tests/airflow_api/test_rest_trigger.py", "def test_trigger_a_generated_dag_with_conf_and_read_the_run_back"),
+        "tests/airflow_api/test_rest_trigger.py",
+        "def test_trigger_a_generated_dag_with_conf_and_read_the_run_back",
+    ),
+    "curl -s http://localhost:8080/api/v2/dags/": ("tests/airflow_api/test_rest_trigger.py", "def test_trigger_a_generated_dag_with_conf_and_read_the_run_back"),
 }
 # Commands run below, each by a test of this file.
 HERE = {
@@ -61,7 +63,7 @@ def shown_output(command: str) -> list[str]:
     for body in re.findall(r"```console\n(.*?)```", README, re.S):
         lines = body.splitlines()
         if f"$ {command}" in lines:
-            rest = lines[lines.index(f"$ {command}") + 1:]
+            rest = lines[lines.index(f"$ {command}") + 1 :]
             return [line for line in rest[: next((i for i, text in enumerate(rest) if text.startswith("$ ")), len(rest))] if line]
     raise AssertionError(f"no console block shows {command}")
 
@@ -83,8 +85,7 @@ def test_make_airflow_is_aistack_airflow_on_the_examples():
 
 
 def run(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(AISTACK), *args], cwd=kwargs.pop("cwd", REPO), capture_output=True, text=True,
-                          timeout=kwargs.pop("timeout", 300), **kwargs)
+    return subprocess.run([str(AISTACK), *args], cwd=kwargs.pop("cwd", REPO), capture_output=True, text=True, timeout=kwargs.pop("timeout", 300), **kwargs)
 
 
 def test_validate_prints_what_the_readme_shows(tmp_path: Path):
@@ -114,8 +115,7 @@ def test_ollama_serve_and_create(tmp_path: Path):
 
     port = free_port()  # the README's 11434, unless something here already uses it
     env = {"AISTACK_HOME": str(tmp_path / "home"), "PATH": str(AISTACK.parent), "HOME": str(tmp_path)}
-    server = subprocess.Popen([str(AISTACK), "ollama", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    server = subprocess.Popen([str(AISTACK), "ollama", "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         client = ollama.Client(host=f"http://127.0.0.1:{port}", timeout=30)
         deadline = time.monotonic() + 120
@@ -127,8 +127,7 @@ def test_ollama_serve_and_create(tmp_path: Path):
                 assert server.poll() is None and time.monotonic() < deadline, "aistack ollama serve did not answer"
                 time.sleep(0.5)
         (tmp_path / "Modelfile").write_text("FROM smollm2:135m\nSYSTEM You answer in one sentence.\n")
-        created = run("ollama", "create", "my-model:1.0", "-f", "Modelfile", cwd=tmp_path,
-                      env={**env, "OLLAMA_HOST": f"127.0.0.1:{port}"})
+        created = run("ollama", "create", "my-model:1.0", "-f", "Modelfile", cwd=tmp_path, env={**env, "OLLAMA_HOST": f"127.0.0.1:{port}"})
         assert created.returncode == 0, created.stderr
         assert "my-model:1.0" in [m.model for m in client.list().models]
     finally:

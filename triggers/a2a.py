@@ -21,8 +21,9 @@ class A2ATaskTrigger(BaseTrigger):
     `namespace` (the one the task was started with: the agent shows a task to its owner only).
     """
 
-    def __init__(self, agent_url: str, task_id: str, poll_interval: float = 2.0, deadline: float | None = None,
-                 a2a_conn_id: str | None = None, namespace: str | None = None) -> None:
+    def __init__(
+        self, agent_url: str, task_id: str, poll_interval: float = 2.0, deadline: float | None = None, a2a_conn_id: str | None = None, namespace: str | None = None
+    ) -> None:
         super().__init__()
         self.agent_url = agent_url
         self.task_id = task_id
@@ -34,8 +35,14 @@ class A2ATaskTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"agent_url": self.agent_url, "task_id": self.task_id, "poll_interval": self.poll_interval,
-             "deadline": self.deadline, "a2a_conn_id": self.a2a_conn_id, "namespace": self.namespace},
+            {
+                "agent_url": self.agent_url,
+                "task_id": self.task_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "a2a_conn_id": self.a2a_conn_id,
+                "namespace": self.namespace,
+            },
         )
 
     async def _token(self) -> str | None:

@@ -59,8 +59,14 @@ class ResourceChangeTrigger(BaseEventTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"plural": self.plural, "namespace": self.namespace, "kubeconfig": self.kubeconfig,
-             "context": self.context, "batch_seconds": self.batch_seconds, "max_backoff": self.max_backoff},
+            {
+                "plural": self.plural,
+                "namespace": self.namespace,
+                "kubeconfig": self.kubeconfig,
+                "context": self.context,
+                "batch_seconds": self.batch_seconds,
+                "max_backoff": self.max_backoff,
+            },
         )
 
     def _store(self) -> Any:
@@ -74,8 +80,7 @@ class ResourceChangeTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         seen = await self._seen()
-        watch = ResourceWatch(self.plural, seen=seen, namespace=self.namespace, kubeconfig=self.kubeconfig,
-                              context=self.context, max_backoff=self.max_backoff)
+        watch = ResourceWatch(self.plural, seen=seen, namespace=self.namespace, kubeconfig=self.kubeconfig, context=self.context, max_backoff=self.max_backoff)
         while True:
             changes, _ = await collect_batch(watch, self.batch_seconds)
             if not changes:

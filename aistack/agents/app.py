@@ -135,7 +135,11 @@ def create_agent_app(
     task_store = AgentTaskStore(metrics, max_tasks=options.max_tasks)
     messages = MessageIndex()
     executor = OllamaAgentExecutor(
-        profile, backend, conversations=ConversationStore(), metrics=metrics, messages=messages,
+        profile,
+        backend,
+        conversations=ConversationStore(),
+        metrics=metrics,
+        messages=messages,
         json_retries=options.json_retries,
     )
     guard = WebhookGuard(options.webhook_allow)
@@ -145,11 +149,12 @@ def create_agent_app(
         push_store = InMemoryPushNotificationConfigStore()
         server = agent.spec.server
         push = PushDispatcher(
-            push_store, task_store,
-            schedule=RetrySchedule.from_webhook_config(
-                server.webhook_config if server else None, options.webhook_base_delay, options.webhook_max_delay
-            ),
-            guard=guard, timeout=options.webhook_timeout, metrics=metrics,
+            push_store,
+            task_store,
+            schedule=RetrySchedule.from_webhook_config(server.webhook_config if server else None, options.webhook_base_delay, options.webhook_max_delay),
+            guard=guard,
+            timeout=options.webhook_timeout,
+            metrics=metrics,
         )
 
     async def validate_push_url(url: str) -> bool:
@@ -160,9 +165,16 @@ def create_agent_app(
         return True
 
     handler = AgentRequestHandler(
-        executor, task_store, card,
-        push_config_store=push_store, push_sender=push, push_url_validator=validate_push_url,
-        validate_input_modes=True, metrics=metrics, messages=messages, json_agent=profile.json_output,
+        executor,
+        task_store,
+        card,
+        push_config_store=push_store,
+        push_sender=push,
+        push_url_validator=validate_push_url,
+        validate_input_modes=True,
+        metrics=metrics,
+        messages=messages,
+        json_agent=profile.json_output,
     )
     readiness = Readiness(backend, options.ready_cache_seconds)
 
@@ -171,8 +183,7 @@ def create_agent_app(
 
     async def readyz(request: Request) -> Response:
         ready, detail = await readiness.check()
-        return JSONResponse({"status": "ready" if ready else "not ready", "model": profile.model, "detail": detail},
-                            status_code=200 if ready else 503)
+        return JSONResponse({"status": "ready" if ready else "not ready", "model": profile.model, "detail": detail}, status_code=200 if ready else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.render()
@@ -206,17 +217,32 @@ def create_agent_app(
 
     middleware = []
     if profile.bearer:
-        middleware.append(Middleware(
-            BearerAuth, tokens=tokens, open_paths=[*card_paths, *legacy_card_paths, *OPERATIONAL_PATHS],
+        middleware.append(
+            Middleware(
+                BearerAuth,
+                tokens=tokens,
+                open_paths=[*card_paths, *legacy_card_paths, *OPERATIONAL_PATHS],
+                jsonrpc_paths=jsonrpc_paths,
+                on_reject=lambda reason: metrics.rejections.labels(reason).inc(),
+            )
+        )
+    middleware.append(
+        Middleware(
+            BodyLimit,
+            max_bytes=options.max_body_bytes,
             jsonrpc_paths=jsonrpc_paths,
             on_reject=lambda reason: metrics.rejections.labels(reason).inc(),
-        ))
-    middleware.append(Middleware(
-        BodyLimit, max_bytes=options.max_body_bytes, jsonrpc_paths=jsonrpc_paths,
-        on_reject=lambda reason: metrics.rejections.labels(reason).inc(),
-    ))
+        )
+    )
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     return AgentApp(
-        app=app, profile=profile, card=card, base_url=(options.public_url or base_url).rstrip("/"), metrics=metrics,
-        backend=backend, executor=executor, handler=handler, push=push,
+        app=app,
+        profile=profile,
+        card=card,
+        base_url=(options.public_url or base_url).rstrip("/"),
+        metrics=metrics,
+        backend=backend,
+        executor=executor,
+        handler=handler,
+        push=push,
     )

@@ -82,15 +82,16 @@ def _default_media_type(json_agent: bool, accepted: frozenset[str]) -> str:
     chosen = next((mode for mode in modes if not accepted or mode in accepted), None)
     if chosen is None:
         raise InputError(
-            f"acceptedOutputModes ({', '.join(sorted(accepted))}) names no media type this agent produces: "
-            f"accept one of {', '.join(modes)}",
+            f"acceptedOutputModes ({', '.join(sorted(accepted))}) names no media type this agent produces: accept one of {', '.join(modes)}",
             unsupported_type=True,
         )
     return chosen
 
 
 def requested_outputs(
-    message_metadata: Mapping[str, Any] | None, request_metadata: Mapping[str, Any] | None, json_agent: bool,
+    message_metadata: Mapping[str, Any] | None,
+    request_metadata: Mapping[str, Any] | None,
+    json_agent: bool,
     accepted_modes: Sequence[str] = (),
 ) -> list[OutputSpec]:
     """The artifacts to produce, from the metadata convention and the accepted output modes (see
@@ -110,9 +111,10 @@ def requested_outputs(
             raw = [section["artifact"]]
         else:
             continue
-        specs = [_spec(item, f"{METADATA_KEY}.artifacts[{i}]" if "artifacts" in section else f"{METADATA_KEY}.artifact",
-                       json_agent, accepted)
-                 for i, item in enumerate(raw)]
+        specs = [
+            _spec(item, f"{METADATA_KEY}.artifacts[{i}]" if "artifacts" in section else f"{METADATA_KEY}.artifact", json_agent, accepted)
+            for i, item in enumerate(raw)
+        ]
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise InputError(f"artifact names must be unique, got {names}")
@@ -135,7 +137,7 @@ def _spec(item: Any, where: str, json_agent: bool, accepted: frozenset[str]) -> 
     if accepted and media_type not in accepted:
         raise InputError(
             f'metadata "{where}.mediaType" {media_type!r} is not among the acceptedOutputModes '
-            f'({", ".join(sorted(accepted))}): accept it, or ask for the artifact in an accepted media type',
+            f"({', '.join(sorted(accepted))}): accept it, or ask for the artifact in an accepted media type",
             unsupported_type=True,
         )
     schema = item.get("schema")

@@ -65,6 +65,7 @@ CAPABILITY_EXAMPLES = {
     "chat": "Hello! Can you help me plan a migration?",
 }
 
+
 def interface_url(base_url: str, endpoint: str) -> str:
     """The URL of the A2A interfaces: base URL plus the path prefix (no trailing slash unless root)."""
     base = base_url.rstrip("/")
@@ -137,7 +138,7 @@ def build_agent_card(profile: AgentProfile, base_url: str) -> AgentCard:
                 http_auth_security_scheme=HTTPAuthSecurityScheme(
                     scheme="Bearer",
                     description="The aistack agent token: the caller namespace's (AISTACK_AGENT_TOKENS_DIR) "
-                                "or the shared one (AISTACK_AGENT_TOKEN_FILE or AISTACK_AGENT_TOKEN).",
+                    "or the shared one (AISTACK_AGENT_TOKEN_FILE or AISTACK_AGENT_TOKEN).",
                 )
             )
         )

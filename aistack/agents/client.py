@@ -119,8 +119,11 @@ class TaskResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "state": self.state, "taskId": self.task_id, "contextId": self.context_id,
-            "message": self.message, "artifacts": self.artifacts,
+            "state": self.state,
+            "taskId": self.task_id,
+            "contextId": self.context_id,
+            "message": self.message,
+            "artifacts": self.artifacts,
         }
 
 
@@ -164,8 +167,7 @@ def input_part(item: Mapping[str, Any] | str) -> Part:
     if item.get("name"):
         metadata.update({"name": item["name"]})
     if "data" in item:
-        return Part(data=json_format.ParseDict(item["data"], struct_pb2.Value()),
-                    media_type=item.get("mediaType", "application/json"), metadata=metadata)
+        return Part(data=json_format.ParseDict(item["data"], struct_pb2.Value()), media_type=item.get("mediaType", "application/json"), metadata=metadata)
     if "text" in item:
         return Part(text=item["text"], media_type=item.get("mediaType", "text/plain"), metadata=metadata)
     raise ValueError(f"an input needs data or text: {sorted(item)}")
@@ -192,8 +194,7 @@ def build_message(
         else:
             section["artifacts"] = [dict(a) for a in artifact]
         meta["aistack"] = section
-    message = Message(role=Role.ROLE_USER, message_id=message_id or uuid.uuid4().hex, parts=parts,
-                      context_id=context_id or "", task_id=task_id or "")
+    message = Message(role=Role.ROLE_USER, message_id=message_id or uuid.uuid4().hex, parts=parts, context_id=context_id or "", task_id=task_id or "")
     if meta:
         message.metadata.update(meta)
     return message
@@ -274,8 +275,9 @@ async def resolve_card(base_url: str, *, timeout: float = 10.0, http: httpx.Asyn
 
 
 def _requires_bearer(card: AgentCard) -> bool:
-    return any(scheme.HasField("http_auth_security_scheme") and scheme.http_auth_security_scheme.scheme.lower() == "bearer"
-               for scheme in card.security_schemes.values())
+    return any(
+        scheme.HasField("http_auth_security_scheme") and scheme.http_auth_security_scheme.scheme.lower() == "bearer" for scheme in card.security_schemes.values()
+    )
 
 
 class AgentClient:
@@ -290,8 +292,7 @@ class AgentClient:
         bindings: list[str] = [TRANSPORTS[transport]] if transport else [TransportProtocol.JSONRPC, TransportProtocol.HTTP_JSON]
 
         def sdk_client(streaming: bool) -> Any:
-            config = ClientConfig(streaming=streaming, httpx_client=http, supported_protocol_bindings=bindings,
-                                  use_client_preference=True)
+            config = ClientConfig(streaming=streaming, httpx_client=http, supported_protocol_bindings=bindings, use_client_preference=True)
             return ClientFactory(config).create(card)
 
         try:
@@ -343,8 +344,7 @@ class AgentClient:
         except Exception as exc:
             raise translate_error(exc, self.base_url) from exc
 
-    def _request(self, message: Message, return_immediately: bool, push: PushTarget | None,
-                 history_length: int | None) -> SendMessageRequest:
+    def _request(self, message: Message, return_immediately: bool, push: PushTarget | None, history_length: int | None) -> SendMessageRequest:
         configuration = SendMessageConfiguration(return_immediately=return_immediately)
         if history_length is not None:
             configuration.history_length = history_length
@@ -369,8 +369,7 @@ class AgentClient:
         timeout: float | None = None,
     ) -> TaskResult:
         """SendMessage; waits for the task to finish unless `return_immediately` (deferrable use)."""
-        message = build_message(text, inputs=inputs, metadata=metadata, artifact=artifact, message_id=message_id,
-                                context_id=context_id, task_id=task_id)
+        message = build_message(text, inputs=inputs, metadata=metadata, artifact=artifact, message_id=message_id, context_id=context_id, task_id=task_id)
         request = self._request(message, return_immediately, push, history_length)
         context = ClientCallContext(timeout=timeout) if timeout else None
 
@@ -402,10 +401,10 @@ class AgentClient:
         """SendStreamingMessage: `on_token(text)` for each streamed text chunk, `on_event(response)`
         for every event; returns the finished task (read back once the stream ends)."""
         if not self.card.capabilities.streaming:
-            return await self.send(text, inputs=inputs, metadata=metadata, artifact=artifact, message_id=message_id,
-                                   context_id=context_id, push=push, raise_on_failure=raise_on_failure)
-        message = build_message(text, inputs=inputs, metadata=metadata, artifact=artifact, message_id=message_id,
-                                context_id=context_id)
+            return await self.send(
+                text, inputs=inputs, metadata=metadata, artifact=artifact, message_id=message_id, context_id=context_id, push=push, raise_on_failure=raise_on_failure
+            )
+        message = build_message(text, inputs=inputs, metadata=metadata, artifact=artifact, message_id=message_id, context_id=context_id)
         request = self._request(message, False, push, None)
 
         async def call() -> TaskResult:
@@ -443,8 +442,7 @@ class AgentClient:
     async def cancel(self, task_id: str) -> TaskResult:
         return task_result(await self._call(self._unary.cancel_task(CancelTaskRequest(id=task_id))))
 
-    async def wait(self, task_id: str, *, poll: float = 1.0, timeout: float | None = None,
-                   raise_on_failure: bool = True) -> TaskResult:
+    async def wait(self, task_id: str, *, poll: float = 1.0, timeout: float | None = None, raise_on_failure: bool = True) -> TaskResult:
         """Poll GetTask until the task is terminal or needs input (for deferrable triggers)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -479,14 +477,12 @@ async def _maybe_await(value: Any) -> None:
 class SyncAgentClient:
     """AgentClient for synchronous code: the same calls, run on a private event loop thread."""
 
-    def __init__(self, base_url: str, *, token: str | None = None, transport: str | None = None, timeout: float = 300.0,
-                 namespace: str | None = None):
+    def __init__(self, base_url: str, *, token: str | None = None, transport: str | None = None, timeout: float = 300.0, namespace: str | None = None):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="aistack-a2a-client", daemon=True)
         self._thread.start()
         try:
-            self._client = self._run(AgentClient.connect(base_url, token=token, transport=transport, timeout=timeout,
-                                                         namespace=namespace))
+            self._client = self._run(AgentClient.connect(base_url, token=token, transport=transport, timeout=timeout, namespace=namespace))
         except BaseException:
             self._stop()
             raise
@@ -528,8 +524,7 @@ class SyncAgentClient:
         self.close()
 
 
-def send_message(base_url: str, text: str | None = None, *, token: str | None = None, transport: str | None = None,
-                 **kwargs: Any) -> TaskResult:
+def send_message(base_url: str, text: str | None = None, *, token: str | None = None, transport: str | None = None, **kwargs: Any) -> TaskResult:
     """One SendMessage from synchronous code (connects, sends, closes)."""
 
     async def run() -> TaskResult:

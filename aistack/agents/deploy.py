@@ -27,9 +27,7 @@ def apply_objects(api: client.ApiClient, objects: list[dict[str, Any]]) -> None:
     dynamic = DynamicClient(api)
     for obj in objects:
         resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        dynamic.server_side_apply(
-            resource, body=obj, namespace=obj["metadata"].get("namespace"), field_manager=FIELD_MANAGER, force_conflicts=True
-        )
+        dynamic.server_side_apply(resource, body=obj, namespace=obj["metadata"].get("namespace"), field_manager=FIELD_MANAGER, force_conflicts=True)
 
 
 def deployment_ready(deployment: Any) -> tuple[bool, str]:

@@ -21,8 +21,7 @@ def resolve_agent_url(name: str, namespace: str = "default") -> str:
         agent = ResourceClient(api_client()).get(OllamaAgent, name, namespace)
     except Exception as exc:  # no cluster configured, unreachable, or no such agent
         raise AgentNotFound(
-            f'agent "{namespace}/{name}" is not running locally (start it with `aistack agents serve`) '
-            f"and could not be read from the cluster: {exc}"
+            f'agent "{namespace}/{name}" is not running locally (start it with `aistack agents serve`) and could not be read from the cluster: {exc}'
         ) from None
     if not agent.status or not agent.status.url or not agent.status.ready:
         raise AgentNotFound(f'agent "{namespace}/{name}" is not ready in the cluster (see `kubectl get oagent {name}`)')

@@ -205,16 +205,17 @@ class OllamaAgentExecutor(AgentExecutor):
                 pieces.append(chunk.text)
                 tokens = chunk.tokens if chunk.done and chunk.tokens is not None else tokens + (1 if chunk.text else 0)
                 await updater.add_artifact(
-                    [text_part(chunk.text, spec.media_type)], artifact_id=artifact_id, name=spec.name,
-                    append=not first, last_chunk=chunk.done,
+                    [text_part(chunk.text, spec.media_type)],
+                    artifact_id=artifact_id,
+                    name=spec.name,
+                    append=not first,
+                    last_chunk=chunk.done,
                 )
                 first, done = False, chunk.done
                 if done:
                     break
         if not done and task_id not in self._cancelled:
-            await updater.add_artifact(
-                [text_part("", spec.media_type)], artifact_id=artifact_id, name=spec.name, append=not first, last_chunk=True
-            )
+            await updater.add_artifact([text_part("", spec.media_type)], artifact_id=artifact_id, name=spec.name, append=not first, last_chunk=True)
         self._count_tokens(tokens)
         return "".join(pieces)
 
@@ -234,7 +235,11 @@ class OllamaAgentExecutor(AgentExecutor):
         return "".join(pieces)
 
     async def _answer_whole(
-        self, request: ChatRequest, outputs: list[OutputSpec], updater: TaskUpdater, task_id: str,
+        self,
+        request: ChatRequest,
+        outputs: list[OutputSpec],
+        updater: TaskUpdater,
+        task_id: str,
         evidence: Evidence | None,
     ) -> str:
         """Collect the answer, build every artifact; on invalid JSON ask again, once (by default).
@@ -270,7 +275,7 @@ class OllamaAgentExecutor(AgentExecutor):
             "the schema given in the message metadata (aistack.artifact.schema)"
             if caller_schema
             else f"the OllamaModelDefinition {self.profile.definition!r}: its system prompt should ask for JSON only "
-                 "and spec.build.functions[].parameters is the schema the answer must match"
+            "and spec.build.functions[].parameters is the schema the answer must match"
         )
         return f"the model {self.profile.model} gave no valid JSON after {attempts} attempts: {exc}. Check {where}."
 
@@ -282,8 +287,7 @@ class OllamaAgentExecutor(AgentExecutor):
                 yield
         except TimeoutError:
             raise ModelError(
-                f"the model {self.profile.model} did not finish within {self.call_seconds:g}s "
-                f"(the limit of one model call, {CALL_TIMEOUT_ENV})"
+                f"the model {self.profile.model} did not finish within {self.call_seconds:g}s (the limit of one model call, {CALL_TIMEOUT_ENV})"
             ) from None
 
     def _count_tokens(self, tokens: int) -> None:

@@ -124,8 +124,7 @@ class AgentRequestHandler(DefaultRequestHandler):
         try:
             check_message(params.message)
             request_metadata = json_format.MessageToDict(params.metadata) if params.HasField("metadata") else None
-            requested_outputs(metadata_dict(params.message), request_metadata, self.json_agent,
-                              params.configuration.accepted_output_modes)
+            requested_outputs(metadata_dict(params.message), request_metadata, self.json_agent, params.configuration.accepted_output_modes)
         except InputError as exc:
             error = ContentTypeNotSupportedError if exc.unsupported_type else InvalidParamsError
             raise error(message=str(exc)) from None
@@ -140,11 +139,13 @@ class AgentRequestHandler(DefaultRequestHandler):
             return None
         fingerprint = request_fingerprint(message, params.configuration, json_format.MessageToDict(params.metadata))
         if fingerprint != known.fingerprint or (message.context_id and message.context_id != known.context_id):
-            raise InvalidParamsError(message=(
-                f"messageId {message.message_id!r} was already sent with other parts, metadata, contextId or "
-                f"configuration (it started task {known.task_id}): give a new request a new messageId; re-send "
-                "exactly the same message to get that task"
-            ))
+            raise InvalidParamsError(
+                message=(
+                    f"messageId {message.message_id!r} was already sent with other parts, metadata, contextId or "
+                    f"configuration (it started task {known.task_id}): give a new request a new messageId; re-send "
+                    "exactly the same message to get that task"
+                )
+            )
         return cast(Task | None, await self.task_store.get(known.task_id, context))
 
     # -- operations ------------------------------------------------------------------------
@@ -197,33 +198,37 @@ class AgentRequestHandler(DefaultRequestHandler):
             yield item
 
     async def on_create_task_push_notification_config(self, params: Any, context: ServerCallContext) -> Any:
-        return redacted(await self._timed(
-            "CreateTaskPushNotificationConfig", context,
-            lambda: DefaultRequestHandler.on_create_task_push_notification_config(self, params, context),
-        ))
+        return redacted(
+            await self._timed(
+                "CreateTaskPushNotificationConfig",
+                context,
+                lambda: DefaultRequestHandler.on_create_task_push_notification_config(self, params, context),
+            )
+        )
 
     async def on_get_task_push_notification_config(self, params: Any, context: ServerCallContext) -> Any:
-        return redacted(await self._timed(
-            "GetTaskPushNotificationConfig", context,
-            lambda: DefaultRequestHandler.on_get_task_push_notification_config(self, params, context),
-        ))
+        return redacted(
+            await self._timed(
+                "GetTaskPushNotificationConfig",
+                context,
+                lambda: DefaultRequestHandler.on_get_task_push_notification_config(self, params, context),
+            )
+        )
 
     async def on_list_task_push_notification_configs(self, params: Any, context: ServerCallContext) -> Any:
         listed = await self._timed(
-            "ListTaskPushNotificationConfigs", context,
+            "ListTaskPushNotificationConfigs",
+            context,
             lambda: DefaultRequestHandler.on_list_task_push_notification_configs(self, params, context),
         )
-        return ListTaskPushNotificationConfigsResponse(
-            configs=[redacted(config) for config in listed.configs], next_page_token=listed.next_page_token
-        )
+        return ListTaskPushNotificationConfigsResponse(configs=[redacted(config) for config in listed.configs], next_page_token=listed.next_page_token)
 
     async def on_delete_task_push_notification_config(self, params: Any, context: ServerCallContext) -> Any:
         return await self._timed(
-            "DeleteTaskPushNotificationConfig", context,
+            "DeleteTaskPushNotificationConfig",
+            context,
             lambda: DefaultRequestHandler.on_delete_task_push_notification_config(self, params, context),
         )
 
     async def on_get_extended_agent_card(self, params: Any, context: ServerCallContext) -> Any:
-        return await self._timed(
-            "GetExtendedAgentCard", context, lambda: DefaultRequestHandler.on_get_extended_agent_card(self, params, context)
-        )
+        return await self._timed("GetExtendedAgentCard", context, lambda: DefaultRequestHandler.on_get_extended_agent_card(self, params, context))

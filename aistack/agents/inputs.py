@@ -84,8 +84,7 @@ def render_part(part: Part, index: int) -> str:
         label = _label(part, f"file {index + 1}")
         if not is_textual(media_type):
             raise InputError(
-                f"file {label!r} has media type {media_type}: this agent's model reads text only; "
-                f"send text, JSON or a file of one of {', '.join(TEXT_MEDIA_TYPES)}",
+                f"file {label!r} has media type {media_type}: this agent's model reads text only; send text, JSON or a file of one of {', '.join(TEXT_MEDIA_TYPES)}",
                 unsupported_type=True,
             )
         try:
@@ -94,10 +93,7 @@ def render_part(part: Part, index: int) -> str:
             raise InputError(f"file {label!r} is not valid UTF-8 text: send it as UTF-8") from None
         return f"File {label!r} ({media_type}):\n```\n{content}\n```"
     if kind == "url":
-        raise InputError(
-            f"part {index + 1} refers to {part.url}: agents do not fetch URLs; send the content inline "
-            "(as text, data or file bytes)"
-        )
+        raise InputError(f"part {index + 1} refers to {part.url}: agents do not fetch URLs; send the content inline (as text, data or file bytes)")
     raise InputError(f"part {index + 1} is empty: every part needs text, data or file bytes")
 
 

@@ -66,8 +66,7 @@ def bounded_schema(schema: Any, depth: int = 0) -> Any:
         return [bounded_schema(item, depth + 1) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    result = {key: bounded_schema(value, depth + 1) if key not in ("enum", "const", "required") else value
-              for key, value in schema.items()}
+    result = {key: bounded_schema(value, depth + 1) if key not in ("enum", "const", "required") else value for key, value in schema.items()}
     kind = result.get("type")
     if kind == "string" and not {"enum", "const", "pattern", "format"} & result.keys():
         low = int(result.get("minLength", 1))

@@ -18,32 +18,48 @@ class AgentMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "aistack_a2a_requests", "A2A operations handled, by operation, transport and outcome (ok or the error).",
-            ["operation", "transport", "outcome"], registry=r,
+            "aistack_a2a_requests",
+            "A2A operations handled, by operation, transport and outcome (ok or the error).",
+            ["operation", "transport", "outcome"],
+            registry=r,
         )
         self.latency = Histogram(
-            "aistack_a2a_request_duration_seconds", "Time to answer an A2A operation (streams: until the stream ends).",
-            ["operation", "transport"], buckets=LATENCY_BUCKETS, registry=r,
+            "aistack_a2a_request_duration_seconds",
+            "Time to answer an A2A operation (streams: until the stream ends).",
+            ["operation", "transport"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.rejections = Counter(
-            "aistack_a2a_http_rejections", "Requests refused before reaching A2A, by reason (unauthorized, too_large).",
-            ["reason"], registry=r,
+            "aistack_a2a_http_rejections",
+            "Requests refused before reaching A2A, by reason (unauthorized, too_large).",
+            ["reason"],
+            registry=r,
         )
         self.tokens = Counter("aistack_a2a_tokens_generated", "Tokens the model generated for tasks.", registry=r)
         self.first_token = Histogram(
-            "aistack_a2a_time_to_first_token_seconds", "From the model call to its first token.",
-            buckets=LATENCY_BUCKETS, registry=r,
+            "aistack_a2a_time_to_first_token_seconds",
+            "From the model call to its first token.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.task_states = Counter(
-            "aistack_a2a_task_transitions", "Tasks entering each state (TASK_STATE_*).", ["state"], registry=r,
+            "aistack_a2a_task_transitions",
+            "Tasks entering each state (TASK_STATE_*).",
+            ["state"],
+            registry=r,
         )
         self.push_deliveries = Counter(
-            "aistack_a2a_push_deliveries", "Push notifications by outcome: delivered, failed (after retries), refused (SSRF guard).",
-            ["outcome"], registry=r,
+            "aistack_a2a_push_deliveries",
+            "Push notifications by outcome: delivered, failed (after retries), refused (SSRF guard).",
+            ["outcome"],
+            registry=r,
         )
         self.push_attempts = Counter(
-            "aistack_a2a_push_attempts", "Push notification HTTP attempts, retries included, by result.",
-            ["result"], registry=r,
+            "aistack_a2a_push_attempts",
+            "Push notification HTTP attempts, retries included, by result.",
+            ["result"],
+            registry=r,
         )
 
     def observe_request(self, operation: str, transport: str, outcome: str, seconds: float) -> None:

@@ -86,9 +86,7 @@ class PushDispatcher(PushNotificationSender):
             whole = next((a for a in task.artifacts if a.artifact_id == event.artifact.artifact_id), None) if task else None
             if whole is None:
                 return None
-            event = TaskArtifactUpdateEvent(
-                task_id=event.task_id, context_id=event.context_id, artifact=whole, append=False, last_chunk=True
-            )
+            event = TaskArtifactUpdateEvent(task_id=event.task_id, context_id=event.context_id, artifact=whole, append=False, last_chunk=True)
         return MessageToDict(to_stream_response(event))
 
     def _queue(self, task_id: str, config: TaskPushNotificationConfig) -> asyncio.Queue[Any]:
@@ -131,16 +129,21 @@ class PushDispatcher(PushNotificationSender):
                 self.metrics.push_attempts.labels(outcome).inc()
 
         result = await deliver(
-            self.client, config.url, json.dumps(payload, separators=(",", ":")).encode(),
-            schedule=self.schedule, guard=self.guard, headers=headers, content_type=A2A_JSON_MEDIA_TYPE,
-            timeout=self.timeout, on_attempt=attempted,
+            self.client,
+            config.url,
+            json.dumps(payload, separators=(",", ":")).encode(),
+            schedule=self.schedule,
+            guard=self.guard,
+            headers=headers,
+            content_type=A2A_JSON_MEDIA_TYPE,
+            timeout=self.timeout,
+            on_attempt=attempted,
         )
         outcome = "delivered" if result.delivered else ("refused" if result.refused else "failed")
         if self.metrics is not None:
             self.metrics.push_deliveries.labels(outcome).inc()
         level = logging.INFO if result.delivered else logging.WARNING
-        log.log(level, "push notification %s after %d attempt(s): %s", outcome, result.attempts, result.error or "ok",
-                extra={"task_id": task_id})
+        log.log(level, "push notification %s after %d attempt(s): %s", outcome, result.attempts, result.error or "ok", extra={"task_id": task_id})
         return result
 
     async def aclose(self, timeout: float = 5.0) -> None:

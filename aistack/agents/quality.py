@@ -38,27 +38,46 @@ GROUNDED_SHARE = 0.8
 MAX_STATEMENT = 600
 MAX_STATEMENTS = 500  # the walk stops after this many strings
 MAX_DEPTH = 16
-MEASURE = (f"lexical: a statement is supported when at least {SUPPORT_THRESHOLD:.0%} of its content words "
-           f"(stemmed, stop words left out) and all of its numbers occur in the source")
-SCHEMA_WORDS = frozenset({
-    "items", "type", "array", "string", "object", "properties", "required", "number", "integer", "boolean",
-    "null", "schema", "enum", "minitems", "maxitems", "json",
-})
-STOP_WORDS = frozenset("""
+MEASURE = (
+    f"lexical: a statement is supported when at least {SUPPORT_THRESHOLD:.0%} of its content words "
+    f"(stemmed, stop words left out) and all of its numbers occur in the source"
+)
+SCHEMA_WORDS = frozenset(
+    {
+        "items",
+        "type",
+        "array",
+        "string",
+        "object",
+        "properties",
+        "required",
+        "number",
+        "integer",
+        "boolean",
+        "null",
+        "schema",
+        "enum",
+        "minitems",
+        "maxitems",
+        "json",
+    }
+)
+STOP_WORDS = frozenset(
+    """
 a an the and or but if then else of to in on at by for with from into onto over under about as is are was were be
 been being am do does did doing have has had having it its it's this that these those there here their them they he
 she him her his hers we us our you your i me my mine not no nor so too very can could will would shall should may
 might must also just than such each every all any both few more most other some own same only which who whom whose
 what when where why how while during before after above below up down out off again further once per via s t
 answer question context document text says say said states stated
-""".split())  # the last line: words about the exchange, not its content ("the answer is ...", "the text says ...")
+""".split()
+)  # the last line: words about the exchange, not its content ("the answer is ...", "the text says ...")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 
 
 def stem(word: str) -> str:
     """A light suffix stemmer: enough that "opened", "opening" and "opens" meet "open"."""
-    for suffix in ("ations", "ation", "ments", "ment", "ingly", "ings", "ing", "edly", "ies", "ied", "ers", "er",
-                   "ed", "es", "ly", "s"):
+    for suffix in ("ations", "ation", "ments", "ment", "ingly", "ings", "ing", "edly", "ies", "ied", "ers", "er", "ed", "es", "ly", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
     return word
@@ -70,10 +89,12 @@ def words(text: str) -> list[str]:
     return [w[:-2] if w.endswith("'s") else w for w in found]
 
 
-NUMBER_WORDS = {word: str(value) for value, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
-                                                      "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100"}
+NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100"}
 
 
 def content_words(text: str) -> list[str]:
@@ -110,7 +131,7 @@ def repetitive(text: str) -> bool:
     tokens = words(text)
     if len(tokens) < 8:
         return False
-    trigrams = [tuple(tokens[i:i + 3]) for i in range(len(tokens) - 2)]
+    trigrams = [tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2)]
     return len(set(trigrams)) < len(trigrams) / 2
 
 
@@ -137,8 +158,7 @@ class Evidence:
 
     @property
     def passed(self) -> bool:
-        return (self.statements > 0 and self.grounded_share >= GROUNDED_SHARE and not self.degenerate
-                and not self.schema_errors)
+        return self.statements > 0 and self.grounded_share >= GROUNDED_SHARE and not self.degenerate and not self.schema_errors
 
     def problems(self) -> list[str]:
         """What failed, in words a reader of the verdict understands."""
@@ -146,8 +166,9 @@ class Evidence:
         if self.statements == 0:
             found.append("the work contains no statements")
         elif self.grounded_share < GROUNDED_SHARE:
-            found.append(f"only {self.supported} of {self.statements} statements are supported by the source "
-                         f"({self.grounded_share:.0%}; {GROUNDED_SHARE:.0%} needed)")
+            found.append(
+                f"only {self.supported} of {self.statements} statements are supported by the source ({self.grounded_share:.0%}; {GROUNDED_SHARE:.0%} needed)"
+            )
         found += self.degenerate + [f"schema: {e}" for e in self.schema_errors]
         return found
 

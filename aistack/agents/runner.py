@@ -125,13 +125,20 @@ class AgentGroup:
                 sock.bind((self.host, self.port + index if self.port else 0))
                 port = sock.getsockname()[1]
                 served = create_agent_app(
-                    agent, definition, self.backends(agent, definition), base_url=f"http://{_url_host(self.host)}:{port}",
+                    agent,
+                    definition,
+                    self.backends(agent, definition),
+                    base_url=f"http://{_url_host(self.host)}:{port}",
                     options=self.options,
                 )
                 self.running.append(RunningAgent(agent, definition, port, served))
                 config = uvicorn.Config(
-                    served.app, log_level="warning", access_log=self.access_log, lifespan="on",
-                    timeout_graceful_shutdown=5, log_config=None,
+                    served.app,
+                    log_level="warning",
+                    access_log=self.access_log,
+                    lifespan="on",
+                    timeout_graceful_shutdown=5,
+                    log_config=None,
                 )
                 self._servers.append(_Server(config))
         except BaseException:

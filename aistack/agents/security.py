@@ -53,18 +53,21 @@ def _jsonrpc_body(status: int, message: str) -> dict[str, Any]:
     return build_error_response(None, error)
 
 
-async def _error(send: Callable[..., Any], scope: Scope, jsonrpc_paths: frozenset[str], status: int, reason: str,
-                 message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+async def _error(
+    send: Callable[..., Any], scope: Scope, jsonrpc_paths: frozenset[str], status: int, reason: str, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     if scope["path"] in jsonrpc_paths:
         payload = _jsonrpc_body(status, message)
     else:
         payload = {"error": {"code": status, "status": reason, "message": message}}
     body = json.dumps(payload).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -76,8 +79,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class BearerAuth:
-    def __init__(self, app: ASGIApp, tokens: AgentTokens, open_paths: Collection[str], jsonrpc_paths: Collection[str] = (),
-                 on_reject: Callable[[str], None] | None = None):
+    def __init__(
+        self, app: ASGIApp, tokens: AgentTokens, open_paths: Collection[str], jsonrpc_paths: Collection[str] = (), on_reject: Callable[[str], None] | None = None
+    ):
         self.app = app
         self.tokens = tokens
         self.open_paths = frozenset(open_paths)
@@ -96,7 +100,9 @@ class BearerAuth:
         identity = self.tokens.identify(presented)
         if identity is None:
             await self._reject(
-                send, scope, 'Bearer realm="aistack", error="invalid_token"',
+                send,
+                scope,
+                'Bearer realm="aistack", error="invalid_token"',
                 f"the bearer token is not valid for this agent (see {TOKENS_DIR_ENV}, {TOKEN_FILE_ENV} / {TOKEN_ENV})",
             )
             return
@@ -105,13 +111,11 @@ class BearerAuth:
     async def _reject(self, send: Any, scope: Scope, challenge: str, message: str) -> None:
         if self.on_reject is not None:
             self.on_reject("unauthorized")
-        await _error(send, scope, self.jsonrpc_paths, 401, "UNAUTHENTICATED", message,
-                     ((b"www-authenticate", challenge.encode()),))
+        await _error(send, scope, self.jsonrpc_paths, 401, "UNAUTHENTICATED", message, ((b"www-authenticate", challenge.encode()),))
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, jsonrpc_paths: Collection[str] = (),
-                 on_reject: Callable[[str], None] | None = None):
+    def __init__(self, app: ASGIApp, max_bytes: int, jsonrpc_paths: Collection[str] = (), on_reject: Callable[[str], None] | None = None):
         self.app = app
         self.max_bytes = max_bytes
         self.jsonrpc_paths = frozenset(jsonrpc_paths)
@@ -162,6 +166,10 @@ class BodyLimit:
         if self.on_reject is not None:
             self.on_reject("too_large")
         await _error(
-            send, scope, self.jsonrpc_paths, 413, "RESOURCE_EXHAUSTED",
+            send,
+            scope,
+            self.jsonrpc_paths,
+            413,
+            "RESOURCE_EXHAUSTED",
             f"the request body is {size}; this agent accepts at most {self.max_bytes} bytes (AISTACK_AGENT_MAX_BODY)",
         )

@@ -21,12 +21,14 @@ from a2a.types import ListTasksRequest, ListTasksResponse, Task, TaskState
 
 from aistack.agents.metrics import AgentMetrics
 
-TERMINAL_STATES = frozenset({
-    TaskState.TASK_STATE_COMPLETED,
-    TaskState.TASK_STATE_FAILED,
-    TaskState.TASK_STATE_CANCELED,
-    TaskState.TASK_STATE_REJECTED,
-})
+TERMINAL_STATES = frozenset(
+    {
+        TaskState.TASK_STATE_COMPLETED,
+        TaskState.TASK_STATE_FAILED,
+        TaskState.TASK_STATE_CANCELED,
+        TaskState.TASK_STATE_REJECTED,
+    }
+)
 
 
 class AgentTaskStore(TaskStore):

@@ -132,8 +132,7 @@ class TokenDirectory:
                     names = sorted(entry.name for entry in self.path.iterdir() if is_namespace(entry.name) and entry.is_file())
                 except OSError:
                     names = []
-                self._sources = {name: self._sources.get(name) or TokenSource(file=self.path / name, refresh=self._refresh)
-                                 for name in names}
+                self._sources = {name: self._sources.get(name) or TokenSource(file=self.path / name, refresh=self._refresh) for name in names}
             return dict(self._sources)
 
     def token(self, namespace: str) -> str | None:
@@ -170,8 +169,7 @@ class AgentTokens:
         must have exactly one owner."""
         matches = [identity for identity, source in self._candidates().items() if source.matches(presented)]
         if len(matches) > 1:
-            log.warning("one token is configured for several identities (%s): refused; give each its own token",
-                        ", ".join(matches))
+            log.warning("one token is configured for several identities (%s): refused; give each its own token", ", ".join(matches))
         return matches[0] if len(matches) == 1 else None
 
 

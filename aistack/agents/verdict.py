@@ -59,8 +59,7 @@ def evidence_note(evidence: Evidence) -> str:
     """What aistack measured, as a paragraph for the quality check's prompt. A judge that sees the
     measurements decides better than one that guesses; small models in particular otherwise
     answer `passed` whatever the work."""
-    lines = [f"Measured by aistack against the input: {evidence.supported} of {evidence.statements} statements "
-             "of the work are supported by the input."]
+    lines = [f"Measured by aistack against the input: {evidence.supported} of {evidence.statements} statements of the work are supported by the input."]
     lines += [f"Not supported: {text}" for text in evidence.unsupported[:5]]
     lines += [f"Problem: {problem}" for problem in evidence.degenerate[:5]]
     return "\n".join(lines)
@@ -77,8 +76,7 @@ def judged(answer: Any, evidence: Evidence | None, stand_in: str | None = None) 
     result = dict(answer)
     result["modelVerdict"] = opinion
     if evidence is None:
-        result["evidence"] = {"passed": None, "measured": False,
-                              "reason": "the message holds no work to check (no data part or named text part)"}
+        result["evidence"] = {"passed": None, "measured": False, "reason": "the message holds no work to check (no data part or named text part)"}
         return result
     result["evidence"] = evidence.to_json()
     if stand_in:

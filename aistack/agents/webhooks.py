@@ -73,8 +73,7 @@ class AllowList:
             except ValueError:
                 if "/" in item or not item.replace("-", "").replace(".", "").isalnum():
                     raise ValueError(
-                        f"{ALLOW_ENV}: invalid entry {item!r}: write host names, addresses or networks, "
-                        "e.g. 127.0.0.1,localhost,10.0.0.0/8,*.svc.cluster.local"
+                        f"{ALLOW_ENV}: invalid entry {item!r}: write host names, addresses or networks, e.g. 127.0.0.1,localhost,10.0.0.0/8,*.svc.cluster.local"
                     ) from None
                 hosts.add(item)
         return cls(frozenset(hosts), tuple(suffixes), tuple(networks))
@@ -179,8 +178,7 @@ class WebhookGuard:
             if reason and not admitted_by_name and not self.allow.admits_address(address):
                 resolved = "is" if str(address) == host else f"resolves to {address},"
                 raise UnsafeWebhookURL(
-                    f"webhook URL {url} {resolved} {reason}; agents only call public addresses unless "
-                    f"{ALLOW_ENV} admits the target (e.g. {ALLOW_ENV}={host})"
+                    f"webhook URL {url} {resolved} {reason}; agents only call public addresses unless {ALLOW_ENV} admits the target (e.g. {ALLOW_ENV}={host})"
                 )
         return Target(url=url, host=host, port=port, scheme=parts.scheme, address=str(addresses[0]))
 
@@ -266,9 +264,7 @@ async def deliver(
     schedule = schedule or RetrySchedule()
     guard = guard or WebhookGuard()
     result = Delivery(url=url, delivery_id=delivery_id or uuid.uuid4().hex)
-    body = payload if isinstance(payload, bytes) else (
-        payload.encode() if isinstance(payload, str) else json.dumps(payload, separators=(",", ":")).encode()
-    )
+    body = payload if isinstance(payload, bytes) else (payload.encode() if isinstance(payload, str) else json.dumps(payload, separators=(",", ":")).encode())
     for attempt in range(schedule.retries + 1):
         if attempt:
             await sleep(schedule.delay(attempt))
@@ -288,9 +284,7 @@ async def deliver(
         result.attempts = attempt + 1
         retry = False
         try:
-            response = await client.post(
-                target.pinned_url(), content=body, headers=request_headers, timeout=timeout, extensions=extensions
-            )
+            response = await client.post(target.pinned_url(), content=body, headers=request_headers, timeout=timeout, extensions=extensions)
             result.status, result.error = response.status_code, None
             if response.is_success:
                 result.delivered = True
@@ -309,4 +303,3 @@ async def deliver(
     if not result.delivered:
         log.warning("webhook %s not delivered after %d attempts: %s", url, result.attempts, result.error)
     return result
-

@@ -55,22 +55,19 @@ def _metadata(agent: OllamaAgent, name: str) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": agent.namespace, "labels": labels(agent)}
     if agent.metadata.uid:
         meta["ownerReferences"] = [
-            {"apiVersion": API_VERSION, "kind": agent.kind, "name": agent.name, "uid": agent.metadata.uid,
-             "controller": True, "blockOwnerDeletion": True}
+            {"apiVersion": API_VERSION, "kind": agent.kind, "name": agent.name, "uid": agent.metadata.uid, "controller": True, "blockOwnerDeletion": True}
         ]
     return meta
 
 
 def _manifest(resource: OllamaAgent | OllamaModelDefinition) -> dict[str, Any]:
     """The resource as applied: spec and identity, no status or server-filled metadata."""
-    return {"apiVersion": API_VERSION, "kind": resource.kind,
-            "metadata": {"name": resource.name, "namespace": resource.namespace}, "spec": resource.spec.to_wire()}
+    return {"apiVersion": API_VERSION, "kind": resource.kind, "metadata": {"name": resource.name, "namespace": resource.namespace}, "spec": resource.spec.to_wire()}
 
 
 def _config_map(agent: OllamaAgent, definition: OllamaModelDefinition) -> dict[str, Any]:
     documents = yaml_output.dump_all([_manifest(agent), _manifest(definition)])
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(agent, f"{agent.name}-config"),
-            "data": {"agent.yaml": documents}}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _metadata(agent, f"{agent.name}-config"), "data": {"agent.yaml": documents}}
 
 
 def _deployment(agent: OllamaAgent, definition: OllamaModelDefinition, config: dict[str, Any]) -> dict[str, Any]:
@@ -82,8 +79,19 @@ def _deployment(agent: OllamaAgent, definition: OllamaModelDefinition, config: d
     container = {
         "name": "agent",
         "image": settings.agent_image(),
-        "args": ["agents", "serve", f"{CONFIG_PATH}/agent.yaml", "--host", "0.0.0.0", "--port", str(AGENT_PORT),
-                 "--ollama-host", settings.cluster_ollama_url(), "--public-url", service_base_url(agent)],
+        "args": [
+            "agents",
+            "serve",
+            f"{CONFIG_PATH}/agent.yaml",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(AGENT_PORT),
+            "--ollama-host",
+            settings.cluster_ollama_url(),
+            "--public-url",
+            service_base_url(agent),
+        ],
         "env": [
             {"name": "AISTACK_AGENT_TOKEN_FILE", "value": f"{TOKEN_PATH}/token"},
             {"name": "AISTACK_AGENT_TOKENS_DIR", "value": NAMESPACE_TOKENS_PATH},
@@ -93,15 +101,15 @@ def _deployment(agent: OllamaAgent, definition: OllamaModelDefinition, config: d
         "resources": {"requests": requests, "limits": limits},
         "readinessProbe": probe,
         "livenessProbe": {**probe, "httpGet": {"path": "/healthz", "port": "http"}, "failureThreshold": 6},
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]}},
-        "volumeMounts": [{"name": "config", "mountPath": CONFIG_PATH, "readOnly": True},
-                         {"name": "token", "mountPath": TOKEN_PATH, "readOnly": True},
-                         {"name": "namespace-tokens", "mountPath": NAMESPACE_TOKENS_PATH, "readOnly": True},
-                         {"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_PATH, "readOnly": True},
+            {"name": "token", "mountPath": TOKEN_PATH, "readOnly": True},
+            {"name": "namespace-tokens", "mountPath": NAMESPACE_TOKENS_PATH, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
     }
-    annotations = {"ai.stack/config-hash": config_hash, "prometheus.io/scrape": "true",
-                   "prometheus.io/port": str(AGENT_PORT), "prometheus.io/path": "/metrics"}
+    annotations = {"ai.stack/config-hash": config_hash, "prometheus.io/scrape": "true", "prometheus.io/port": str(AGENT_PORT), "prometheus.io/path": "/metrics"}
     deployment_meta = _metadata(agent, agent.name)
     if resources and resources.gpu:
         deployment_meta["annotations"] = {"ai.stack/model-gpus": str(resources.gpu)}
@@ -136,8 +144,7 @@ def _service(agent: OllamaAgent) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _metadata(agent, agent.name),
-        "spec": {"selector": {"ai.stack/agent": agent.name},
-                 "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+        "spec": {"selector": {"ai.stack/agent": agent.name}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
     }
 
 

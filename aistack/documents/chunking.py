@@ -71,9 +71,7 @@ def validate_budget(max_tokens: int, overlap_tokens: int) -> None:
         raise ValueError(f"overlap_tokens must be between 0 and {max_tokens // 2 - 4} (a bit under half of max_tokens), got {overlap_tokens}")
 
 
-def chunk_text(
-    text: str, max_tokens: int, overlap_tokens: int = 0, tokenizer: Tokenizer = DEFAULT_TOKENIZER
-) -> list[Chunk]:
+def chunk_text(text: str, max_tokens: int, overlap_tokens: int = 0, tokenizer: Tokenizer = DEFAULT_TOKENIZER) -> list[Chunk]:
     validate_budget(max_tokens, overlap_tokens)
     pieces = tokenizer.pieces(text)
     n = len(pieces)

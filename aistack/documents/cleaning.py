@@ -69,7 +69,7 @@ def document_format(key: str, text: str | None = None) -> Format:
 def decode(data: bytes) -> str:
     """The document's text; DocumentError for bytes that are not text."""
     if data.startswith(codecs.BOM_UTF8):
-        encoding, body = "utf-8", data[len(codecs.BOM_UTF8):]
+        encoding, body = "utf-8", data[len(codecs.BOM_UTF8) :]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding, body = "utf-16", data
     else:
@@ -78,8 +78,7 @@ def decode(data: bytes) -> str:
         text = body.decode(encoding)
     except UnicodeDecodeError as exc:
         raise DocumentError(
-            f"not {encoding.upper()} text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} cannot be decoded "
-            "(save the document as UTF-8)"
+            f"not {encoding.upper()} text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} cannot be decoded (save the document as UTF-8)"
         ) from None
     if "\x00" in text:
         raise DocumentError("binary content (NUL bytes): only text documents can be summarized")
@@ -95,10 +94,7 @@ _BLOCK_START = re.compile(r"^(?:[-*+•]\s|\d{1,3}[.)]\s|#{1,6}\s|>|\|)")
 
 
 def _drop_controls(text: str) -> str:
-    return "".join(
-        ch for ch in text.translate(_INVISIBLE)
-        if ch in "\n\t" or unicodedata.category(ch) != "Cc"
-    )
+    return "".join(ch for ch in text.translate(_INVISIBLE) if ch in "\n\t" or unicodedata.category(ch) != "Cc")
 
 
 def _unwrap(lines: list[str]) -> list[str]:
@@ -111,12 +107,7 @@ def _unwrap(lines: list[str]) -> list[str]:
     out: list[str] = []
     for line in lines:
         previous = out[-1] if out else ""
-        joinable = (
-            previous and line
-            and len(previous) >= WRAPPED_LINE
-            and not _BLOCK_START.match(line)
-            and not previous.startswith(("#", "|"))
-        )
+        joinable = previous and line and len(previous) >= WRAPPED_LINE and not _BLOCK_START.match(line) and not previous.startswith(("#", "|"))
         if joinable:
             out[-1] = f"{previous} {line}"
         else:
@@ -139,13 +130,50 @@ def normalize(text: str, unwrap: bool = True) -> str:
 
 # -- HTML ----------------------------------------------------------------------------------
 
-_SKIPPED_TAGS = frozenset({
-    "script", "style", "noscript", "template", "svg", "nav", "footer", "iframe", "object", "canvas", "select",
-})
-_BLOCK_TAGS = frozenset({
-    "p", "div", "section", "article", "main", "header", "footer", "aside", "blockquote", "pre", "table", "tr",
-    "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "form", "fieldset", "address", "hr", "body", "html",
-})
+_SKIPPED_TAGS = frozenset(
+    {
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "svg",
+        "nav",
+        "footer",
+        "iframe",
+        "object",
+        "canvas",
+        "select",
+    }
+)
+_BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "header",
+        "footer",
+        "aside",
+        "blockquote",
+        "pre",
+        "table",
+        "tr",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "figure",
+        "figcaption",
+        "form",
+        "fieldset",
+        "address",
+        "hr",
+        "body",
+        "html",
+    }
+)
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "embed", "source", "track", "wbr"})
 

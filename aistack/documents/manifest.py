@@ -56,8 +56,11 @@ class Recipe:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "maxChunkTokens": self.max_chunk_tokens, "overlapTokens": self.overlap_tokens, "tokenizer": self.tokenizer,
-            "promptVersion": self.prompt_version, "cleaningVersion": self.cleaning_version,
+            "maxChunkTokens": self.max_chunk_tokens,
+            "overlapTokens": self.overlap_tokens,
+            "tokenizer": self.tokenizer,
+            "promptVersion": self.prompt_version,
+            "cleaningVersion": self.cleaning_version,
         }
 
     @property
@@ -149,9 +152,7 @@ class Window:
         return cls(parse_time(interval_start, "data_interval_start"), parse_time(interval_end, "data_interval_end"))
 
 
-def select_documents(
-    refs: Iterable[DocumentRef], window: Window, exclude_prefix: str | None = None
-) -> tuple[list[DocumentRef], list[dict[str, str]]]:
+def select_documents(refs: Iterable[DocumentRef], window: Window, exclude_prefix: str | None = None) -> tuple[list[DocumentRef], list[dict[str, str]]]:
     """The documents of the window, sorted by key, and the ignored files of the window with why."""
     selected: list[DocumentRef] = []
     ignored: list[dict[str, str]] = []
@@ -202,18 +203,25 @@ def build_manifest(
         entry: dict[str, Any] = {"key": key, "uri": document["uri"], "modified": document["modified"], "size": document["size"]}
         if key in outcomes:
             outcome = outcomes[key]
-            entry.update({
-                "status": outcome["status"], "contentSha256": outcome["contentSha256"], "outputs": outcome["outputs"],
-            })
+            entry.update(
+                {
+                    "status": outcome["status"],
+                    "contentSha256": outcome["contentSha256"],
+                    "outputs": outcome["outputs"],
+                }
+            )
             for name in ("chunks", "modelCalls"):
                 if name in outcome:
                     entry[name] = outcome[name]
         else:
             failure = failures.get(key, {})
-            entry.update({
-                "status": FAILED, "contentSha256": failure.get("contentSha256"),
-                "error": failure.get("error") or "the document's task did not finish (see its log)",
-            })
+            entry.update(
+                {
+                    "status": FAILED,
+                    "contentSha256": failure.get("contentSha256"),
+                    "error": failure.get("error") or "the document's task did not finish (see its log)",
+                }
+            )
         entries.append(entry)
     by_status = {status: [e["key"] for e in entries if e["status"] == status] for status in (SUMMARIZED, SKIPPED, FAILED)}
     return {

@@ -50,8 +50,12 @@ class ModelIdentity:
 
     def to_json(self) -> dict[str, str]:
         return {
-            "agent": self.agent, "namespace": self.namespace, "agentUrl": self.agent_url,
-            "model": self.model, "digest": self.digest, "source": self.source,
+            "agent": self.agent,
+            "namespace": self.namespace,
+            "agentUrl": self.agent_url,
+            "model": self.model,
+            "digest": self.digest,
+            "source": self.source,
         }
 
     @classmethod

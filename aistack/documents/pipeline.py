@@ -74,8 +74,14 @@ def render_markdown(record: dict[str, Any]) -> str:
 
 
 def summary_record(
-    ref: DocumentRef, sha256: str, identity: ModelIdentity, recipe: Recipe, cleaned_tokens: int, chunks: int,
-    result: MapReduceResult, run_id: str,
+    ref: DocumentRef,
+    sha256: str,
+    identity: ModelIdentity,
+    recipe: Recipe,
+    cleaned_tokens: int,
+    chunks: int,
+    result: MapReduceResult,
+    run_id: str,
 ) -> dict[str, Any]:
     return {
         "kind": "aistack.batch-summarization.summary/v1",
@@ -130,8 +136,7 @@ def process_document(
         prefix = f"{sha256}/{identity.digest}/{recipe.fingerprint}/{run_id}/{attempt}"
         summarize = summarizer()
         try:
-            result = summarize_chunks(ref.key, chunks, summarize, budget=budget.max_chunk_tokens,
-                                      message_prefix=message_id(prefix), tokenizer=tokenizer)
+            result = summarize_chunks(ref.key, chunks, summarize, budget=budget.max_chunk_tokens, message_prefix=message_id(prefix), tokenizer=tokenizer)
         finally:
             close = getattr(summarize, "close", None)
             if close is not None:
@@ -140,8 +145,7 @@ def process_document(
         output.write(keys.markdown, render_markdown(record).encode(), "text/markdown; charset=utf-8")
         output.write(keys.json, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode(), "application/json")
         log.info("%s summarized in %d model calls: %s", ref.key, result.calls, outputs["json"])
-        return {"key": ref.key, "status": SUMMARIZED, "contentSha256": sha256, "outputs": outputs,
-                "chunks": len(chunks), "modelCalls": result.calls}
+        return {"key": ref.key, "status": SUMMARIZED, "contentSha256": sha256, "outputs": outputs, "chunks": len(chunks), "modelCalls": result.calls}
     except DocumentFailed:
         raise
     except DocumentError as exc:

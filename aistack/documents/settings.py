@@ -75,8 +75,7 @@ def load() -> SummarizationSettings:
         aws_conn_id=os.environ.get(AWS_CONN_ID, "").strip() or "aws_default",
         agent=os.environ.get(AGENT, "").strip() or "summarizer-agent",
         namespace=os.environ.get(NAMESPACE, "").strip() or "default",
-        ollama_host=(os.environ.get(OLLAMA_HOST, "").strip() or os.environ.get("OLLAMA_HOST", "").strip()
-                     or core.cluster_ollama_url()),
+        ollama_host=(os.environ.get(OLLAMA_HOST, "").strip() or os.environ.get("OLLAMA_HOST", "").strip() or core.cluster_ollama_url()),
         max_chunk_tokens=_int(MAX_CHUNK_TOKENS, 1024),
         overlap_tokens=_int(OVERLAP_TOKENS, 96),
         parallelism=max(1, _int(PARALLELISM, 4)),

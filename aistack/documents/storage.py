@@ -134,7 +134,7 @@ class S3Store:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for item in page.get("Contents", []):
                 full = item["Key"]
-                key = full[len(self.prefix):]
+                key = full[len(self.prefix) :]
                 if full.endswith("/") or not is_listed(key):
                     continue
                 modified = item["LastModified"]
@@ -192,7 +192,7 @@ class Location:
                 return None
             outer = self.prefix + "/" if self.prefix else ""
             target = inner.prefix + "/" if inner.prefix else ""
-            return target[len(outer):] if target.startswith(outer) else None
+            return target[len(outer) :] if target.startswith(outer) else None
         assert self.path is not None and inner.path is not None
         try:
             relative = inner.path.relative_to(self.path).as_posix()

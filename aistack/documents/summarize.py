@@ -162,9 +162,7 @@ def summarize_chunks(
         return MapReduceResult(summary=summary, parts=[summary], calls=1, levels=0)
     total = len(chunks)
     parts = [
-        _ask(summarize, PART_PROMPT.format(title=title, number=c.index + 1, total=total, text=c.text),
-             message_id(message_prefix, "part", c.index))
-        for c in chunks
+        _ask(summarize, PART_PROMPT.format(title=title, number=c.index + 1, total=total, text=c.text), message_id(message_prefix, "part", c.index)) for c in chunks
     ]
     result = MapReduceResult(summary="", parts=parts, calls=total)
     level = parts

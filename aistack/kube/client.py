@@ -49,14 +49,10 @@ class ResourceClient:
     def get(self, kind: type[R], name: str, namespace: str) -> R:
         return cast(R, parse_resource(self.get_raw(kind, name, namespace)))
 
-    def list(
-        self, kind: type[R], namespace: str | None = None, label_selector: str | None = None
-    ) -> tuple[list[R], list[InvalidObject], str]:
+    def list(self, kind: type[R], namespace: str | None = None, label_selector: str | None = None) -> tuple[list[R], list[InvalidObject], str]:
         """Every object of a kind: the valid ones, the invalid ones, and the list's resourceVersion."""
         if namespace:
-            raw = self.api.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, kind.PLURAL, label_selector=label_selector
-            )
+            raw = self.api.list_namespaced_custom_object(GROUP, VERSION, namespace, kind.PLURAL, label_selector=label_selector)
         else:
             raw = self.api.list_cluster_custom_object(GROUP, VERSION, kind.PLURAL, label_selector=label_selector)
         valid: list[R] = []
@@ -71,6 +67,4 @@ class ResourceClient:
 
     def patch_status(self, kind: type[AnyResource], name: str, namespace: str, status: dict[str, Any]) -> dict[str, Any]:
         """Merge `status` into the object's status (lists, like conditions, are replaced whole)."""
-        return self.api.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, kind.PLURAL, name, {"status": status}
-        )
+        return self.api.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, kind.PLURAL, name, {"status": status})

@@ -141,9 +141,7 @@ class ResourceWatch:
         if not self.kubeconfig and not self.context and os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=configuration)
         else:
-            await config.load_kube_config(
-                config_file=self.kubeconfig, context=self.context, client_configuration=configuration
-            )
+            await config.load_kube_config(config_file=self.kubeconfig, context=self.context, client_configuration=configuration)
         return configuration
 
     def _list_call(self, api: Any) -> Callable[..., Any]:
@@ -229,8 +227,12 @@ class ResourceWatch:
         if list_rv is None or resume_rv is None or resume_rv >= list_rv:
             return
         response = await call(
-            watch=True, resource_version=self.resume_from, allow_watch_bookmarks=True, timeout_seconds=1,
-            _preload_content=False, _request_timeout=(10, 10),
+            watch=True,
+            resource_version=self.resume_from,
+            allow_watch_bookmarks=True,
+            timeout_seconds=1,
+            _preload_content=False,
+            _request_timeout=(10, 10),
         )
         deleted: dict[str, dict[str, Any]] = {}
         try:
@@ -296,9 +298,7 @@ class ResourceWatch:
                     self.resource_version = rv
 
 
-async def collect_batch(
-    watch: ResourceWatch, batch_seconds: float, idle_timeout: float | None = None
-) -> tuple[list[dict[str, Any]], str | None]:
+async def collect_batch(watch: ResourceWatch, batch_seconds: float, idle_timeout: float | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """Wait for the first event, gather what follows within ``batch_seconds``, then stop the watch.
 
     With ``idle_timeout``, an empty batch comes back when nothing happened for that long.

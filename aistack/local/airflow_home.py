@@ -75,22 +75,28 @@ class AirflowHome:
         the installed generator file, or `dags_folder` (the repository's dags/, for the UI)."""
         dags = dags_folder or self.bundle
         env = {k: v for k, v in base.items() if not (k.startswith("AIRFLOW__") and k != "AIRFLOW__LOGGING__LOGGING_LEVEL")}
-        env.update({
-            "AIRFLOW_HOME": str(self.root),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.database}",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([{
-                "name": BUNDLE_NAME,
-                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                "kwargs": {"path": str(dags)},
-            }]),
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.root / "logs"),
-            # Task logs hold prompts and answers: Airflow's own defaults (0o775, 0o664) would ignore the umask.
-            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": oct(0o777 & ~settings.umask()),
-            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": oct(0o666 & ~settings.umask()),
-            settings.HOME: str(self.data_dir),
-            settings.ORCHESTRATIONS_PATH: str(orchestrations_path),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.root),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.database}",
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+                "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+                    [
+                        {
+                            "name": BUNDLE_NAME,
+                            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                            "kwargs": {"path": str(dags)},
+                        }
+                    ]
+                ),
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.root / "logs"),
+                # Task logs hold prompts and answers: Airflow's own defaults (0o775, 0o664) would ignore the umask.
+                "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": oct(0o777 & ~settings.umask()),
+                "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": oct(0o666 & ~settings.umask()),
+                settings.HOME: str(self.data_dir),
+                settings.ORCHESTRATIONS_PATH: str(orchestrations_path),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env

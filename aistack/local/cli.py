@@ -28,8 +28,15 @@ def request_from(args: argparse.Namespace) -> RunRequest:
         except (OSError, UnicodeDecodeError) as exc:
             raise RunError(f"cannot read --input-file {path}: {exc}", status=2) from None
         label = f"{path} ({words(text)})"
-    return RunRequest(paths=list(args.paths), input_text=text, input_label=label, keep_running=args.keep_running,
-                      output_dir=args.output_dir, orchestration=args.orchestration, trace=args.trace)
+    return RunRequest(
+        paths=list(args.paths),
+        input_text=text,
+        input_label=label,
+        keep_running=args.keep_running,
+        output_dir=args.output_dir,
+        orchestration=args.orchestration,
+        trace=args.trace,
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -80,8 +80,7 @@ def model_runtime(context: int = CONTEXT, log_path: Path | None = None, restart:
         raise ModelSetupError(str(exc)) from None
     try:
         assert process.url is not None
-        yield Runtime("embedded", process.url, chosen.reason, started=True, substitutions=config.substitution_map(),
-                      store=config.store_path(), process=process)
+        yield Runtime("embedded", process.url, chosen.reason, started=True, substitutions=config.substitution_map(), store=config.store_path(), process=process)
     finally:
         process.stop()
 

@@ -24,8 +24,7 @@ from aistack import settings
 from aistack.pipelines.plan import PipelinePlan
 from aistack.resources.orchestration import StorageType
 
-AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
 
 
 @dataclass(frozen=True)
@@ -55,16 +54,14 @@ def aws_configuration(env: Mapping[str, str] | None = None, home: Path | None = 
         if env.get(name):
             return name
     home = home or Path.home()
-    for variable, default in (("AWS_SHARED_CREDENTIALS_FILE", home / ".aws" / "credentials"),
-                              ("AWS_CONFIG_FILE", home / ".aws" / "config")):
+    for variable, default in (("AWS_SHARED_CREDENTIALS_FILE", home / ".aws" / "credentials"), ("AWS_CONFIG_FILE", home / ".aws" / "config")):
         path = Path(env[variable]) if env.get(variable) else default
         if path.is_file():
             return str(path)
     return None
 
 
-def decide(plan: PipelinePlan, output_dir: Path | None, env: Mapping[str, str] | None = None,
-           home: Path | None = None) -> OutputTarget:
+def decide(plan: PipelinePlan, output_dir: Path | None, env: Mapping[str, str] | None = None, home: Path | None = None) -> OutputTarget:
     env = os.environ if env is None else env
     s3 = plan.storage is StorageType.S3
     declared = f"s3://{plan.bucket}/{plan.prefix}" if s3 else "local"
@@ -75,7 +72,13 @@ def decide(plan: PipelinePlan, output_dir: Path | None, env: Mapping[str, str] |
         configured = aws_configuration(env, home)
         if configured:
             return OutputTarget(declared, False, False, None, f"AWS access configured by {configured}")
-        return OutputTarget(declared, True, True, default.resolve(), "local override: no AWS connection is configured; "
-                            "set AIRFLOW_CONN_AWS_DEFAULT or AWS credentials to write to S3", forced=True)
+        return OutputTarget(
+            declared,
+            True,
+            True,
+            default.resolve(),
+            "local override: no AWS connection is configured; set AIRFLOW_CONN_AWS_DEFAULT or AWS credentials to write to S3",
+            forced=True,
+        )
     root = default.joinpath(plan.local_path) if plan.local_path else default
     return OutputTarget(declared, True, False, root.resolve(), "the local output directory")

@@ -44,7 +44,8 @@ def load_project(paths: Sequence[Path], orchestration: str | None = None) -> Pro
     if not result.ok:
         lines = [line for problem in result.problems for line in problem.lines()]
         raise ProjectError(
-            f"{len(result.problems)} invalid document(s); nothing was started:\n  " + "\n  ".join(lines)
+            f"{len(result.problems)} invalid document(s); nothing was started:\n  "
+            + "\n  ".join(lines)
             + "\n(run `aistack validate` on the same files after fixing them)"
         )
     chosen = _choose(result.of_kind(TaskOrchestration), orchestration, paths)

@@ -72,8 +72,7 @@ class Trace:
 
     def write(self, path: Path, tap: Any) -> None:
         self.mark("end")
-        record = {**self.data, "phases": self.phases, "events": self.events,
-                  "model_calls": [call.to_json() for call in (tap.calls if tap is not None else [])]}
+        record = {**self.data, "phases": self.phases, "events": self.events, "model_calls": [call.to_json() for call in (tap.calls if tap is not None else [])]}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=2, default=str, ensure_ascii=False) + "\n")
 
@@ -83,14 +82,23 @@ class WorkerProcess:
 
     def __init__(self, home: AirflowHome, project: Project, target: OutputTarget, log_path: Path) -> None:
         read_fd, write_fd = os.pipe()
-        config = {"events_fd": write_fd, "dag_id": project.plan.dag_id, "namespace": project.plan.namespace,
-                  "name": project.plan.name, "output_root": str(target.directory) if target.forced else None}
+        config = {
+            "events_fd": write_fd,
+            "dag_id": project.plan.dag_id,
+            "namespace": project.plan.namespace,
+            "name": project.plan.name,
+            "output_root": str(target.directory) if target.forced else None,
+        }
         self.log = open(log_path, "ab")
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "aistack.local.worker", json.dumps(config)],
-                stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT, pass_fds=(write_fd,),
-                env=home.environment(os.environ, project.orchestrations_path), start_new_session=True,
+                stdin=subprocess.PIPE,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_fd,),
+                env=home.environment(os.environ, project.orchestrations_path),
+                start_new_session=True,
             )
         finally:
             os.close(write_fd)
@@ -231,9 +239,11 @@ def run(request: RunRequest, console: Console | None = None) -> RunOutcome:
 
             tap = ModelTap(on_start=console.model_call, on_token=console.token if plan.streaming else None)
             try:
-                running = stack.enter_context(serve_agents(list(project.agents), ollama_host=runtime.url,
-                                                           backends=tap.backends(runtime.url, embedded=runtime.kind == "embedded"),
-                                                           registry=True))
+                running = stack.enter_context(
+                    serve_agents(
+                        list(project.agents), ollama_host=runtime.url, backends=tap.backends(runtime.url, embedded=runtime.kind == "embedded"), registry=True
+                    )
+                )
             except (RuntimeError, TimeoutError, OSError) as exc:
                 raise RunError(f"the agents did not start: {exc} (log: {log_path})") from None
             for agent in running:
@@ -343,8 +353,17 @@ def _outcome(plan: Any, finished: dict[str, Any], trace: Trace, log_path: Path) 
         failed = [t for t, s in states.items() if s in ("failed", "upstream_failed") and t != "rollback"]
         reasons = [f"{t}: {errors[t]}" if t in errors else f"{t}: {states[t].replace('_', ' ')}" for t in failed]
         message = "; ".join(reasons) or f"the DAG run ended {finished.get('state')}"
-    return RunOutcome(succeeded, message, plan.dag_id, finished.get("run_id"), tasks, finished.get("results") or {},
-                      finished.get("outputs") or [], finished.get("rolled_back") or [], log_path)
+    return RunOutcome(
+        succeeded,
+        message,
+        plan.dag_id,
+        finished.get("run_id"),
+        tasks,
+        finished.get("results") or {},
+        finished.get("outputs") or [],
+        finished.get("rolled_back") or [],
+        log_path,
+    )
 
 
 def _keep_running(console: Console, runtime: Any, running: Sequence[Any]) -> None:

@@ -73,18 +73,20 @@ def _environment(home: AirflowHome, request: UIRequest, dags: Path, ollama_url: 
     base = f"http://{request.host}:{request.port}"
     path = request.path.resolve()
     env = home.environment(os.environ, path, dags_folder=dags)
-    env.update({
-        "AIRFLOW__API__HOST": request.host,
-        "AIRFLOW__API__PORT": str(request.port),
-        "AIRFLOW__API__BASE_URL": base,
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW_CONN_AISTACK_AIRFLOW_API": base,
-        settings.MODELS_PATH: str(path),
-        settings.AIRFLOW_UI_URL: base,
-        "OLLAMA_HOST": ollama_url,
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-    })
+    env.update(
+        {
+            "AIRFLOW__API__HOST": request.host,
+            "AIRFLOW__API__PORT": str(request.port),
+            "AIRFLOW__API__BASE_URL": base,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW_CONN_AISTACK_AIRFLOW_API": base,
+            settings.MODELS_PATH: str(path),
+            settings.AIRFLOW_UI_URL: base,
+            "OLLAMA_HOST": ollama_url,
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        }
+    )
     if (path / "documents").is_dir():  # the batch summarization DAG's inbox: the example documents
         env[documents_settings.SOURCE] = str(path / "documents")
     if aws_configuration() is None:  # as `aistack run`: S3 outputs land in the local output directory
@@ -148,8 +150,7 @@ def airflow_ui(request: UIRequest, console: Console) -> Iterator[UI]:
     result = validate_paths([request.path])
     if not result.ok:
         lines = [line for problem in result.problems for line in problem.lines()]
-        raise RunError(f"{len(result.problems)} invalid document(s) in {request.path}; nothing was started:\n  "
-                       + "\n  ".join(lines), status=2)
+        raise RunError(f"{len(result.problems)} invalid document(s) in {request.path}; nothing was started:\n  " + "\n  ".join(lines), status=2)
     if not _port_free(request.host, request.port):
         raise RunError(f"port {request.port} on {request.host} is in use: stop what uses it or choose another with --port", 2)
     definitions = {(d.namespace, d.name): d for d in result.of_kind(OllamaModelDefinition)}
@@ -163,8 +164,12 @@ def airflow_ui(request: UIRequest, console: Console) -> Iterator[UI]:
     console.line(f"aistack airflow: the Airflow UI over {dag_file.parent} with the resources of {request.path}")
     console.field("log", str(log))
     configured = aws_configuration()
-    console.field("output", f"S3 as declared (AWS access configured by {configured})" if configured else
-                  f"{settings.output_dir()}/<namespace>/<name>/<run>/ for every pipeline (no AWS connection is configured)")
+    console.field(
+        "output",
+        f"S3 as declared (AWS access configured by {configured})"
+        if configured
+        else f"{settings.output_dir()}/<namespace>/<name>/<run>/ for every pipeline (no AWS connection is configured)",
+    )
     with logging_to(log), contextlib.ExitStack() as stack:
         from aistack.agents.runner import serve_agents
         from aistack.local.models import ModelSetupError, ensure_models, model_runtime
@@ -172,8 +177,7 @@ def airflow_ui(request: UIRequest, console: Console) -> Iterator[UI]:
         try:
             runtime = stack.enter_context(model_runtime(log_path=log, restart=True))  # restarted if it dies
             console.field("runtime", runtime.describe())
-            ensure_models(runtime, list({d.model_name: d for _, d in pairs}.values()),
-                          report=lambda o: console.field("model", model_line(o)))
+            ensure_models(runtime, list({d.model_name: d for _, d in pairs}.values()), report=lambda o: console.field("model", model_line(o)))
         except ModelSetupError as exc:
             raise RunError(str(exc)) from None
         try:
@@ -188,15 +192,17 @@ def airflow_ui(request: UIRequest, console: Console) -> Iterator[UI]:
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "airflow"), "standalone"],
             env=_environment(home, request, dag_file.parent, runtime.url),
-            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         stack.callback(stop_process_group, process)
         base = f"http://{request.host}:{request.port}"
         _wait(lambda: _healthy(base), START_TIMEOUT, "the Airflow API answered", process, log)
         password = str(_wait(lambda: _password(home), 60, "the admin password was written", process, log))
         with AirflowAPI(base, get_token(base, USER, password)) as api:
-            _wait(lambda: set(pipelines) <= {d["dag_id"] for d in _dags(api)}, 180,
-                  "the generated DAGs appeared", process, log)
+            _wait(lambda: set(pipelines) <= {d["dag_id"] for d in _dags(api)}, 180, "the generated DAGs appeared", process, log)
             for dag_id in pipelines:
                 _wait(functools.partial(_unpaused, api, dag_id), 60, f"{dag_id} was unpaused", process, log)
         yield UI(base, USER, password, pipelines, log, process)

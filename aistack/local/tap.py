@@ -45,10 +45,20 @@ class ModelCall:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"agent": self.agent, "model": self.model, "messages": self.messages, "options": self.options,
-                "format": self.format, "started": self.started, "first_token": self.first_token, "ended": self.ended,
-                "seconds": (self.ended - self.started) if self.ended else None, "tokens": self.tokens,
-                "answer_chars": self.answer_chars, "error": self.error}
+        return {
+            "agent": self.agent,
+            "model": self.model,
+            "messages": self.messages,
+            "options": self.options,
+            "format": self.format,
+            "started": self.started,
+            "first_token": self.first_token,
+            "ended": self.ended,
+            "seconds": (self.ended - self.started) if self.ended else None,
+            "tokens": self.tokens,
+            "answer_chars": self.answer_chars,
+            "error": self.error,
+        }
 
 
 @dataclass

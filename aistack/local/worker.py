@@ -83,8 +83,7 @@ def ensure_database(events: Events) -> bool:
             return False
         events("migrating", airflow=version)
         sys.stdout.flush()
-        done = subprocess.run([*airflow_command(), "db", "migrate"], stdin=subprocess.DEVNULL, stdout=sys.stdout,
-                              stderr=sys.stderr, check=False)
+        done = subprocess.run([*airflow_command(), "db", "migrate"], stdin=subprocess.DEVNULL, stdout=sys.stdout, stderr=sys.stderr, check=False)
         if done.returncode != 0:
             raise WorkerError(f"`airflow db migrate` failed (exit status {done.returncode}) for {database}")
         marker.write_text(version + "\n")
@@ -153,14 +152,24 @@ def _report(task: Any, events: Events) -> None:
         def callback(context: Any) -> None:
             ti = context["ti"]
             error = context.get("exception")
-            events("task", task=ti.task_id, state=state, attempt=ti.try_number, run_id=context.get("run_id"),
-                   **({"error": _message(error)} if error is not None and state != "skipped" else {}))
+            events(
+                "task",
+                task=ti.task_id,
+                state=state,
+                attempt=ti.try_number,
+                run_id=context.get("run_id"),
+                **({"error": _message(error)} if error is not None and state != "skipped" else {}),
+            )
 
         return callback
 
-    for attribute, state in (("on_execute_callback", "running"), ("on_success_callback", "success"),
-                             ("on_failure_callback", "failed"), ("on_retry_callback", "up_for_retry"),
-                             ("on_skipped_callback", "skipped")):
+    for attribute, state in (
+        ("on_execute_callback", "running"),
+        ("on_success_callback", "success"),
+        ("on_failure_callback", "failed"),
+        ("on_retry_callback", "up_for_retry"),
+        ("on_skipped_callback", "skipped"),
+    ):
         existing = getattr(task, attribute, None)
         existing = list(existing) if isinstance(existing, (list, tuple)) else ([existing] if existing else [])
         setattr(task, attribute, [*existing, hook(state)])
@@ -179,8 +188,14 @@ def outcome(dag: Any, dag_run: Any) -> dict[str, Any]:
     """The run as plain data: task states and times, step results (XCom), published locations."""
     instances = {ti.task_id: ti for ti in dag_run.get_task_instances()}
     tasks = [
-        {"task": ti.task_id, "state": str(ti.state.value if hasattr(ti.state, "value") else ti.state), "attempts": ti.try_number,
-         "start": _timestamp(ti.start_date), "end": _timestamp(ti.end_date), "duration": ti.duration}
+        {
+            "task": ti.task_id,
+            "state": str(ti.state.value if hasattr(ti.state, "value") else ti.state),
+            "attempts": ti.try_number,
+            "start": _timestamp(ti.start_date),
+            "end": _timestamp(ti.end_date),
+            "duration": ti.duration,
+        }
         for ti in sorted(instances.values(), key=lambda ti: (_timestamp(ti.start_date) or float("inf"), ti.task_id))
     ]
     results: dict[str, Any] = {}
@@ -198,8 +213,7 @@ def outcome(dag: Any, dag_run: Any) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             rolled_back = list(instances["rollback"].xcom_pull(task_ids="rollback", key="rolled_back") or [])
     state = dag_run.state.value if hasattr(dag_run.state, "value") else str(dag_run.state)
-    return {"state": state, "run_id": dag_run.run_id, "tasks": tasks, "results": results, "outputs": outputs,
-            "rolled_back": rolled_back}
+    return {"state": state, "run_id": dag_run.run_id, "tasks": tasks, "results": results, "outputs": outputs, "rolled_back": rolled_back}
 
 
 def abandon(dag_id: str) -> None:

@@ -61,9 +61,7 @@ class BuildPodSettings:
     registry: str | None = None
     gpu_runtime_class: str = "nvidia"
     gpu_node_selector: dict[str, str] = field(default_factory=lambda: {"nvidia.com/gpu.present": "true"})
-    gpu_tolerations: list[dict[str, str]] = field(
-        default_factory=lambda: [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
-    )
+    gpu_tolerations: list[dict[str, str]] = field(default_factory=lambda: [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
     deadline_seconds: int = 3600
 
     def __post_init__(self) -> None:

@@ -26,12 +26,7 @@ def now() -> datetime:
 def is_up_to_date(definition: OllamaModelDefinition, request: BuildRequest) -> bool:
     """The last Complete build was of exactly this request (same content digest, same model name)."""
     status = definition.status
-    return bool(
-        status
-        and status.phase is BuildPhase.COMPLETE
-        and status.build_digest == request.digest
-        and status.model == request.model
-    )
+    return bool(status and status.phase is BuildPhase.COMPLETE and status.build_digest == request.digest and status.model == request.model)
 
 
 def _base_note(request: BuildRequest) -> str:
@@ -70,18 +65,14 @@ def complete_status(
     }
 
 
-def failed_status(
-    definition: OllamaModelDefinition, request: BuildRequest, step: str, detail: str, at: datetime | None = None
-) -> dict[str, Any]:
+def failed_status(definition: OllamaModelDefinition, request: BuildRequest, step: str, detail: str, at: datetime | None = None) -> dict[str, Any]:
     """A failed build names the step that failed and the end of its log."""
     at = at or now()
     message = f"build of {request.model} failed at step {step!r}: {detail[-3000:]}"
     return _status(definition, BuildPhase.FAILED, False, "BuildFailed", message, at) | {"lastBuildTime": _time(at)}
 
 
-def _status(
-    definition: OllamaModelDefinition, phase: BuildPhase, built: bool | None, reason: str, message: str, at: datetime
-) -> dict[str, Any]:
+def _status(definition: OllamaModelDefinition, phase: BuildPhase, built: bool | None, reason: str, message: str, at: datetime) -> dict[str, Any]:
     generation = definition.metadata.generation
     previous = definition.status.conditions if definition.status else None
     conditions = set_condition(previous, BUILT, built, reason, message, at, generation)

@@ -34,8 +34,17 @@ OLLAMA_PARAMETER_NAMES = {
 }
 
 _INT_PARAMETERS = {
-    "num_ctx", "num_predict", "top_k", "repeat_last_n", "seed", "mirostat", "num_keep", "num_batch", "num_gpu",
-    "main_gpu", "num_thread",
+    "num_ctx",
+    "num_predict",
+    "top_k",
+    "repeat_last_n",
+    "seed",
+    "mirostat",
+    "num_keep",
+    "num_batch",
+    "num_gpu",
+    "main_gpu",
+    "num_thread",
 }
 _BOOL_PARAMETERS = {"penalize_newline", "numa", "use_mmap", "use_mlock", "low_vram"}
 _LIST_PARAMETERS = {"stop"}
@@ -203,8 +212,7 @@ def _describe_value(schema: Any) -> str:
 
 def _plural(schema: Any) -> str:
     kind = schema.get("type") if isinstance(schema, Mapping) else None
-    return {"string": "short texts", "integer": "whole numbers", "number": "numbers", "boolean": "true/false values",
-            "object": "objects"}.get(kind or "", "values")
+    return {"string": "short texts", "integer": "whole numbers", "number": "numbers", "boolean": "true/false values", "object": "objects"}.get(kind or "", "values")
 
 
 def translate_template(template: str, response_format: str) -> str:

@@ -52,9 +52,7 @@ def ensure_models(
             if exc.status_code != 404:
                 raise ProvisionError(f"Ollama at {host} failed to describe {model}: {exc.error}") from None
         except ConnectionError:
-            raise ProvisionError(
-                f"cannot reach Ollama at {host}: start it (`ollama serve` or `aistack ollama serve`) or pass --ollama-host"
-            ) from None
+            raise ProvisionError(f"cannot reach Ollama at {host}: start it (`ollama serve` or `aistack ollama serve`) or pass --ollama-host") from None
         request = build_request(definition, substitutions)
         base = f"{request.from_} (for {request.requested_from})" if request.substituted else request.from_
         report(f"building model {model} from {base}")

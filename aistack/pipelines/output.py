@@ -72,8 +72,7 @@ def run_folder(plan: PipelinePlan, run_id: str) -> str:
 def render(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, Any] | None], media: MediaType) -> bytes:
     """One document with every step: its state and artifacts (steps that did not complete say so)."""
     steps = {
-        step.task_id: {"state": "completed" if results.get(step.task_id) else "not completed",
-                       "artifacts": (results.get(step.task_id) or {}).get("artifacts", [])}
+        step.task_id: {"state": "completed" if results.get(step.task_id) else "not completed", "artifacts": (results.get(step.task_id) or {}).get("artifacts", [])}
         for step in plan.steps
     }
     if media is MediaType.JSON:
@@ -85,17 +84,20 @@ def render(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, A
         for artifact in step["artifacts"]:
             body = artifact.get("text") if "text" in artifact else json.dumps(artifact.get("data"), indent=2, ensure_ascii=False)
             fence = "```json" if "data" in artifact else "```"
-            lines += [f"### {artifact['name']} ({artifact['mediaType']})", "", fence if media is MediaType.MARKDOWN else "", str(body),
-                      "```" if media is MediaType.MARKDOWN else "", ""]
+            lines += [
+                f"### {artifact['name']} ({artifact['mediaType']})",
+                "",
+                fence if media is MediaType.MARKDOWN else "",
+                str(body),
+                "```" if media is MediaType.MARKDOWN else "",
+                "",
+            ]
     return "\n".join(lines).encode()
 
 
 def publish(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, Any] | None], storage: Storage) -> list[str]:
     folder = run_folder(plan, run_id)
-    return [
-        storage.put(f"{folder}result.{EXTENSIONS[media]}", render(plan, run_id, results, media), media.value)
-        for media in plan.output_formats
-    ]
+    return [storage.put(f"{folder}result.{EXTENSIONS[media]}", render(plan, run_id, results, media), media.value) for media in plan.output_formats]
 
 
 def published_keys(plan: PipelinePlan, run_id: str) -> list[str]:

@@ -38,9 +38,17 @@ class Row:
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
-        return {"namespace": self.namespace, "name": self.name, "dagId": self.dag_id, "steps": self.steps,
-                "phase": self.phase, "progress": self.progress, "runId": self.run_id, "message": self.message,
-                "errors": self.errors}
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "dagId": self.dag_id,
+            "steps": self.steps,
+            "phase": self.phase,
+            "progress": self.progress,
+            "runId": self.run_id,
+            "message": self.message,
+            "errors": self.errors,
+        }
 
 
 def rows(snapshot: Snapshot, latest: Mapping[str, LatestRun]) -> list[Row]:
@@ -57,8 +65,7 @@ def rows(snapshot: Snapshot, latest: Mapping[str, LatestRun]) -> list[Row]:
             phase, progress, run_id, message = "NotRun", None, None, None
         out.append(Row(o.namespace, o.name, dag_id, len(o.spec.pipeline), phase, progress, run_id, message))
     for bad in snapshot.invalid:
-        out.append(Row(bad.namespace, bad.name, dag_id_for(bad.namespace, bad.name), 0, "Invalid",
-                       errors=[str(e) for e in bad.errors]))
+        out.append(Row(bad.namespace, bad.name, dag_id_for(bad.namespace, bad.name), 0, "Invalid", errors=[str(e) for e in bad.errors]))
     return sorted(out, key=lambda r: (r.namespace, r.name))
 
 

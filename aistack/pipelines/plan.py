@@ -132,7 +132,7 @@ def parse_dag_id(dag_id: str) -> tuple[str, str] | None:
     """(namespace, name) of a generated DAG's id; None for other ids (and hashed ones)."""
     if not dag_id.startswith(DAG_ID_PREFIX):
         return None
-    namespace, sep, name = dag_id[len(DAG_ID_PREFIX):].partition("__")
+    namespace, sep, name = dag_id[len(DAG_ID_PREFIX) :].partition("__")
     if not sep or dag_id_for(namespace, name) != dag_id:
         return None
     return namespace, name
@@ -193,13 +193,11 @@ def _events_endpoint(orchestration: TaskOrchestration) -> str | None:
 def _doc(orchestration: TaskOrchestration, steps: tuple[StepPlan, ...]) -> str:
     """The DAG's documentation in the Airflow UI: what runs, on which agents, in what order."""
     lines = [f"# {orchestration.name}", "", f"TaskOrchestration `{orchestration.namespace}/{orchestration.name}`.", ""]
-    lines += ["| step | agent | after | when | receives | retries | timeout | returns |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["| step | agent | after | when | receives | retries | timeout | returns |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for step, spec in zip(steps, orchestration.spec.pipeline):
         after = ", ".join(step.upstream) or "start"
         returns = ", ".join(f"{a.name} ({a.type.value})" for a in step.artifacts) or "text"
         timeout = format_duration(step.execution_timeout) if step.execution_timeout else "-"
-        lines.append(f"| {step.task_id} | {step.agent_ref} | {after} | {spec.condition.value} | {step.receives()} "
-                     f"| {step.retries} | {timeout} | {returns} |")
+        lines.append(f"| {step.task_id} | {step.agent_ref} | {after} | {spec.condition.value} | {step.receives()} | {step.retries} | {timeout} | {returns} |")
     lines += ["", "Input:", "", "```", orchestration.spec.input.text.strip(), "```"]
     return "\n".join(lines)

@@ -75,8 +75,7 @@ def identity(item: Any) -> tuple[str, str]:
     meta = item.get("metadata") if isinstance(item, dict) else None
     meta = meta if isinstance(meta, dict) else {}
     namespace, name = meta.get("namespace"), meta.get("name")
-    return (namespace if isinstance(namespace, str) and namespace else "default",
-            name if isinstance(name, str) and name else "?")
+    return (namespace if isinstance(namespace, str) and namespace else "default", name if isinstance(name, str) and name else "?")
 
 
 def _cache_file() -> Path:
@@ -99,9 +98,7 @@ def from_cluster(target: tuple[str, str] | None = None) -> Snapshot:
         api = client.CustomObjectsApi(api_client())
         if target is not None:
             try:
-                item = api.get_namespaced_custom_object(
-                    "ai.stack", "v1alpha1", target[0], TaskOrchestration.PLURAL, target[1], _request_timeout=CLUSTER_TIMEOUT
-                )
+                item = api.get_namespaced_custom_object("ai.stack", "v1alpha1", target[0], TaskOrchestration.PLURAL, target[1], _request_timeout=CLUSTER_TIMEOUT)
                 return _from_items([item], "cluster", stale=False)
             except client.ApiException as exc:
                 if exc.status != 404:  # not found by that name (e.g. a shortened long name): list them all

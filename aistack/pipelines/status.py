@@ -42,15 +42,21 @@ class RunReporter:
 
     def step(self, step: str, phase: str, **fields: Any) -> None:
         node = {"phase": phase, **{k: v for k, v in fields.items() if v is not None}}
-        patch: dict[str, Any] = {"nodes": {step: node}, "dagId": self.dag_id, "runId": self.run_id,
-                                 "runUrl": run_url(self.dag_id, self.run_id)}
+        patch: dict[str, Any] = {"nodes": {step: node}, "dagId": self.dag_id, "runId": self.run_id, "runUrl": run_url(self.dag_id, self.run_id)}
         if phase == "Running":
             patch["phase"] = "Running"
         self._write(patch, {"type": "step", "step": step, **node})
 
     def finished(self, phase: str, done: int, message: str, outputs: list[str] | None = None) -> None:
-        patch: dict[str, Any] = {"phase": phase, "finishedAt": now(), "progress": f"{done}/{self.steps}", "message": message,
-                                 "dagId": self.dag_id, "runId": self.run_id, "runUrl": run_url(self.dag_id, self.run_id)}
+        patch: dict[str, Any] = {
+            "phase": phase,
+            "finishedAt": now(),
+            "progress": f"{done}/{self.steps}",
+            "message": message,
+            "dagId": self.dag_id,
+            "runId": self.run_id,
+            "runUrl": run_url(self.dag_id, self.run_id),
+        }
         if outputs is not None:
             patch["outputs"] = outputs
         self._write(patch, {"type": "run", "phase": phase, "message": message, "outputs": outputs or []})
@@ -64,8 +70,7 @@ class RunReporter:
             except Exception as exc:  # status is best effort: a run never fails because it could not report
                 log.warning("could not write the status of %s/%s: %s", self.namespace, self.name, exc)
         if self.events_endpoint:
-            self._post(self.events_endpoint, event | {"orchestration": f"{self.namespace}/{self.name}", "dagId": self.dag_id,
-                                                      "runId": self.run_id, "time": now()})
+            self._post(self.events_endpoint, event | {"orchestration": f"{self.namespace}/{self.name}", "dagId": self.dag_id, "runId": self.run_id, "time": now()})
 
     def _post(self, endpoint: str, event: dict[str, Any]) -> None:
         import httpx
@@ -74,8 +79,16 @@ class RunReporter:
 
         async def send() -> None:
             async with httpx.AsyncClient() as client:
-                await deliver(client, endpoint, event, schedule=RetrySchedule("exponential", 3, 0.5, 5.0, 0.2),
-                              guard=WebhookGuard(), headers={}, content_type="application/json", timeout=5.0)
+                await deliver(
+                    client,
+                    endpoint,
+                    event,
+                    schedule=RetrySchedule("exponential", 3, 0.5, 5.0, 0.2),
+                    guard=WebhookGuard(),
+                    headers={},
+                    content_type="application/json",
+                    timeout=5.0,
+                )
 
         try:
             asyncio.run(send())

@@ -46,6 +46,7 @@ def parse_api_time(value: str | None) -> datetime | None:
     """A timestamp of Airflow's REST API ("...Z" or with an offset)."""
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
+
 RUN_ID_PREFIX = "k8s__"
 PLURAL = TaskOrchestration.PLURAL
 
@@ -175,9 +176,9 @@ class TaskOrchestrationDispatcher:
             parse_resource(obj)
         except InvalidResource as exc:
             message = "; ".join(str(e) for e in exc.errors)
-            self._write_status(obj, {"observedGeneration": generation, "phase": "Failed",
-                                     "message": f"invalid TaskOrchestration: {message}"},
-                               False, "InvalidSpec", message)
+            self._write_status(
+                obj, {"observedGeneration": generation, "phase": "Failed", "message": f"invalid TaskOrchestration: {message}"}, False, "InvalidSpec", message
+            )
             outcome.action, outcome.detail = "rejected", message
             log.warning("%s/%s generation %d is invalid: %s", namespace, name, generation, message)
             return outcome
@@ -196,7 +197,10 @@ class TaskOrchestrationDispatcher:
         if dag.get("is_paused"):
             message += " (the DAG is paused: the run starts when it is unpaused)"
         status: dict[str, Any] = {
-            "observedGeneration": generation, "phase": "Pending", "dagId": dag_id, "runId": run_id,
+            "observedGeneration": generation,
+            "phase": "Pending",
+            "dagId": dag_id,
+            "runId": run_id,
             **{field: None for field in RUN_FIELDS},
         }
         if self.ui_base_url:
@@ -271,9 +275,7 @@ class TaskOrchestrationDispatcher:
                 return None
             raise
 
-    def _write_status(
-        self, obj: dict[str, Any], fields: dict[str, Any], accepted: bool | None, reason: str, message: str
-    ) -> None:
+    def _write_status(self, obj: dict[str, Any], fields: dict[str, Any], accepted: bool | None, reason: str, message: str) -> None:
         meta = obj["metadata"]
         generation = meta.get("generation") or 1
         existing = []
@@ -284,6 +286,4 @@ class TaskOrchestrationDispatcher:
                 continue
         conditions = set_condition(existing, ACCEPTED, accepted, reason, message[:32768], self.now(), generation)
         status = {**fields, "conditions": [c.to_wire() for c in conditions]}
-        self.objects.patch_namespaced_custom_object_status(
-            GROUP, VERSION, meta.get("namespace") or "default", PLURAL, meta["name"], {"status": status}
-        )
+        self.objects.patch_namespaced_custom_object_status(GROUP, VERSION, meta.get("namespace") or "default", PLURAL, meta["name"], {"status": status})

@@ -81,9 +81,7 @@ class AgentSpec(WireModel):
     replicas: StrictInt = Field(default=1, ge=0, le=100, description="Agent server replicas in a cluster.")
     resources: ComputeResources | None = Field(default=None, description="Resources of the agent.")
     server: AgentServer | None = Field(default=None, description="A2A server options.")
-    model_config_: ModelConfig | None = Field(
-        default=None, alias="modelConfig", description="Per-call model settings; override the definition's."
-    )
+    model_config_: ModelConfig | None = Field(default=None, alias="modelConfig", description="Per-call model settings; override the definition's.")
 
 
 class AgentPhase(str, Enum):

@@ -86,9 +86,7 @@ class Condition(WireModel):
 class ResourceStatus(WireModel):
     """Fields every aistack status has, so tooling can treat the three kinds alike."""
 
-    observed_generation: StrictInt | None = Field(
-        default=None, description="The metadata.generation the status reflects."
-    )
+    observed_generation: StrictInt | None = Field(default=None, description="The metadata.generation the status reflects.")
     conditions: list[Condition] | None = Field(default=None, description="Standard conditions.")
 
 

@@ -24,8 +24,6 @@ def set_condition(
     value = ConditionStatus.UNKNOWN if status is None else ConditionStatus.TRUE if status else ConditionStatus.FALSE
     previous = next((c for c in conditions or () if c.type == type_), None)
     changed_at = previous.last_transition_time if previous and previous.status is value else now
-    updated = Condition(
-        type=type_, status=value, reason=reason, message=message, last_transition_time=changed_at, observed_generation=generation
-    )
+    updated = Condition(type=type_, status=value, reason=reason, message=message, last_transition_time=changed_at, observed_generation=generation)
     result = [updated if c.type == type_ else c for c in conditions or ()]
     return result if previous else [*result, updated]

@@ -81,7 +81,7 @@ def _message(item: Any, root: type[BaseModel], loc: tuple[str | int, ...]) -> st
     if kind == "list_type":
         return f"expected a list, got {describe(value)}"
     if kind == "string_type" and isinstance(value, (int, float, bool)):
-        return f"expected a string, got {describe(value)}: quote it, e.g. \"{value}\""
+        return f'expected a string, got {describe(value)}: quote it, e.g. "{value}"'
     if kind in _EXPECTED:
         return f"expected {_EXPECTED[kind]}, got {describe(value)}"
     if kind in ("enum", "literal_error"):

@@ -25,9 +25,7 @@ class ModelParameters(WireModel):
     """Ollama's PARAMETER list under the seed's camelCase names (`contextWindow` is Ollama's num_ctx)."""
 
     temperature: StrictFloat | None = Field(default=None, ge=0, le=2, description="Sampling temperature (0 to 2).")
-    context_window: StrictInt | None = Field(
-        default=None, ge=256, le=1_048_576, description="Context window in tokens (Ollama num_ctx)."
-    )
+    context_window: StrictInt | None = Field(default=None, ge=256, le=1_048_576, description="Context window in tokens (Ollama num_ctx).")
     response_format: ResponseFormat | None = Field(
         default=None,
         description="`json` makes every chat call of an agent ask for JSON output; not a Modelfile parameter.",
@@ -55,17 +53,15 @@ class ModelTags(WireModel):
 
     version: Version = Field(description="The model version; the model is published as `<name>:<version>`.")
     type: StepName | None = Field(default=None, description="What kind of model this is, e.g. summarizer.")
-    capabilities: list[StepName] | None = Field(
-        default=None, json_schema_extra={"x-kubernetes-list-type": "set"}, description="Capability labels."
-    )
+    capabilities: list[StepName] | None = Field(default=None, json_schema_extra={"x-kubernetes-list-type": "set"}, description="Capability labels.")
 
 
 class ComputeResources(WireModel):
     """CPU, memory and GPUs for a pod; `gpu` is the count of `nvidia.com/gpu`."""
 
     gpu: StrictInt | None = Field(default=None, ge=0, le=16, description="Number of NVIDIA GPUs.")
-    memory: Quantity | None = Field(default=None, description="Memory, e.g. \"16Gi\".")
-    cpu: Quantity | None = Field(default=None, description="CPU cores, e.g. \"4\" or \"500m\".")
+    memory: Quantity | None = Field(default=None, description='Memory, e.g. "16Gi".')
+    cpu: Quantity | None = Field(default=None, description='CPU cores, e.g. "4" or "500m".')
 
 
 class ChatMessage(WireModel):
@@ -109,16 +105,12 @@ class ModelBuild(WireModel):
         unknown = sorted(fields - OLLAMA_TEMPLATE_FIELDS - AISTACK_TEMPLATE_FIELDS)
         if unknown:
             known = ", ".join(f".{f}" for f in sorted(OLLAMA_TEMPLATE_FIELDS | AISTACK_TEMPLATE_FIELDS))
-            raise PydanticCustomError(
-                "template", f"unknown template variable {', '.join('.' + f for f in unknown)}: use one of {known}"
-            )
+            raise PydanticCustomError("template", f"unknown template variable {', '.join('.' + f for f in unknown)}: use one of {known}")
         return template
 
 
 class ModelDefinitionSpec(WireModel):
-    from_: StrictStr = Field(
-        alias="from", min_length=1, max_length=512, description="Base model: an Ollama model name or a .gguf path."
-    )
+    from_: StrictStr = Field(alias="from", min_length=1, max_length=512, description="Base model: an Ollama model name or a .gguf path.")
     build: ModelBuild = Field(description="How the model is built from the base.")
 
 
@@ -134,9 +126,7 @@ class ModelDefinitionStatus(ResourceStatus):
     build_start_time: datetime | None = Field(default=None, description="When the current build started.")
     last_build_time: datetime | None = Field(default=None, description="When the last build finished.")
     model_hash: StrictStr | None = Field(default=None, description="Ollama's digest of the built model.")
-    build_digest: StrictStr | None = Field(
-        default=None, description="Digest of the build request; an unchanged definition is not rebuilt."
-    )
+    build_digest: StrictStr | None = Field(default=None, description="Digest of the build request; an unchanged definition is not rebuilt.")
     model: StrictStr | None = Field(default=None, description="The built model's name, `<name>:<version>`.")
     base_model: StrictStr | None = Field(default=None, description="The base model actually used for the build.")
     message: StrictStr | None = Field(default=None, description="A human-readable summary of the last build.")

@@ -29,8 +29,7 @@ LARGE_INPUT_HINT = (
 )
 
 _INPUT_LIMIT = text_limit(MAX_INPUT_TEXT, LARGE_INPUT_HINT, "The input given to the steps (a question or a short document).")
-_PROMPT_LIMIT = text_limit(MAX_PROMPT, "keep the instruction short and pass documents as the run's input",
-                           "An instruction sent with the step's input.")
+_PROMPT_LIMIT = text_limit(MAX_PROMPT, "keep the instruction short and pass documents as the run's input", "An instruction sent with the step's input.")
 InputText = Annotated[StrictStr, *_INPUT_LIMIT]
 PromptText = Annotated[StrictStr, *_PROMPT_LIMIT]
 
@@ -43,9 +42,7 @@ class TaskInput(WireModel):
 class ArtifactDeclaration(WireModel):
     name: StepName = Field(description="Artifact name, unique within the step.")
     type: MediaType = Field(default=MediaType.TEXT, description="Media type the step must return it as.")
-    schema_: dict[str, Any] | None = Field(
-        default=None, alias="schema", description="Optional JSON schema a JSON artifact must satisfy."
-    )
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema", description="Optional JSON schema a JSON artifact must satisfy.")
 
 
 class ArtifactReference(WireModel):
@@ -87,19 +84,16 @@ class PipelineStep(WireModel):
         json_schema_extra={"x-kubernetes-list-type": "set"},
         description="Steps that run before this one.",
     )
-    input_from: list[ArtifactReference] | None = Field(
-        default=None, max_length=32, description="Upstream artifacts passed to the step as input."
-    )
+    input_from: list[ArtifactReference] | None = Field(default=None, max_length=32, description="Upstream artifacts passed to the step as input.")
     condition: StepCondition = Field(default=StepCondition.SUCCESS, description="When the step runs.")
     include_input: StrictBool = Field(
         default=True,
         description="Send the run's input (spec.input, or the run's `input`) with the step, besides its inputFrom "
-                    "artifacts; false: only the prompt and the artifacts.",
+        "artifacts; false: only the prompt and the artifacts.",
     )
     verdict: StepVerdict = Field(
         default=StepVerdict.ENFORCED,
-        description="`enforced`: a quality verdict among the step's results that did not pass fails the step; "
-                    "`informational`: it is only recorded.",
+        description="`enforced`: a quality verdict among the step's results that did not pass fails the step; `informational`: it is only recorded.",
     )
 
     @model_validator(mode="after")
@@ -141,9 +135,7 @@ class OutputStorage(WireModel):
     model_config = _cel("self.type != 's3' || has(self.bucket)", "bucket is required when type is s3")
 
     type: StorageType = Field(description="`s3`, or `local` for a directory.")
-    bucket: StrictStr | None = Field(
-        default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="S3 bucket (type s3)."
-    )
+    bucket: StrictStr | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="S3 bucket (type s3).")
     prefix: RelativeKey = Field(default="", description="Key prefix for the run's objects, e.g. `outputs/`.")
     path: RelativeKey | None = Field(
         default=None, description="Directory for type local, below the output directory (AISTACK_OUTPUT_DIR); the output directory itself when omitted."
@@ -180,9 +172,7 @@ class FailureAction(str, Enum):
 
 class ErrorPolicy(WireModel):
     max_retries: StrictInt = Field(default=0, ge=0, le=10, description="Retries for steps that set none.")
-    backoff_limit: StrictInt = Field(
-        default=300, ge=0, le=86_400, description="Cap in seconds of the exponential delay between retries."
-    )
+    backoff_limit: StrictInt = Field(default=300, ge=0, le=86_400, description="Cap in seconds of the exponential delay between retries.")
     failure_action: FailureAction = Field(default=FailureAction.CONTINUE, description="What a failed run does.")
 
 
@@ -237,9 +227,7 @@ class StepStatus(WireModel):
 
 class OrchestrationStatus(ResourceStatus):
     phase: RunPhase | None = Field(default=None, description="Pending, Running, Succeeded, Failed or RolledBack.")
-    progress: StrictStr | None = Field(
-        default=None, pattern=r"^[0-9]+/[0-9]+$", description="Finished steps over all steps, e.g. 2/3."
-    )
+    progress: StrictStr | None = Field(default=None, pattern=r"^[0-9]+/[0-9]+$", description="Finished steps over all steps, e.g. 2/3.")
     started_at: datetime | None = None
     finished_at: datetime | None = None
     message: StrictStr | None = None

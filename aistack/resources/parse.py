@@ -45,9 +45,7 @@ def resource_type(data: Any) -> type[AnyResource]:
     elif not isinstance(kind, str):
         errors.append(FieldError("kind", f"expected a string, got {describe(kind)}: use one of {', '.join(KINDS)}"))
     elif kind not in KINDS:
-        errors.append(
-            FieldError("kind", f'unknown kind "{shorten(kind)}"{did_you_mean(kind, KINDS)}; aistack kinds are {", ".join(KINDS)}')
-        )
+        errors.append(FieldError("kind", f'unknown kind "{shorten(kind)}"{did_you_mean(kind, KINDS)}; aistack kinds are {", ".join(KINDS)}'))
     if errors or not isinstance(kind, str):
         raise InvalidResource(errors)
     return KINDS[kind]

@@ -33,9 +33,7 @@ def check_pipeline(
     first_index: dict[str, int] = {}
     for index, step in indexed:
         if step.name in first_index:
-            errors.append(
-                FieldError(f"{prefix}[{index}].name", f'duplicate step name "{step.name}" (also {prefix}[{first_index[step.name]}])')
-            )
+            errors.append(FieldError(f"{prefix}[{index}].name", f'duplicate step name "{step.name}" (also {prefix}[{first_index[step.name]}])'))
         else:
             first_index[step.name] = index
     by_name = {step.name: step for _, step in indexed}
@@ -46,15 +44,12 @@ def check_pipeline(
             if upstream == step.name:
                 errors.append(FieldError(f"{here}.dependsOn[{position}]", "a step cannot depend on itself"))
             elif upstream not in by_name and upstream not in skipped:
-                errors.append(
-                    FieldError(f"{here}.dependsOn[{position}]", f'unknown step "{upstream}"{did_you_mean(upstream, by_name)}')
-                )
+                errors.append(FieldError(f"{here}.dependsOn[{position}]", f'unknown step "{upstream}"{did_you_mean(upstream, by_name)}'))
         if step.condition != "success" and failure_action == "abort":
             errors.append(
                 FieldError(
                     f"{here}.condition",
-                    f'"{step.condition.value}" needs errorPolicy.failureAction continue or rollback: '
-                    "with abort the run stops at the first failed step",
+                    f'"{step.condition.value}" needs errorPolicy.failureAction continue or rollback: with abort the run stops at the first failed step',
                 )
             )
         elif step.condition != "success" and not step.depends_on:
@@ -73,9 +68,7 @@ def check_pipeline(
     return errors
 
 
-def _check_inputs(
-    indexed: Sequence[tuple[int, PipelineStep]], by_name: dict[str, PipelineStep], prefix: str, skipped: set[str]
-) -> list[FieldError]:
+def _check_inputs(indexed: Sequence[tuple[int, PipelineStep]], by_name: dict[str, PipelineStep], prefix: str, skipped: set[str]) -> list[FieldError]:
     errors = []
     for index, step in indexed:
         ancestors = upstream_of(step.name, by_name)
@@ -100,8 +93,7 @@ def _check_inputs(
                     errors.append(
                         FieldError(
                             f"{here}.artifactName",
-                            f'step "{ref.task_ref}" declares no artifact "{ref.artifact_name}"'
-                            f"{did_you_mean(ref.artifact_name, declared)}; it declares: {listing}",
+                            f'step "{ref.task_ref}" declares no artifact "{ref.artifact_name}"{did_you_mean(ref.artifact_name, declared)}; it declares: {listing}',
                         )
                     )
     return errors
@@ -130,7 +122,7 @@ def find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
         path.append(node)
         for nxt in edges.get(node, []):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()

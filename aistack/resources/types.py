@@ -65,9 +65,7 @@ def _check_namespace(value: str) -> str:
     return _check_name(value, DNS_LABEL_PATTERN, 63, "namespace")
 
 
-ResourceName = _string_type(
-    DNS_SUBDOMAIN_PATTERN, 253, _check_subdomain, "A Kubernetes object name (RFC 1123 subdomain)."
-)
+ResourceName = _string_type(DNS_SUBDOMAIN_PATTERN, 253, _check_subdomain, "A Kubernetes object name (RFC 1123 subdomain).")
 """Names of Kubernetes objects: what `agentRef` and `modelDefinition.name` point at."""
 
 NamespaceName = _string_type(DNS_LABEL_PATTERN, 63, _check_namespace, "A Kubernetes namespace (RFC 1123 label).")
@@ -82,18 +80,14 @@ VERSION_PATTERN = r"^v?[0-9]+(\.[0-9]+){0,2}([-+][0-9A-Za-z.-]+)?$"
 
 def _check_version(value: str) -> str:
     if not re.fullmatch(VERSION_PATTERN, value):
-        raise PydanticCustomError(
-            "version", f"invalid version {value!r}: use a semantic version such as \"1.0.0\""
-        )
+        raise PydanticCustomError("version", f'invalid version {value!r}: use a semantic version such as "1.0.0"')
     return value
 
 
 def _reject_number(value: Any) -> Any:
     """YAML reads `version: 1.0` as a float; say how to fix it instead of 'not a string'."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise PydanticCustomError(
-            "version", f"got the number {value!r}: quote the version so YAML keeps it a string, e.g. \"{value}\""
-        )
+        raise PydanticCustomError("version", f'got the number {value!r}: quote the version so YAML keeps it a string, e.g. "{value}"')
     return value
 
 
@@ -101,9 +95,7 @@ Version = Annotated[
     StrictStr,
     BeforeValidator(_reject_number),
     AfterValidator(_check_version),
-    WithJsonSchema(
-        {"type": "string", "pattern": VERSION_PATTERN, "maxLength": 64, "description": "A semantic version."}
-    ),
+    WithJsonSchema({"type": "string", "pattern": VERSION_PATTERN, "maxLength": 64, "description": "A semantic version."}),
 ]
 
 
@@ -119,11 +111,9 @@ def parse_duration(value: Any) -> timedelta:
     if not isinstance(value, str) or not re.fullmatch(DURATION_PATTERN, value):
         raise PydanticCustomError(
             "duration",
-            f"invalid duration {value!r}: write a number with a unit ms, s, m or h, such as \"30s\", \"5m\" or \"1h30m\"",
+            f'invalid duration {value!r}: write a number with a unit ms, s, m or h, such as "30s", "5m" or "1h30m"',
         )
-    return sum(
-        (float(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(value)), timedelta()
-    )
+    return sum((float(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(value)), timedelta())
 
 
 def format_duration(value: timedelta) -> str:
@@ -141,16 +131,24 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema(
-        {"type": "string", "pattern": DURATION_PATTERN, "description": "A duration such as \"30s\", \"5m\" or \"1h30m\"."}
-    ),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "description": 'A duration such as "30s", "5m" or "1h30m".'}),
 ]
 
 
 QUANTITY_PATTERN = r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$"
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1), "k": Decimal(10**3),
-            "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18)}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "E": Decimal(10**18),
+}
 
 
 class Quantity:
@@ -167,15 +165,13 @@ class Quantity:
         if isinstance(raw, Quantity):
             return raw
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-            raise PydanticCustomError(
-                "quantity", f"invalid quantity {raw!r}: write a Kubernetes quantity such as \"8Gi\", \"500m\" or 2"
-            )
+            raise PydanticCustomError("quantity", f'invalid quantity {raw!r}: write a Kubernetes quantity such as "8Gi", "500m" or 2')
         text = str(raw)
         match = re.fullmatch(r"([0-9.]+)(.*)", text)
         if not re.fullmatch(QUANTITY_PATTERN, text) or match is None:
             raise PydanticCustomError(
                 "quantity",
-                f"invalid quantity {text!r}: write a number with an optional suffix (Ki, Mi, Gi, Ti, m, k, M, G), such as \"8Gi\" or \"500m\"",
+                f'invalid quantity {text!r}: write a number with an optional suffix (Ki, Mi, Gi, Ti, m, k, M, G), such as "8Gi" or "500m"',
             )
         number, suffix = Decimal(match.group(1)), match.group(2)
         if suffix in _BINARY:
@@ -198,9 +194,7 @@ class Quantity:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls.parse, serialization=core_schema.plain_serializer_function_ser_schema(lambda q: q.text)
-        )
+        return core_schema.no_info_plain_validator_function(cls.parse, serialization=core_schema.plain_serializer_function_ser_schema(lambda q: q.text))
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
@@ -208,7 +202,7 @@ class Quantity:
             "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}],
             "pattern": QUANTITY_PATTERN,
             "x-kubernetes-int-or-string": True,
-            "description": "A Kubernetes quantity such as \"8Gi\", \"500m\" or 2.",
+            "description": 'A Kubernetes quantity such as "8Gi", "500m" or 2.',
         }
 
 
@@ -226,9 +220,7 @@ HTTP_URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
 def _check_http_url(value: str) -> str:
     parts = urlsplit(value)  # urlsplit drops tabs and newlines (WHATWG), so the pattern is checked too
     if not re.fullmatch(HTTP_URL_PATTERN, value) or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PydanticCustomError(
-            "url", f"invalid URL {value!r}: use an absolute http:// or https:// URL, e.g. \"http://callback-service/webhook\""
-        )
+        raise PydanticCustomError("url", f'invalid URL {value!r}: use an absolute http:// or https:// URL, e.g. "http://callback-service/webhook"')
     return value
 
 
@@ -237,9 +229,7 @@ HttpUrl = _string_type(HTTP_URL_PATTERN, 2048, _check_http_url, "An absolute htt
 
 def _check_url_path(value: str) -> str:
     if not value.startswith("/") or any(c.isspace() for c in value) or "?" in value or "#" in value:
-        raise PydanticCustomError(
-            "path", f"invalid path {value!r}: use an absolute URL path without query, such as \"/api/v1/agent\""
-        )
+        raise PydanticCustomError("path", f'invalid path {value!r}: use an absolute URL path without query, such as "/api/v1/agent"')
     return value.rstrip("/") or "/"
 
 
@@ -263,9 +253,7 @@ def _check_relative_key(value: str) -> str:
     return value
 
 
-RelativeKey = _string_type(
-    RELATIVE_KEY_PATTERN, 512, _check_relative_key, "A relative path below the output root (no '..', no leading '/')."
-)
+RelativeKey = _string_type(RELATIVE_KEY_PATTERN, 512, _check_relative_key, "A relative path below the output root (no '..', no leading '/').")
 """Output prefixes and folders: results stay under the output root whatever a resource says."""
 
 
@@ -276,9 +264,7 @@ def text_limit(max_length: int, hint: str, description: str) -> tuple[AfterValid
 
     def check(value: str) -> str:
         if len(value) > max_length:
-            raise PydanticCustomError(
-                "text_too_long", f"is {len(value):,} characters long; the limit is {max_length:,}: {hint}"
-            )
+            raise PydanticCustomError("text_too_long", f"is {len(value):,} characters long; the limit is {max_length:,}: {hint}")
         return value
 
     return AfterValidator(check), WithJsonSchema({"type": "string", "maxLength": max_length, "description": description})

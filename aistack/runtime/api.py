@@ -121,8 +121,7 @@ def create_app(config: RuntimeConfig | None = None, runtime: Runtime | None = No
             ["POST", "HEAD"],
         ),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(BodyLimit, max_bytes=config.max_body_bytes())])
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyLimit, max_bytes=config.max_body_bytes())])
     app.state.runtime = runtime
     return app
 
@@ -221,8 +220,7 @@ def _grammar_text(record: ModelRecord, format_: Any, prompt_text: str) -> str | 
     """The grammar of the request's format; for a small substitute, one whose free JSON strings
     quote the prompt (quotes.py)."""
     text = formats.grammar_text(format_)  # a 400 for an invalid format, whatever the model
-    if text is not None and isinstance(format_, Mapping) and basemodels.quotes_prompt(record.spec.base,
-                                                                                      record.spec.substituted_from):
+    if text is not None and isinstance(format_, Mapping) and basemodels.quotes_prompt(record.spec.base, record.spec.substituted_from):
         return quotes.grammar(dict(format_), prompt_text, formats.schema_grammar) or text
     return text
 
@@ -298,13 +296,14 @@ async def _create(runtime: Runtime, request: Request) -> Response:
     name = _model_field(body)
     for unsupported in ("files", "adapters"):
         if body.get(unsupported):
-            raise ApiError(400, f"{unsupported} are not supported by the embedded runtime: "
-                                "use `from` with a model name or a .gguf path")
+            raise ApiError(400, f"{unsupported} are not supported by the embedded runtime: use `from` with a model name or a .gguf path")
     if body.get("quantize"):
         raise ApiError(400, "quantize is not supported by the embedded runtime")
     if body.get("modelfile"):
-        raise ApiError(400, "the `modelfile` field is not supported: send from/system/template/parameters/messages "
-                            "(`aistack ollama create NAME -f Modelfile` does that for you)")
+        raise ApiError(
+            400,
+            "the `modelfile` field is not supported: send from/system/template/parameters/messages (`aistack ollama create NAME -f Modelfile` does that for you)",
+        )
     for text_field in ("from", "system", "template"):
         if body.get(text_field) is not None and not isinstance(body[text_field], str):
             raise ApiError(400, f"{text_field} must be a string")
@@ -340,8 +339,7 @@ async def _delete(runtime: Runtime, request: Request) -> Response:
             return
         bundled = bundled_model(name)
         if bundled is not None:
-            raise ApiError(400, f"{bundled.name} is a bundled base model (in the {bundled.distribution} package); "
-                                "it cannot be deleted")
+            raise ApiError(400, f"{bundled.name} is a bundled base model (in the {bundled.distribution} package); it cannot be deleted")
         raise model_not_found(name)
 
     await _in_thread(delete)
@@ -376,8 +374,10 @@ async def _pull(runtime: Runtime, request: Request) -> Response:
     path = bundled.path() if bundled else None
     if bundled is None or path is None:
         available = ", ".join(f"{m.name} ({', '.join(m.aliases)})" for m in BUNDLED if m.path() is not None)
-        raise ApiError(404, f'pull model manifest: "{name}" is not available offline: the embedded runtime can only '
-                            f"pull its bundled base models: {available or 'none installed'}")
+        raise ApiError(
+            404,
+            f'pull model manifest: "{name}" is not available offline: the embedded runtime can only pull its bundled base models: {available or "none installed"}',
+        )
 
     def verify() -> str:  # really re-reads the file: pull is how a user checks the bundled weights
         from aistack.runtime.gguf import file_digest
@@ -413,8 +413,12 @@ async def _chat(runtime: Runtime, request: Request) -> Response:
     if not messages:
         return await _load_or_unload(runtime, request, record, keep_alive, "chat")
     conversation = prompt.chat_messages(record.spec.system, record.spec.messages, messages)
-    render = await _in_thread(jobs.renderer, conversation, record.spec.template,  # parses the template
-                              in_chat=record.spec.substituted_from is not None)
+    render = await _in_thread(
+        jobs.renderer,
+        conversation,
+        record.spec.template,  # parses the template
+        in_chat=record.spec.substituted_from is not None,
+    )
     work = jobs.generation_work(render, sampling, grammar_text)
     return await _respond(runtime, request, record, work, keep_alive, "chat", _stream_flag(body))
 
@@ -475,18 +479,14 @@ def _chat_messages(raw: Any) -> list[prompt.Message]:
     return messages
 
 
-async def _load_or_unload(
-    runtime: Runtime, request: Request, record: ModelRecord, keep_alive: float, kind: str
-) -> Response:
+async def _load_or_unload(runtime: Runtime, request: Request, record: ModelRecord, keep_alive: float, kind: str) -> Response:
     """Ollama's empty request: load the model (done_reason "load"), or unload it when keep_alive is 0."""
     path = await _in_thread(runtime.catalog.base_path, record)
     if keep_alive == 0:
         await runtime.engine.unload(path)
         reason = "unload"
     else:
-        async with contextlib.aclosing(
-            runtime.engine.run(path, jobs.load_work, keep_alive=keep_alive, model=(record.name, record.digest))
-        ) as events:
+        async with contextlib.aclosing(runtime.engine.run(path, jobs.load_work, keep_alive=keep_alive, model=(record.name, record.digest))) as events:
             async for _ in events:
                 pass
         reason = "load"
@@ -624,13 +624,15 @@ async def _embed(runtime: Runtime, request: Request) -> Response:
     for vector in vectors:
         vector = vector[:dimensions] if dimensions else vector
         result.append(_normalized(vector))
-    return JSONResponse({
-        "model": record.name,
-        "embeddings": result,
-        "total_duration": time.perf_counter_ns() - started,
-        "load_duration": load_ns,
-        "prompt_eval_count": count,
-    })
+    return JSONResponse(
+        {
+            "model": record.name,
+            "embeddings": result,
+            "total_duration": time.perf_counter_ns() - started,
+            "load_duration": load_ns,
+            "prompt_eval_count": count,
+        }
+    )
 
 
 async def _embeddings(runtime: Runtime, request: Request) -> Response:
@@ -646,9 +648,7 @@ async def _embeddings(runtime: Runtime, request: Request) -> Response:
     return JSONResponse({"embedding": vectors[0]})
 
 
-async def _embeddings_of(
-    runtime: Runtime, record: ModelRecord, inputs: list[str], truncate: bool, keep_alive: float
-) -> tuple[list[list[float]], int, int]:
+async def _embeddings_of(runtime: Runtime, record: ModelRecord, inputs: list[str], truncate: bool, keep_alive: float) -> tuple[list[list[float]], int, int]:
     if not inputs:
         return [], 0, 0
     path = await _in_thread(runtime.catalog.base_path, record)

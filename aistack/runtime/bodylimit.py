@@ -67,14 +67,15 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send, size: str) -> None:
-        message = (f"the request body is {size}; the embedded runtime accepts at most {self.max_bytes} bytes "
-                   f"(set {MAX_BODY_ENV} to change that)")
+        message = f"the request body is {size}; the embedded runtime accepts at most {self.max_bytes} bytes (set {MAX_BODY_ENV} to change that)"
         body = json.dumps({"error": message}).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -106,9 +106,7 @@ class Catalog:
         manifest = build_manifest(spec, self._details_of(path))
         modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
         size = spec.base_size + sum(len(b) for b in manifest.blobs.values())
-        return ModelRecord(
-            name=bundled.name, digest=manifest.digest, modified_at=modified, size=size, spec=spec, bundled_base=True
-        )
+        return ModelRecord(name=bundled.name, digest=manifest.digest, modified_at=modified, size=size, spec=spec, bundled_base=True)
 
     def base_path(self, record: ModelRecord) -> Path:
         """The GGUF file to load for a model."""
@@ -162,8 +160,7 @@ class Catalog:
         record = self.store.get(name)
         assert record is not None
         if spec.substituted_from:
-            log.warning("created %s from %s: base model substituted %s (AISTACK_BASE_MODELS)",
-                        name, spec.base, spec.substitution)
+            log.warning("created %s from %s: base model substituted %s (AISTACK_BASE_MODELS)", name, spec.base, spec.substitution)
         log.info("created %s (%s, %s)", name, record.digest, "new" if changed else "unchanged")
         return CreateOutcome(record=record, statuses=statuses, changed=changed)
 
@@ -189,8 +186,9 @@ class Catalog:
             else:
                 base = self._base(target)
                 if base is None:
-                    raise ApiError(404, basemodels.unknown_base_message(target, self._created_names())
-                                   + f" ({reference} was mapped to {target} by AISTACK_BASE_MODELS)")
+                    raise ApiError(
+                        404, basemodels.unknown_base_message(target, self._created_names()) + f" ({reference} was mapped to {target} by AISTACK_BASE_MODELS)"
+                    )
                 spec = self._base_spec(base, reference, reference)
             note = f"substituting base model {reference} -> {target} (AISTACK_BASE_MODELS)"
             log.warning("%s", note)
@@ -254,9 +252,13 @@ class Catalog:
             "aistack.substitution": spec.substitution,
             "aistack.temperature_cap": basemodels.temperature_cap(spec.base, spec.substituted_from),
             "aistack.json_quotes_prompt": basemodels.quotes_prompt(spec.base, spec.substituted_from),
-            "aistack.template_source": ("GGUF tokenizer.chat_template" if not spec.template else
-                                        "custom TEMPLATE inside the GGUF chat template (base substituted)"
-                                        if spec.substituted_from else "custom TEMPLATE"),
+            "aistack.template_source": (
+                "GGUF tokenizer.chat_template"
+                if not spec.template
+                else "custom TEMPLATE inside the GGUF chat template (base substituted)"
+                if spec.substituted_from
+                else "custom TEMPLATE"
+            ),
         }
         return values
 

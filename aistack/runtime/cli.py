@@ -40,12 +40,10 @@ def serve(args: argparse.Namespace) -> int:
 
     store = Path(args.store) if args.store else Path(args.home) / "ollama" if args.home else None
     try:
-        substitutions = (parse_substitutions(args.base_models) if args.base_models is not None
-                         else RuntimeConfig().substitution_map())
+        substitutions = parse_substitutions(args.base_models) if args.base_models is not None else RuntimeConfig().substitution_map()
     except ValueError as e:  # a malformed AISTACK_BASE_MODELS or --base-models
         return fail(str(e))
-    config = RuntimeConfig(store=store, substitutions=substitutions, n_threads=args.threads, n_ctx=args.context,
-                           keep_alive=args.keep_alive)
+    config = RuntimeConfig(store=store, substitutions=substitutions, n_threads=args.threads, n_ctx=args.context, keep_alive=args.keep_alive)
     try:
         config.max_body_bytes()
     except ValueError as e:  # a malformed AISTACK_RUNTIME_MAX_BODY
@@ -67,12 +65,12 @@ def serve(args: argparse.Namespace) -> int:
     print(f"aistack embedded Ollama runtime on {url}", file=sys.stderr)
     print(f"  models: {store}", file=sys.stderr)
     print(
-        "  base model substitutions (AISTACK_BASE_MODELS): "
-        + (", ".join(f"{k}={v}" for k, v in substitutions.items()) or "none"),
+        "  base model substitutions (AISTACK_BASE_MODELS): " + (", ".join(f"{k}={v}" for k, v in substitutions.items()) or "none"),
         file=sys.stderr,
     )
-    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="info" if ready_fd is None else "warning",
-                                           access_log=args.access_log, timeout_graceful_shutdown=5))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), log_level="info" if ready_fd is None else "warning", access_log=args.access_log, timeout_graceful_shutdown=5)
+    )
 
     def announce() -> None:
         while not server.started and not server.should_exit:
@@ -103,8 +101,7 @@ def _prove_generation(config) -> str | None:
         ran = prove(base.path, record=config.store_path() / "selftest.json")
     except RuntimeUnusable as e:
         return str(e)
-    logging.getLogger("aistack.runtime").info(
-        "llama.cpp generates on this machine (%s)", "tested now" if ran else "tested before with this build")
+    logging.getLogger("aistack.runtime").info("llama.cpp generates on this machine (%s)", "tested now" if ran else "tested before with this build")
     return None
 
 
@@ -155,12 +152,14 @@ def list_models(args: argparse.Namespace) -> int:
         return 1
     rows = [("NAME", "ID", "SIZE", "MODIFIED")]
     for model in models:
-        rows.append((
-            model.model or "",
-            (model.digest or "")[:12],
-            _size(int(model.size or 0)),
-            _ago(model.modified_at),
-        ))
+        rows.append(
+            (
+                model.model or "",
+                (model.digest or "")[:12],
+                _size(int(model.size or 0)),
+                _ago(model.modified_at),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("    ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

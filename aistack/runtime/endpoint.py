@@ -70,9 +70,7 @@ def choose_endpoint(env: Mapping[str, str] | None = None, timeout: float = 1.0) 
 
 
 @contextlib.contextmanager
-def embedded_server(
-    config: RuntimeConfig | None = None, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None
-) -> Iterator[RuntimeProcess]:
+def embedded_server(config: RuntimeConfig | None = None, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None) -> Iterator[RuntimeProcess]:
     """The embedded runtime as a child process on a free port (port=0) for the duration of the block."""
     server = RuntimeProcess(config, log_path, host=host, port=port).start()
     try:
@@ -83,7 +81,9 @@ def embedded_server(
 
 @contextlib.contextmanager
 def ollama_endpoint(
-    config: RuntimeConfig | None = None, env: Mapping[str, str] | None = None, timeout: float = 1.0,
+    config: RuntimeConfig | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 1.0,
     log_path: Path | None = None,
 ) -> Iterator[Endpoint]:
     """The endpoint to use, with a URL: the answering OLLAMA_HOST, or an embedded server started

@@ -99,8 +99,9 @@ class Instance:
             **kwargs,
         )
         elapsed = time.perf_counter_ns() - started
-        log.info("loaded %s%s in %.2fs (n_ctx=%d, n_threads=%d)", self.path.name,
-                 " for embeddings" if self.embedding else "", elapsed / 1e9, self.n_ctx, self.n_threads)
+        log.info(
+            "loaded %s%s in %.2fs (n_ctx=%d, n_threads=%d)", self.path.name, " for embeddings" if self.embedding else "", elapsed / 1e9, self.n_ctx, self.n_threads
+        )
         return elapsed
 
     def unload(self) -> None:

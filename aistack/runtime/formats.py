@@ -57,7 +57,6 @@ def bounded_integers_as_enums(schema: Any) -> Any:
     return result
 
 
-
 @functools.lru_cache(maxsize=1)
 def _json_grammar() -> str:
     from llama_cpp.llama_grammar import JSON_GBNF

@@ -60,9 +60,12 @@ def tokenize(llm: Any, text: str) -> list[int]:
     data = text.encode("utf-8")
     limit = llm.n_ctx() * PROMPT_BYTES_PER_TOKEN
     if len(data) > limit:
-        raise ApiError(400, f"the prompt is {len(data)} bytes, far more than the context of {llm.n_ctx()} tokens "
-                            f"holds: at most {limit} bytes are accepted ({PROMPT_BYTES_PER_TOKEN} per token); "
-                            "send a shorter prompt (only its last tokens would fit anyway)")
+        raise ApiError(
+            400,
+            f"the prompt is {len(data)} bytes, far more than the context of {llm.n_ctx()} tokens "
+            f"holds: at most {limit} bytes are accepted ({PROMPT_BYTES_PER_TOKEN} per token); "
+            "send a shorter prompt (only its last tokens would fit anyway)",
+        )
     bos = llm.token_bos()
     bos_text = llm._model.token_get_text(bos) if bos >= 0 else ""
     add_bos = not (bos_text and text.startswith(bos_text))
@@ -77,7 +80,7 @@ def fit_context(tokens: list[int], limit: int, sampling: Sampling) -> list[int]:
         return tokens
     keep = max(0, min(sampling.num_keep, budget // 2))
     log.warning("prompt of %d tokens does not fit num_ctx=%d: truncated to %d", len(tokens), limit, budget)
-    return tokens[:keep] + tokens[len(tokens) - (budget - keep):]
+    return tokens[:keep] + tokens[len(tokens) - (budget - keep) :]
 
 
 def run(
@@ -140,7 +143,7 @@ def run(
                 output.append(token)
                 pending += decoder.decode(llm.detokenize([token]))
                 text, stopped = _split_at_stop(pending, stops)
-                pending = pending[len(text):]
+                pending = pending[len(text) :]
                 if text:
                     yield Piece(text)
                 if stopped:
@@ -183,7 +186,7 @@ def _evaluate_prompt(llm: Any, tokens: list[int], cancel: threading.Event) -> in
     for start in range(0, len(tokens), batch):
         if cancel.is_set():
             return start
-        llm.eval(tokens[start:start + batch])
+        llm.eval(tokens[start : start + batch])
     return len(tokens)
 
 

@@ -54,7 +54,9 @@ def generation_work(render: Render, sampling: Sampling, grammar_text: str | None
 
 
 def renderer(
-    messages: Sequence[prompt.Message], template_source: str | None, context: Sequence[int] | None = None,
+    messages: Sequence[prompt.Message],
+    template_source: str | None,
+    context: Sequence[int] | None = None,
     in_chat: bool = False,
 ) -> Render:
     """Tokens of the conversation through the custom template, else the GGUF's chat template;

@@ -20,12 +20,29 @@ from typing import Any
 log = logging.getLogger("aistack.runtime")
 
 INT_OPTIONS = {
-    "num_ctx", "num_predict", "top_k", "repeat_last_n", "seed", "num_keep", "mirostat", "num_batch",
-    "num_gpu", "main_gpu", "num_thread",
+    "num_ctx",
+    "num_predict",
+    "top_k",
+    "repeat_last_n",
+    "seed",
+    "num_keep",
+    "mirostat",
+    "num_batch",
+    "num_gpu",
+    "main_gpu",
+    "num_thread",
 }
 FLOAT_OPTIONS = {
-    "temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty", "frequency_penalty",
-    "mirostat_tau", "mirostat_eta", "tfs_z",
+    "temperature",
+    "top_p",
+    "min_p",
+    "typical_p",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "mirostat_tau",
+    "mirostat_eta",
+    "tfs_z",
 }
 BOOL_OPTIONS = {"numa", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mmap", "use_mlock", "embedding_only", "penalize_newline"}
 LIST_OPTIONS = {"stop"}
@@ -92,8 +109,7 @@ def coerce(name: str, value: Any) -> Any:
             raise TypeError
         return number
     except (TypeError, ValueError):
-        kind = "a list of strings" if name in LIST_OPTIONS else "a boolean" if name in BOOL_OPTIONS else (
-            "an integer" if name in INT_OPTIONS else "a number")
+        kind = "a list of strings" if name in LIST_OPTIONS else "a boolean" if name in BOOL_OPTIONS else ("an integer" if name in INT_OPTIONS else "a number")
         raise InvalidOption(f'option "{name}" must be {kind}, got {value!r}') from None
 
 

@@ -104,9 +104,23 @@ class RuntimeProcess:
     def command(self, ready_fd: int) -> list[str]:
         config = self.config
         substitutions = config.substitution_map()
-        argv = [sys.executable, "-m", "aistack.cli", "ollama", "serve", "--host", self.host, "--port", str(self.port),
-                "--ready-fd", str(ready_fd), "--store", str(config.store_path()),
-                "--base-models", ",".join(f"{k}={v}" for k, v in substitutions.items())]
+        argv = [
+            sys.executable,
+            "-m",
+            "aistack.cli",
+            "ollama",
+            "serve",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--ready-fd",
+            str(ready_fd),
+            "--store",
+            str(config.store_path()),
+            "--base-models",
+            ",".join(f"{k}={v}" for k, v in substitutions.items()),
+        ]
         if config.n_threads:
             argv += ["--threads", str(config.n_threads)]
         if config.n_ctx:
@@ -138,9 +152,13 @@ class RuntimeProcess:
         read_fd, write_fd = os.pipe()
         try:
             self.process = subprocess.Popen(
-                self.command(write_fd), stdin=subprocess.DEVNULL, stdout=self._log if self._log is not None else 2,
-                stderr=subprocess.STDOUT, env=self.environment(),
-                pass_fds=(write_fd,), start_new_session=True,  # Ctrl-C reaches the parent, which stops it
+                self.command(write_fd),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log if self._log is not None else 2,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                pass_fds=(write_fd,),
+                start_new_session=True,  # Ctrl-C reaches the parent, which stops it
             )
         finally:
             os.close(write_fd)

@@ -25,9 +25,7 @@ from aistack.gotemplate import Budget
 from aistack.runtime.errors import ApiError
 
 # The top-level names Ollama puts in a template's data; anything else is an error at create time.
-TEMPLATE_FIELDS = frozenset(
-    {"System", "Prompt", "Response", "Messages", "Tools", "Suffix", "Think", "ThinkLevel", "IsThinkSet"}
-)
+TEMPLATE_FIELDS = frozenset({"System", "Prompt", "Response", "Messages", "Tools", "Suffix", "Think", "ThinkLevel", "IsThinkSet"})
 
 _RESPONSE_MARK = "\u0000aistack:response\u0000"
 
@@ -41,9 +39,7 @@ class Message:
         return {"role": self.role, "content": self.content}
 
 
-def chat_messages(
-    system: str | None, model_messages: Sequence[Mapping[str, str]], request: Sequence[Message]
-) -> list[Message]:
+def chat_messages(system: str | None, model_messages: Sequence[Mapping[str, str]], request: Sequence[Message]) -> list[Message]:
     """The conversation a chat request runs: system, the model's MESSAGEs, the request's turns.
 
     The request's leading system messages replace the model's SYSTEM and stay in front, so a
@@ -59,9 +55,7 @@ def chat_messages(
     return head + examples + list(request[leading:])
 
 
-def generate_messages(
-    system: str | None, model_messages: Sequence[Mapping[str, str]], prompt: str, with_examples: bool = True
-) -> list[Message]:
+def generate_messages(system: str | None, model_messages: Sequence[Mapping[str, str]], prompt: str, with_examples: bool = True) -> list[Message]:
     messages = [Message("system", system)] if system else []
     if with_examples:
         messages += [Message(m["role"], m["content"]) for m in model_messages]
@@ -175,8 +169,15 @@ def _collate(messages: Sequence[Message]) -> tuple[str, list[Message]]:
 
 def _data(**values: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "System": "", "Prompt": "", "Response": "", "Messages": [], "Tools": [], "Suffix": "",
-        "Think": False, "ThinkLevel": "", "IsThinkSet": False,
+        "System": "",
+        "Prompt": "",
+        "Response": "",
+        "Messages": [],
+        "Tools": [],
+        "Suffix": "",
+        "Think": False,
+        "ThinkLevel": "",
+        "IsThinkSet": False,
     }
     data.update(values)
     return data
@@ -184,6 +185,10 @@ def _data(**values: Any) -> dict[str, Any]:
 
 def _message_data(message: Message) -> dict[str, Any]:
     return {
-        "Role": message.role, "Content": message.content, "Thinking": "", "Images": [], "ToolCalls": [],
+        "Role": message.role,
+        "Content": message.content,
+        "Thinking": "",
+        "Images": [],
+        "ToolCalls": [],
         "ToolName": "",
     }

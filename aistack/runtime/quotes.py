@@ -78,8 +78,7 @@ def quoted_schema(schema: Any, quotes: list[str], lists: list[tuple[list[str], i
             high = int(schema.get("maxItems", len(fitting)))
             lists.append((fitting, max(int(schema.get("minItems", 0)), min(MIN_LIST, high)), high))
             return {"enum": [_sentinel(len(lists) - 1)]}
-    result = {key: quoted_schema(value, quotes, lists, depth + 1) if key not in ("enum", "const", "required") else value
-              for key, value in schema.items()}
+    result = {key: quoted_schema(value, quotes, lists, depth + 1) if key not in ("enum", "const", "required") else value for key, value in schema.items()}
     if _free_string(result):
         fitting = _fitting(result, quotes)
         if fitting:

@@ -49,15 +49,17 @@ def explain_exit(returncode: int, output: str, model: str) -> str:
         if number == signal.SIGILL:
             cause = "the llama.cpp build uses CPU instructions this processor does not have"
         elif number in (signal.SIGSEGV, signal.SIGBUS):
-            cause = ("the llama.cpp build does not suit this CPU (a build with -march=native or with the AMX "
-                     "kernels crashes like this on Xeons with AMX)")
+            cause = "the llama.cpp build does not suit this CPU (a build with -march=native or with the AMX kernels crashes like this on Xeons with AMX)"
         else:
             cause = "llama.cpp was killed"
-        return (f"the model runtime cannot generate on this machine: llama.cpp died with {describe_exit(returncode)} "
-                f"while generating {TEST_TOKENS} test tokens with {model}; {cause}. {REBUILD_HINT}."
-                + (f"\nIts last output:\n{tail}" if tail else ""))
-    return (f"the model runtime cannot generate on this machine: the test generation with {model} exited with "
-            f"status {returncode}" + (f":\n{tail}" if tail else "") + f"\n{REBUILD_HINT}.")
+        return (
+            f"the model runtime cannot generate on this machine: llama.cpp died with {describe_exit(returncode)} "
+            f"while generating {TEST_TOKENS} test tokens with {model}; {cause}. {REBUILD_HINT}." + (f"\nIts last output:\n{tail}" if tail else "")
+        )
+    return (
+        f"the model runtime cannot generate on this machine: the test generation with {model} exited with "
+        f"status {returncode}" + (f":\n{tail}" if tail else "") + f"\n{REBUILD_HINT}."
+    )
 
 
 def fingerprint(model: Path) -> str:
@@ -83,8 +85,7 @@ def _cpu_flags() -> str:
     return platform.processor()
 
 
-def prove(model: Path, record: Path | None = None, argv: Sequence[str] | None = None,
-          timeout: float = TIMEOUT_SECONDS) -> bool:
+def prove(model: Path, record: Path | None = None, argv: Sequence[str] | None = None, timeout: float = TIMEOUT_SECONDS) -> bool:
     """Generate a few tokens with `model` in a child process; raise RuntimeUnusable when it fails.
 
     Returns False when a remembered proof made the test unnecessary, True when it ran. `argv`
@@ -95,8 +96,7 @@ def prove(model: Path, record: Path | None = None, argv: Sequence[str] | None = 
         return False
     command = list(argv) if argv is not None else [sys.executable, "-m", "aistack.runtime.selftest", str(model)]
     try:
-        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     except subprocess.TimeoutExpired:
         raise RuntimeUnusable(
             f"the model runtime cannot generate on this machine: {TEST_TOKENS} test tokens with {model.name} took "

@@ -111,9 +111,7 @@ class Manifest:
 def build_manifest(spec: ModelSpec, details: Mapping[str, Any]) -> Manifest:
     """The manifest (and the blobs it references) for a spec; `details` describes the base GGUF."""
     blobs: dict[str, bytes] = {}
-    layers: list[dict[str, Any]] = [
-        {"mediaType": LAYER_MEDIA_TYPES["model"], "digest": spec.base_digest, "size": spec.base_size}
-    ]
+    layers: list[dict[str, Any]] = [{"mediaType": LAYER_MEDIA_TYPES["model"], "digest": spec.base_digest, "size": spec.base_size}]
 
     def add(kind: str, content: bytes) -> None:
         digest = sha256_digest(content)

@@ -37,11 +37,9 @@ def api_server(airflow_db, repo: Path, tmp_path: Path):
         "AIRFLOW__API__SECRET_KEY": "rest-test-secret",
         "AIRFLOW__API_AUTH__JWT_SECRET": "rest-test-jwt-secret",
     }
-    subprocess.run([airflow, "dags", "reserialize", "--bundle-name", "aistack"], env=env, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run([airflow, "dags", "reserialize", "--bundle-name", "aistack"], env=env, check=True, capture_output=True, timeout=300)
     log = open(tmp_path / "api-server.log", "w")
-    server = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

@@ -65,8 +65,12 @@ def test_replicas_get_a_disruption_budget_and_owner_references_follow_the_resour
     objects = render(parse_resource(data), definition)
     assert objects[-1]["kind"] == "PodDisruptionBudget" and objects[-1]["spec"]["minAvailable"] == 1
     assert objects[1]["metadata"]["ownerReferences"][0] == {
-        "apiVersion": "ai.stack/v1alpha1", "kind": "OllamaAgent", "name": "qa-agent", "uid": "1234",
-        "controller": True, "blockOwnerDeletion": True,
+        "apiVersion": "ai.stack/v1alpha1",
+        "kind": "OllamaAgent",
+        "name": "qa-agent",
+        "uid": "1234",
+        "controller": True,
+        "blockOwnerDeletion": True,
     }
 
 
@@ -76,6 +80,10 @@ def test_agents_manifests_command_prints_applyable_yaml(capsys):
     assert main(["agents", "manifests", str(REPO / "examples" / "question-answering")]) == 0
     documents = list(yaml.safe_load_all(capsys.readouterr().out))
     assert [(d["kind"], d["metadata"]["name"]) for d in documents] == [
-        ("ConfigMap", "chat-agent-config"), ("Deployment", "chat-agent"), ("Service", "chat-agent"),
-        ("ConfigMap", "qa-agent-config"), ("Deployment", "qa-agent"), ("Service", "qa-agent"),
+        ("ConfigMap", "chat-agent-config"),
+        ("Deployment", "chat-agent"),
+        ("Service", "chat-agent"),
+        ("ConfigMap", "qa-agent-config"),
+        ("Deployment", "qa-agent"),
+        ("Service", "qa-agent"),
     ]

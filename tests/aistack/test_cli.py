@@ -24,8 +24,7 @@ def test_validate_reports_every_error_with_its_location(repo: Path, tmp_path: Pa
     bad = tmp_path / "task.yaml"
     source = (repo / "examples" / "summarization-pipeline" / "task.yaml").read_text()
     bad.write_text(
-        source.replace('dependsOn: ["document-analyzer"]', 'dependsOn: ["documnet-analyzer"]')
-        .replace("retries: 2", "retries: 20")
+        source.replace('dependsOn: ["document-analyzer"]', 'dependsOn: ["documnet-analyzer"]').replace("retries: 2", "retries: 20")
         + "---\napiVersion: ai.stack/v1alpha1\nkind: OllamaAgent\nmetadata: {name: a}\nspec: {role: qa}\n"
     )
     result = run("validate", "--external-refs", str(bad), cwd=tmp_path)
@@ -33,8 +32,7 @@ def test_validate_reports_every_error_with_its_location(repo: Path, tmp_path: Pa
     lines = result.stdout.splitlines()
     assert f"{bad}#0 TaskOrchestration/document-analysis: spec.pipeline[0].retries: must be less than or equal to 10" in lines
     assert (
-        f'{bad}#0 TaskOrchestration/document-analysis: spec.pipeline[1].dependsOn[0]: unknown step "documnet-analyzer" '
-        '(did you mean "document-analyzer"?)'
+        f'{bad}#0 TaskOrchestration/document-analysis: spec.pipeline[1].dependsOn[0]: unknown step "documnet-analyzer" (did you mean "document-analyzer"?)'
     ) in lines
     assert f"{bad}#1 OllamaAgent/a: spec.modelDefinition: required field is missing" in lines
     assert f"{bad}#1 OllamaAgent/a: spec.agentCard: required field is missing" in lines

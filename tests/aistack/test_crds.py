@@ -11,10 +11,29 @@ from aistack.resources import RESOURCE_TYPES
 
 # Keys a structural schema may use (apiextensions.k8s.io/v1 JSONSchemaProps, less $ref and friends).
 ALLOWED = {
-    "type", "description", "properties", "required", "items", "additionalProperties", "enum", "pattern",
-    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems",
-    "maxItems", "format", "nullable", "anyOf", "x-kubernetes-preserve-unknown-fields",
-    "x-kubernetes-int-or-string", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
+    "type",
+    "description",
+    "properties",
+    "required",
+    "items",
+    "additionalProperties",
+    "enum",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "format",
+    "nullable",
+    "anyOf",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
     "x-kubernetes-validations",
 }
 
@@ -78,6 +97,12 @@ def test_orchestration_columns_show_progress(repo: Path):
 
 def test_reference_docs_list_every_spec_field(repo: Path):
     docs = (repo / "docs" / "resources.md").read_text()
-    for field in ("spec.pipeline[].dependsOn", "spec.pipeline[].inputFrom[].artifactName", "spec.errorPolicy.backoffLimit",
-                  "spec.agentCard.authentication.type", "spec.build.buildResources.gpu", "status.nodes.<key>.phase"):
+    for field in (
+        "spec.pipeline[].dependsOn",
+        "spec.pipeline[].inputFrom[].artifactName",
+        "spec.errorPolicy.backoffLimit",
+        "spec.agentCard.authentication.type",
+        "spec.build.buildResources.gpu",
+        "status.nodes.<key>.phase",
+    ):
         assert f"`{field}`" in docs, field

@@ -70,9 +70,7 @@ LEGACY = (
 
 def test_legacy_template_with_a_system_prompt() -> None:
     data = {"System": "Be kind.", "Prompt": "Hi", "Response": ""}
-    assert render(LEGACY, data) == (
-        "<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<|im_end|>"
-    )
+    assert render(LEGACY, data) == ("<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<|im_end|>")
 
 
 def test_legacy_template_without_a_system_prompt_drops_the_whole_block() -> None:
@@ -223,8 +221,7 @@ def test_user_template_fails_in_strict_mode_naming_the_field_and_its_place() -> 
     error = render_error(USER_SUMMARY, {"System": "Be brief.", "Prompt": "a long text"})
     assert (error.line, error.column) == (3, 12)
     assert str(error) == (
-        "template line 3, column 12: executing {{.Input}} at <.Input>: can't evaluate field Input: "
-        'no key "Input" in the mapping (its keys: Prompt, System)'
+        'template line 3, column 12: executing {{.Input}} at <.Input>: can\'t evaluate field Input: no key "Input" in the mapping (its keys: Prompt, System)'
     )
 
 
@@ -237,7 +234,7 @@ def test_user_template_prints_no_value_like_a_go_map_when_not_strict() -> None:
 def test_fields_counts_dollar_fields_anywhere_but_not_variables_or_with_bodies() -> None:
     source = (
         "{{ .A.B }}{{ $.C }}{{ if .D }}{{ .E }}{{ end }}{{ with .F }}{{ .G }}{{ $.H }}{{ else }}{{ .I }}{{ end }}"
-        "{{ $x := .J }}{{ $x.K }}{{ printf \"%s\" (.L) | print .M }}{{ define \"t\" }}{{ .N }}{{ end }}"
+        '{{ $x := .J }}{{ $x.K }}{{ printf "%s" (.L) | print .M }}{{ define "t" }}{{ .N }}{{ end }}'
         '{{ template "t" . }}'
     )
     assert parse(source).fields() == {"A", "C", "D", "E", "F", "H", "I", "J", "L", "M", "N"}
@@ -291,7 +288,10 @@ def test_text_that_looks_like_braces_is_kept() -> None:
 def test_else_if_chains_pick_the_first_true_branch() -> None:
     source = '{{ if eq .R "a" }}A{{ else if eq .R "b" }}B{{ else if .X }}X{{ else }}other{{ end }}'
     assert [render(source, {"R": r, "X": x}) for r, x in [("a", 0), ("b", 0), ("c", 1), ("c", 0)]] == [
-        "A", "B", "X", "other",
+        "A",
+        "B",
+        "X",
+        "other",
     ]
 
 
@@ -349,10 +349,7 @@ def test_range_over_a_string_is_an_error() -> None:
 
 
 def test_variables_declare_assign_and_reach_the_root() -> None:
-    source = (
-        "{{ $n := 0 }}{{ range .L }}{{ $n = . }}{{ end }}last={{ $n }} "
-        "{{ range .L }}{{ $.Name }}{{ end }} {{ with .Sub }}{{ .X }}{{ $.Name }}{{ end }}"
-    )
+    source = "{{ $n := 0 }}{{ range .L }}{{ $n = . }}{{ end }}last={{ $n }} {{ range .L }}{{ $.Name }}{{ end }} {{ with .Sub }}{{ .X }}{{ $.Name }}{{ end }}"
     assert render(source, {"L": [1, 2, 3], "Name": "n", "Sub": {"X": "x"}}) == "last=3 nnn xn"
 
 
@@ -383,16 +380,13 @@ def test_variable_fields_and_chained_fields() -> None:
 
 
 def test_literals() -> None:
-    source = "{{ \"a\\tb\\n\\\"q\\\"\\\\\" }}|{{ `raw\\n` }}|{{ 42 }}|{{ -7 }}|{{ 0x1F }}|{{ 1.5 }}|{{ 1.0 }}|{{ 1e3 }}" \
-        "|{{ 'a' }}|{{ true }}|{{ false }}"
+    source = '{{ "a\\tb\\n\\"q\\"\\\\" }}|{{ `raw\\n` }}|{{ 42 }}|{{ -7 }}|{{ 0x1F }}|{{ 1.5 }}|{{ 1.0 }}|{{ 1e3 }}|{{ \'a\' }}|{{ true }}|{{ false }}'
     assert render(source) == 'a\tb\n"q"\\|raw\\n|42|-7|31|1.5|1|1000|97|true|false'
 
 
 def test_values_print_like_go() -> None:
-    data = {"F": 0.7, "One": 1.0, "Big": 1e6, "Small": 0.00001, "I": 3, "B": True, "L": ["a", 1, None],
-            "M": {"b": [1, 2], "a": "x"}, "N": None, "E": []}
-    out = render("{{ .F }} {{ .One }} {{ .Big }} {{ .Small }} {{ .I }} {{ .B }} {{ .L }} {{ .M }} {{ .N }} {{ .E }}",
-                 data)
+    data = {"F": 0.7, "One": 1.0, "Big": 1e6, "Small": 0.00001, "I": 3, "B": True, "L": ["a", 1, None], "M": {"b": [1, 2], "a": "x"}, "N": None, "E": []}
+    out = render("{{ .F }} {{ .One }} {{ .Big }} {{ .Small }} {{ .I }} {{ .B }} {{ .L }} {{ .M }} {{ .N }} {{ .E }}", data)
     assert out == "0.7 1 1e+06 1e-05 3 true [a 1 <nil>] map[a:x b:[1 2]] <no value> []"
 
 
@@ -476,22 +470,15 @@ def test_print_and_println_space_operands_like_go() -> None:
 
 
 def test_json_encodes_like_go_marshal() -> None:
-    data = {"Tool": {"name": "f", "args": {"b": 1.0, "a": [1, 2.5, None]}, "on": True},
-            "S": "<a & b>", "Text": "line\n\"q\"", "N": None}
+    data = {"Tool": {"name": "f", "args": {"b": 1.0, "a": [1, 2.5, None]}, "on": True}, "S": "<a & b>", "Text": 'line\n"q"', "N": None}
     assert render("{{ json .Tool }}", data) == '{"args":{"a":[1,2.5,null],"b":1},"name":"f","on":true}'
-    assert render("{{ json .S }} {{ json .Text }} {{ json .N }}", data) == (
-        '"\\u003ca \\u0026 b\\u003e" "line\\n\\"q\\"" null'
-    )
-    assert render("{{ json 1e21 }} {{ json 0.0000001 }} {{ json 100000000000000000000.0 }}") == (
-        "1e+21 1e-7 100000000000000000000"
-    )
+    assert render("{{ json .S }} {{ json .Text }} {{ json .N }}", data) == ('"\\u003ca \\u0026 b\\u003e" "line\\n\\"q\\"" null')
+    assert render("{{ json 1e21 }} {{ json 0.0000001 }} {{ json 100000000000000000000.0 }}") == ("1e+21 1e-7 100000000000000000000")
 
 
 def test_index_slice_and_len() -> None:
     data = {"L": ["a", "b", "c"], "M": {"k": "v"}, "S": "héllo", "Grid": [[1, 2], [3, 4]]}
-    assert render('{{ index .L 1 }} {{ index .M "k" }} {{ index .Grid 1 0 }} {{ index .M "missing" }}', data) == (
-        "b v 3 <no value>"
-    )
+    assert render('{{ index .L 1 }} {{ index .M "k" }} {{ index .Grid 1 0 }} {{ index .M "missing" }}', data) == ("b v 3 <no value>")
     assert render("{{ slice .L 1 }} {{ slice .L 0 2 }} {{ slice .L }} {{ slice .S 0 1 }}", data) == "[b c] [a b] [a b c] h"
     # Go measures strings in bytes
     assert render("{{ len .L }} {{ len .M }} {{ len .S }}", data) == "3 1 6"
@@ -499,9 +486,7 @@ def test_index_slice_and_len() -> None:
 
 def test_eq_with_several_arguments_is_true_if_any_matches() -> None:
     assert render('{{ eq .R "system" "user" }} {{ eq .R "tool" "assistant" }}', {"R": "user"}) == "true false"
-    assert render("{{ ne 1 2 }} {{ lt 1 2 }} {{ le 2 2 }} {{ gt \"b\" \"a\" }} {{ ge 1.5 2.5 }}") == (
-        "true true true true false"
-    )
+    assert render('{{ ne 1 2 }} {{ lt 1 2 }} {{ le 2 2 }} {{ gt "b" "a" }} {{ ge 1.5 2.5 }}') == ("true true true true false")
 
 
 def test_eq_of_different_types_is_an_error_but_nil_compares_false() -> None:
@@ -549,15 +534,11 @@ def test_define_template_and_block() -> None:
     [
         ("Hello\n{{ .Name", 'template line 2, column 1: unclosed action: no "}}" before the end of the template'),
         ("a\nb {{ if .X }}y{{ end }}{{ end }}", 'template line 2, column 27: unexpected "end" (no open block)'),
-        ("intro\n{{ if .System }}\nno end here",
-         'template line 2, column 4: unexpected EOF: "if" opened at line 2 is never closed'),
-        ("{{ range .M }}\n{{ if .X }}{{ end }}",
-         'template line 1, column 4: unexpected EOF: "range" opened at line 1 is never closed'),
+        ("intro\n{{ if .System }}\nno end here", 'template line 2, column 4: unexpected EOF: "if" opened at line 2 is never closed'),
+        ("{{ range .M }}\n{{ if .X }}{{ end }}", 'template line 1, column 4: unexpected EOF: "range" opened at line 1 is never closed'),
         ("x {{ else }}", 'template line 1, column 6: unexpected "else" (no open if, with or range)'),
-        ("{{ if .A }}{{ else }}{{ else }}{{ end }}",
-         'template line 1, column 25: unexpected second "else" in "if" (expected "end")'),
-        ("{{ range .A }}{{ else if .B }}{{ end }}",
-         'template line 1, column 23: "else if" is not allowed in a "range" block'),
+        ("{{ if .A }}{{ else }}{{ else }}{{ end }}", 'template line 1, column 25: unexpected second "else" in "if" (expected "end")'),
+        ("{{ range .A }}{{ else if .B }}{{ end }}", 'template line 1, column 23: "else if" is not allowed in a "range" block'),
         ("{{ toTypeScriptType .Tools }}", 'template line 1, column 4: function "toTypeScriptType" not defined'),
         ("{{ .A = 1 }}", 'template line 1, column 7: unexpected "=" in operand'),
         ("{{ | .A }}", 'template line 1, column 4: unexpected "|" in command'),
@@ -576,9 +557,8 @@ def test_define_template_and_block() -> None:
         ("{{ 99999999999999999999 }}", 'template line 1, column 4: integer overflow: "99999999999999999999"'),
         ("{{ .A @ }}", 'template line 1, column 7: unexpected "@" in operand'),
         ("{{ range $a, $b, $c := .L }}{{ end }}", "template line 1, column 16: too many declarations in range"),
-        ("{{ end }}{{ define \"x\" }}", 'template line 1, column 4: unexpected "end" (no open block)'),
-        ('{{ if .A }}{{ define "x" }}{{ end }}{{ end }}',
-         'template line 1, column 15: unexpected "define": templates can only be defined at the top level'),
+        ('{{ end }}{{ define "x" }}', 'template line 1, column 4: unexpected "end" (no open block)'),
+        ('{{ if .A }}{{ define "x" }}{{ end }}{{ end }}', 'template line 1, column 15: unexpected "define": templates can only be defined at the top level'),
     ],
 )
 def test_parse_errors_name_the_place_and_the_problem(source: str, expected: str) -> None:
@@ -597,16 +577,12 @@ def test_template_error_is_a_value_error() -> None:
 
 def test_wrong_argument_count_names_the_function() -> None:
     error = render_error("{{ .A }}\n{{ len .A .B }}", {"A": "a", "B": "b"})
-    assert str(error) == (
-        "template line 2, column 4: executing {{ len .A .B }} at <len .A .B>: wrong number of args for len: want 1 got 2"
-    )
+    assert str(error) == ("template line 2, column 4: executing {{ len .A .B }} at <len .A .B>: wrong number of args for len: want 1 got 2")
 
 
 def test_index_out_of_range() -> None:
     error = render_error("{{ index .Messages 5 }}", {"Messages": CONVERSATION})
-    assert error.reason == (
-        "executing {{ index .Messages 5 }} at <index .Messages 5>: error calling index: index out of range: 5"
-    )
+    assert error.reason == ("executing {{ index .Messages 5 }} at <index .Messages 5>: error calling index: index out of range: 5")
 
 
 def test_a_missing_field_of_a_message_is_an_error_in_strict_mode() -> None:

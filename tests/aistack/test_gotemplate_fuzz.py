@@ -24,18 +24,63 @@ DEADLINE = timedelta(seconds=2)  # per input; most take well under a millisecond
 FUZZ = settings(max_examples=300, database=None, deadline=DEADLINE, suppress_health_check=[HealthCheck.too_slow])
 
 DATA = {
-    "System": "Be brief.", "Prompt": "Hi <b> & 'you'", "Response": "", "Suffix": "", "Think": False,
+    "System": "Be brief.",
+    "Prompt": "Hi <b> & 'you'",
+    "Response": "",
+    "Suffix": "",
+    "Think": False,
     "Tools": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}],
-    "Messages": [{"Role": "system", "Content": "s"}, {"Role": "user", "Content": "Hi\n"},
-                 {"Role": "assistant", "Content": "Hello", "ToolCalls": None}],
-    "N": 3, "F": 2.5, "Big": 10**30, "Nil": None, "Map": {"b": 2, "a": [1, "x"]}, "Odd": "a\ud800",
+    "Messages": [{"Role": "system", "Content": "s"}, {"Role": "user", "Content": "Hi\n"}, {"Role": "assistant", "Content": "Hello", "ToolCalls": None}],
+    "N": 3,
+    "F": 2.5,
+    "Big": 10**30,
+    "Nil": None,
+    "Map": {"b": 2, "a": [1, "x"]},
+    "Odd": "a\ud800",
 }
-FIELDS = [".System", ".Prompt", ".Messages", ".Tools", ".N", ".F", ".Big", ".Nil", ".Map", ".Map.a", ".Odd", ".Role",
-          ".Content", ".Missing", ".Messages.Role", "$.Prompt", "$.Messages", "$m.Role", "$x"]
-LITERALS = ['"hi"', "`raw\ntext`", '""', "0", "1", "-3", "40", "0x1F", "1e3", "2.5", "'x'", "true", "false", "nil",
-            "100000000", "-1000001", "1000000", "55296", '"\\u00e9\\x00"']
-FUNCTIONS = ["and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "len", "index", "slice", "print", "println",
-             "html", "js", "urlquery", "json", "currentDate"]
+FIELDS = [
+    ".System",
+    ".Prompt",
+    ".Messages",
+    ".Tools",
+    ".N",
+    ".F",
+    ".Big",
+    ".Nil",
+    ".Map",
+    ".Map.a",
+    ".Odd",
+    ".Role",
+    ".Content",
+    ".Missing",
+    ".Messages.Role",
+    "$.Prompt",
+    "$.Messages",
+    "$m.Role",
+    "$x",
+]
+LITERALS = [
+    '"hi"',
+    "`raw\ntext`",
+    '""',
+    "0",
+    "1",
+    "-3",
+    "40",
+    "0x1F",
+    "1e3",
+    "2.5",
+    "'x'",
+    "true",
+    "false",
+    "nil",
+    "100000000",
+    "-1000001",
+    "1000000",
+    "55296",
+    '"\\u00e9\\x00"',
+]
+FUNCTIONS = ["and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "len", "index", "slice", "print", "println", "html", "js", "urlquery", "json", "currentDate"]
 NAMES = ['"a"', '"b"']
 PRELUDE = "{{ $x := .Prompt }}{{ $i := 0 }}{{ $m := . }}"  # the grammar's variables, declared where it runs
 
@@ -57,8 +102,7 @@ def pipelines(operand: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.builds(lambda name, args: " ".join([name, *args]), st.sampled_from(FUNCTIONS), arguments),
         st.builds(lambda fmt, args: " ".join(["printf", fmt, *args]), FORMATS, arguments),
     )
-    return st.builds(lambda first, rest: " | ".join([first, *rest]), st.one_of(call, operand),
-                     st.lists(call, max_size=2))
+    return st.builds(lambda first, rest: " | ".join([first, *rest]), st.one_of(call, operand), st.lists(call, max_size=2))
 
 
 OPERANDS = st.recursive(ATOMS, lambda inner: pipelines(inner).map(lambda pipe: f"({pipe})"), max_leaves=8)
@@ -73,14 +117,34 @@ def action(text: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 SIMPLE = st.one_of(
     st.sampled_from(["text ", "\n  ", "<|im_start|>", "{ }", "a}}b"]),
     action(PIPELINES),
-    action(st.builds(lambda var, op, pipe: f"{var} {op} {pipe}", st.sampled_from(["$x", "$i", "$m"]),
-                     st.sampled_from([":=", "="]), PIPELINES)),
-    action(st.builds(lambda name, arg: f"template {name} {arg}".rstrip(), st.sampled_from([*NAMES, '""']),
-                     st.sampled_from(["", ".", "$", ".Messages", "1", "(index .Messages 0)"]))),
+    action(st.builds(lambda var, op, pipe: f"{var} {op} {pipe}", st.sampled_from(["$x", "$i", "$m"]), st.sampled_from([":=", "="]), PIPELINES)),
+    action(
+        st.builds(
+            lambda name, arg: f"template {name} {arg}".rstrip(),
+            st.sampled_from([*NAMES, '""']),
+            st.sampled_from(["", ".", "$", ".Messages", "1", "(index .Messages 0)"]),
+        )
+    ),
     st.just("{{- /* a comment */ -}}"),
 )
-BROKEN = st.sampled_from(["{{ break }}", "{{ end }}", "{{ else }}", "{{", "}}", "{{ .X", "{{ (1 }}", '{{ define "a" }}',
-                          "{{ 1 | 2 }}", "{{ $undeclared }}", "{{ nofunc }}", '{{ "\\q" }}', "{{ 0x }}", "{{ 1i }}"])
+BROKEN = st.sampled_from(
+    [
+        "{{ break }}",
+        "{{ end }}",
+        "{{ else }}",
+        "{{",
+        "}}",
+        "{{ .X",
+        "{{ (1 }}",
+        '{{ define "a" }}',
+        "{{ 1 | 2 }}",
+        "{{ $undeclared }}",
+        "{{ nofunc }}",
+        '{{ "\\q" }}',
+        "{{ 0x }}",
+        "{{ 1i }}",
+    ]
+)
 
 
 def blocks(body: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -92,16 +156,24 @@ def blocks(body: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     )
     branch = st.builds(
         lambda keyword, pipe, inside, rest: f"{{{{ {keyword} {pipe} }}}}{inside}{rest(keyword)}{{{{ end }}}}",
-        st.sampled_from(["if", "with"]), PIPELINES, body, otherwise,
+        st.sampled_from(["if", "with"]),
+        PIPELINES,
+        body,
+        otherwise,
     )
     heads = st.one_of(
-        PIPELINES, PIPELINES.map(lambda pipe: f"$i, $m := {pipe}"),
+        PIPELINES,
+        PIPELINES.map(lambda pipe: f"$i, $m := {pipe}"),
         st.sampled_from(["3", "1000000000", ".Messages", "$i, $m := .Map", "$m := .Tools"]),
     )
     stops = st.sampled_from(["{{ break }}", "{{ continue }}", "{{ if $i }}{{ break }}{{ end }}"])
     loop_body = st.lists(st.one_of(body, stops), max_size=3).map("".join)
-    loop = st.builds(lambda head, inside, rest: f"{{{{ range {head} }}}}{inside}{rest}{{{{ end }}}}",
-                     heads, loop_body, st.one_of(st.just(""), body.map(lambda b: "{{ else }}" + b)))
+    loop = st.builds(
+        lambda head, inside, rest: f"{{{{ range {head} }}}}{inside}{rest}{{{{ end }}}}",
+        heads,
+        loop_body,
+        st.one_of(st.just(""), body.map(lambda b: "{{ else }}" + b)),
+    )
     block = st.builds(lambda inside: f'{{{{ block "c" . }}}}{PRELUDE}{inside}{{{{ end }}}}', body)
     return st.one_of(branch, loop, block)
 
@@ -113,8 +185,11 @@ BODIES = st.recursive(
 )
 TEMPLATES = st.builds(
     lambda defines, body: "".join(defines) + PRELUDE + body,
-    st.lists(st.builds(lambda name, body: f"{{{{ define {name} }}}}{PRELUDE}{body}{{{{ end }}}}",
-                       st.sampled_from(NAMES), BODIES), max_size=2, unique_by=lambda define: define.split('"')[1]),
+    st.lists(
+        st.builds(lambda name, body: f"{{{{ define {name} }}}}{PRELUDE}{body}{{{{ end }}}}", st.sampled_from(NAMES), BODIES),
+        max_size=2,
+        unique_by=lambda define: define.split('"')[1],
+    ),
     BODIES,
 )
 
@@ -146,8 +221,7 @@ def test_any_template_from_the_grammar_renders_or_fails_with_a_template_error(so
 @pytest.mark.timeout(60)
 @FUZZ
 @seed(7)
-@given(st.lists(st.one_of(SIMPLE, BROKEN, st.text(alphabet="{}-./$()|\"'` :=%*0123456789abcdefghij", max_size=12)),
-                max_size=8).map("".join))
+@given(st.lists(st.one_of(SIMPLE, BROKEN, st.text(alphabet="{}-./$()|\"'` :=%*0123456789abcdefghij", max_size=12)), max_size=8).map("".join))
 def test_fragments_glued_at_random_parse_or_fail_with_a_template_error(source: str) -> None:
     outcome(source)
 

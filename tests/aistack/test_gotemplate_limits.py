@@ -40,9 +40,11 @@ def test_fields_of_definitions_calling_each_other_exponentially_are_found_at_onc
 
 def test_fields_follow_a_chain_of_definitions_deeper_than_pythons_recursion_limit() -> None:
     depth = min(sys.getrecursionlimit() + 100, 2600)  # 2600 definitions still fit MAX_SOURCE_CHARS
-    chain = '{{define "d0"}}{{.Deep}}{{end}}' + "".join(
-        f'{{{{define "d{i}"}}}}{{{{template "d{i - 1}" .}}}}{{{{end}}}}' for i in range(1, depth)
-    ) + f'{{{{template "d{depth - 1}" .}}}}'
+    chain = (
+        '{{define "d0"}}{{.Deep}}{{end}}'
+        + "".join(f'{{{{define "d{i}"}}}}{{{{template "d{i - 1}" .}}}}{{{{end}}}}' for i in range(1, depth))
+        + f'{{{{template "d{depth - 1}" .}}}}'
+    )
     assert parse(chain).fields() == {"Deep"}
 
 

@@ -58,9 +58,7 @@ def test_seed_template_speaks_ollama():
 
 def test_template_translation_touches_actions_only():
     source = "Use .Input wisely: {{ .Input }} {{ $.Input }} {{ .Inputs }} {{ if .ResponseFormat }}x{{ end }} {{ .System }}"
-    assert translate_template(source, "JSON") == (
-        'Use .Input wisely: {{ .Prompt }} {{ $.Prompt }} {{ .Inputs }} {{ if "JSON" }}x{{ end }} {{ .System }}'
-    )
+    assert translate_template(source, "JSON") == ('Use .Input wisely: {{ .Prompt }} {{ $.Prompt }} {{ .Inputs }} {{ if "JSON" }}x{{ end }} {{ .System }}')
 
 
 def test_output_format_follows_response_format_and_functions():

@@ -23,11 +23,14 @@ def orchestration(name: str, status: dict | None = None):
 
 
 def test_the_resource_status_wins_over_airflow_runs_and_unrun_pipelines_say_so():
-    snapshot = Snapshot(valid=[
-        orchestration("from-status", {"phase": "Running", "progress": "1/2", "runId": "r-status", "message": "answer running"}),
-        orchestration("from-run"),
-        orchestration("never-run"),
-    ], source="cluster")
+    snapshot = Snapshot(
+        valid=[
+            orchestration("from-status", {"phase": "Running", "progress": "1/2", "runId": "r-status", "message": "answer running"}),
+            orchestration("from-run"),
+            orchestration("never-run"),
+        ],
+        source="cluster",
+    )
     latest = {
         "aistack__default__from-status": LatestRun("r-older", "failed"),
         "aistack__default__from-run": LatestRun("r-7", "success"),
@@ -40,8 +43,7 @@ def test_the_resource_status_wins_over_airflow_runs_and_unrun_pipelines_say_so()
 
 
 def test_invalid_resources_are_listed_by_name_with_their_errors():
-    bad = InvalidOrchestration("team-a", "broken", "cluster:team-a/broken",
-                               [FieldError("spec.pipeline[0].agentRef", "Field required")])
+    bad = InvalidOrchestration("team-a", "broken", "cluster:team-a/broken", [FieldError("spec.pipeline[0].agentRef", "Field required")])
     found = rows(Snapshot(valid=[orchestration("fine")], invalid=[bad], source="cluster"), {})
     assert [(r.namespace, r.name, r.phase) for r in found] == [("default", "fine", "NotRun"), ("team-a", "broken", "Invalid")]
     assert "agentRef" in found[1].errors[0] and "Field required" in found[1].errors[0]
@@ -49,8 +51,9 @@ def test_invalid_resources_are_listed_by_name_with_their_errors():
 
 
 def test_the_page_links_to_airflow_and_escapes_what_users_wrote():
-    snapshot = Snapshot(valid=[orchestration("qa", {"phase": "Failed", "runId": "manual__1", "message": "<script>x</script>"})],
-                        source="/srv/<pipelines>", stale=True)
+    snapshot = Snapshot(
+        valid=[orchestration("qa", {"phase": "Failed", "runId": "manual__1", "message": "<script>x</script>"})], source="/srv/<pipelines>", stale=True
+    )
     page = render_html(rows(snapshot, {}), snapshot.source, snapshot.stale)
     assert 'href="../dags/aistack__default__qa"' in page
     assert 'href="../dags/aistack__default__qa/runs/manual__1"' in page

@@ -18,13 +18,16 @@ def orchestration(storage: dict | None = None):
     return parse_resource({"apiVersion": "ai.stack/v1alpha1", "kind": "TaskOrchestration", "metadata": {"name": "qa"}, "spec": spec})
 
 
-@pytest.mark.parametrize("storage", [
-    {"type": "local", "path": "/tmp/x", "prefix": "../../../tmp/elsewhere/"},
-    {"type": "local", "prefix": "a/../../b/"},
-    {"type": "local", "path": "results/../../.."},
-    {"type": "s3", "bucket": "ai-results", "prefix": "/etc/"},
-    {"type": "s3", "bucket": "ai-results", "prefix": "outputs//x/"},
-])
+@pytest.mark.parametrize(
+    "storage",
+    [
+        {"type": "local", "path": "/tmp/x", "prefix": "../../../tmp/elsewhere/"},
+        {"type": "local", "prefix": "a/../../b/"},
+        {"type": "local", "path": "results/../../.."},
+        {"type": "s3", "bucket": "ai-results", "prefix": "/etc/"},
+        {"type": "s3", "bucket": "ai-results", "prefix": "outputs//x/"},
+    ],
+)
 def test_prefixes_and_folders_that_leave_the_output_root_are_refused_with_their_field(storage):
     with pytest.raises(InvalidResource) as raised:
         orchestration(storage)
@@ -41,8 +44,7 @@ def test_a_run_id_never_names_a_folder_outside_the_pipelines_own(run_id: str, tm
     assert folder.startswith("default/qa/") and folder.count("/") == 3
     written = publish(p, run_id, RESULTS, LocalStorage(root))
     assert all(Path(location).resolve().is_relative_to(root.resolve()) for location in written)
-    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("result.*")) == sorted(
-        Path(location).relative_to(tmp_path) for location in written)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("result.*")) == sorted(Path(location).relative_to(tmp_path) for location in written)
 
 
 def test_a_symbolic_link_out_of_the_output_root_is_not_followed(tmp_path: Path):

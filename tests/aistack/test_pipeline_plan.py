@@ -67,22 +67,26 @@ def test_multi_model_chat_fans_in_with_any_success():
 
 def test_doc_describes_every_step():
     doc = _plan("tests/resources/seed/taskorchestration.yaml").doc_md
-    assert ("| document-analyzer | analyzer-agent | start | success | the run's input "
-            "| 2 | 5m | analysis-result (application/json) |") in doc
-    assert ("| summarizer | summarizer-agent | document-analyzer | success | the run's input, "
-            "analysis-result from document-analyzer | 3 | - | text |") in doc
-    assert ("| quality-check | qa-agent | summarizer | success | the run's input, "
-            "every artifact of summarizer | 3 | - | text |") in doc
+    assert ("| document-analyzer | analyzer-agent | start | success | the run's input | 2 | 5m | analysis-result (application/json) |") in doc
+    assert ("| summarizer | summarizer-agent | document-analyzer | success | the run's input, analysis-result from document-analyzer | 3 | - | text |") in doc
+    assert ("| quality-check | qa-agent | summarizer | success | the run's input, every artifact of summarizer | 3 | - | text |") in doc
 
 
 def test_a_step_can_leave_out_the_runs_input_and_make_its_verdict_informational():
-    orchestration = parse_resource({
-        "apiVersion": "ai.stack/v1alpha1", "kind": "TaskOrchestration", "metadata": {"name": "p"},
-        "spec": {"input": {"text": "x"}, "pipeline": [
-            {"name": "a", "agentRef": "agent"},
-            {"name": "b", "agentRef": "qa", "dependsOn": ["a"], "includeInput": False, "verdict": "informational"},
-        ]},
-    })
+    orchestration = parse_resource(
+        {
+            "apiVersion": "ai.stack/v1alpha1",
+            "kind": "TaskOrchestration",
+            "metadata": {"name": "p"},
+            "spec": {
+                "input": {"text": "x"},
+                "pipeline": [
+                    {"name": "a", "agentRef": "agent"},
+                    {"name": "b", "agentRef": "qa", "dependsOn": ["a"], "includeInput": False, "verdict": "informational"},
+                ],
+            },
+        }
+    )
     p = plan(orchestration)
     assert p.step("a").include_input and p.step("a").enforce_verdict
     assert not p.step("b").include_input and not p.step("b").enforce_verdict
@@ -109,10 +113,19 @@ def test_a_name_that_looks_like_another_names_shortened_id_gets_its_own_dag():
     assert dag_id_for("default", long_name) != dag_id_for("default", lookalike)
 
 
-@pytest.mark.parametrize(("namespace", "name"), [
-    ("default", "bad name!"), ("default", "abc\n"), ("default", "?"), ("default", ""), ("", "x"),
-    (".".join(["a" * 60] * 4)[:243], "summary"), ("default", "x" * 5000), ("team_a", "b__c"),
-])
+@pytest.mark.parametrize(
+    ("namespace", "name"),
+    [
+        ("default", "bad name!"),
+        ("default", "abc\n"),
+        ("default", "?"),
+        ("default", ""),
+        ("", "x"),
+        (".".join(["a" * 60] * 4)[:243], "summary"),
+        ("default", "x" * 5000),
+        ("team_a", "b__c"),
+    ],
+)
 def test_every_pair_of_strings_has_a_valid_airflow_dag_id(namespace, name):
     dag_id = dag_id_for(namespace, name)
     assert AIRFLOW_DAG_ID.fullmatch(dag_id), dag_id
@@ -128,8 +141,10 @@ def test_dag_ids_are_total_and_injective(pairs):
 
 
 @settings(max_examples=200, derandomize=True, deadline=None)
-@given(st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True),
-       st.from_regex(r"[a-z0-9]([-a-z0-9]{0,80}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,60}[a-z0-9])?){0,2}", fullmatch=True))
+@given(
+    st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True),
+    st.from_regex(r"[a-z0-9]([-a-z0-9]{0,80}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,60}[a-z0-9])?){0,2}", fullmatch=True),
+)
 def test_kubernetes_names_that_fit_keep_their_readable_reversible_id(namespace, name):
     dag_id = dag_id_for(namespace, name)
     if len(f"aistack__{namespace}__{name}") <= MAX_DAG_ID:

@@ -12,8 +12,7 @@ SOURCE = (REPO / "examples" / "summarization-pipeline" / "document.md").read_tex
 SCHEMA = {
     "type": "object",
     "required": ["main_points", "themes"],
-    "properties": {"main_points": {"type": "array", "items": {"type": "string"}},
-                   "themes": {"type": "array", "items": {"type": "string"}}},
+    "properties": {"main_points": {"type": "array", "items": {"type": "string"}}, "themes": {"type": "array", "items": {"type": "string"}}},
 }
 FAITHFUL = {
     "main_points": [
@@ -49,17 +48,21 @@ def test_a_made_up_summary_fails_and_names_the_unsupported_statements():
     assert any("statements are supported by the source" in p for p in evidence.problems())
 
 
-@pytest.mark.parametrize("work, problem", [
-    ({"main_points": [], "themes": []}, "empty: /main_points"),
-    ({}, "empty: /"),
-    ({"main_points": ["The homework club became popular.", "The homework club became popular."], "themes": ["library"]},
-     "repeated: /main_points"),
-    ({"main_points": ["items", "type", "array"], "themes": ["string"]}, "schema word as content: items"),
-    ({"main_points": ["main_points"], "themes": ["library"]}, "schema word as content: main_points"),
-    ({"main_points": ["library evening " * 80], "themes": ["library"]}, "over 600 characters"),
-    ({"main_points": ["the library is open the library is open the library is open the library is open"],
-      "themes": ["library"]}, "repeated: the library is open"),
-])
+@pytest.mark.parametrize(
+    "work, problem",
+    [
+        ({"main_points": [], "themes": []}, "empty: /main_points"),
+        ({}, "empty: /"),
+        ({"main_points": ["The homework club became popular.", "The homework club became popular."], "themes": ["library"]}, "repeated: /main_points"),
+        ({"main_points": ["items", "type", "array"], "themes": ["string"]}, "schema word as content: items"),
+        ({"main_points": ["main_points"], "themes": ["library"]}, "schema word as content: main_points"),
+        ({"main_points": ["library evening " * 80], "themes": ["library"]}, "over 600 characters"),
+        (
+            {"main_points": ["the library is open the library is open the library is open the library is open"], "themes": ["library"]},
+            "repeated: the library is open",
+        ),
+    ],
+)
 def test_degenerate_summaries_fail(work, problem):
     evidence = measure(work, SOURCE, SCHEMA)
     assert not evidence.passed

@@ -58,8 +58,13 @@ def airflow() -> FakeAirflow:
 
 def dispatcher(cluster: Cluster, airflow: FakeAirflow, **kwargs: Any) -> TaskOrchestrationDispatcher:
     return TaskOrchestrationDispatcher(
-        objects=cluster.api, airflow=airflow, trigger_run=airflow.trigger, generator=("dags-folder", "task_orchestrations.py"),
-        ui_base_url="http://airflow.example/", now=lambda: NOW, **{"dag_timeout": 0.5, "poll_interval": 0.05, **kwargs},
+        objects=cluster.api,
+        airflow=airflow,
+        trigger_run=airflow.trigger,
+        generator=("dags-folder", "task_orchestrations.py"),
+        ui_base_url="http://airflow.example/",
+        now=lambda: NOW,
+        **{"dag_timeout": 0.5, "poll_interval": 0.05, **kwargs},
     )
 
 
@@ -69,8 +74,12 @@ def test_waits_for_the_dag_of_the_new_generation(cluster: Cluster, airflow: Fake
     obj = cluster.set_text("qa", "v2")
     dag_id = "aistack__default__qa"
     # A parse of generation 1 long after the request: the generation marker decides, not the time.
-    airflow.dags[dag_id] = {"dag_id": dag_id, "params": {"generation": {"value": 1}}, "is_paused": False,
-                            "last_parsed_time": (NOW + timedelta(minutes=1)).isoformat()}
+    airflow.dags[dag_id] = {
+        "dag_id": dag_id,
+        "params": {"generation": {"value": 1}},
+        "is_paused": False,
+        "last_parsed_time": (NOW + timedelta(minutes=1)).isoformat(),
+    }
     parses = []
 
     def parse() -> None:  # the second requested parse brings generation 2
@@ -92,8 +101,7 @@ def test_waits_for_the_dag_of_the_new_generation(cluster: Cluster, airflow: Fake
 def test_without_a_generation_tag_a_parse_after_the_request_counts(cluster: Cluster, airflow: FakeAirflow):
     obj = cluster.create(orchestration("qa"))
     dag_id = "aistack__default__qa"
-    airflow.dags[dag_id] = {"dag_id": dag_id, "params": {"input": {"value": "x"}},
-                            "last_parsed_time": (NOW - timedelta(minutes=5)).isoformat()}
+    airflow.dags[dag_id] = {"dag_id": dag_id, "params": {"input": {"value": "x"}}, "last_parsed_time": (NOW - timedelta(minutes=5)).isoformat()}
 
     with pytest.raises(DagNotReady, match="did not appear"):
         dispatcher(cluster, airflow).handle([event_for(SUBMITTED, obj)])
@@ -138,7 +146,10 @@ def test_a_deletion_stops_only_that_objects_runs(cluster: Cluster, airflow: Fake
 
     assert sorted(o.run_id for o in outcomes) == ["k8s__old-uid__g1", "manual__1"]
     assert {r["dag_run_id"]: r["state"] for r in airflow.runs.values()} == {
-        "k8s__old-uid__g1": "failed", "manual__1": "failed", "k8s__new-uid__g1": "running", "k8s__old-uid__g0": "success",
+        "k8s__old-uid__g1": "failed",
+        "manual__1": "failed",
+        "k8s__new-uid__g1": "running",
+        "k8s__old-uid__g0": "success",
     }
     assert airflow.failed[0][2] == "TaskOrchestration default/qa was deleted"
     assert airflow.parse_requests, "the generator is re-parsed so the DAG goes away"

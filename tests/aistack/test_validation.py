@@ -28,11 +28,10 @@ def test_one_bad_resource_never_hides_the_others(tmp_path: Path):
 
 def test_multi_document_errors_name_their_document(tmp_path: Path):
     path = tmp_path / "all.yaml"
-    path.write_text(GOOD_TASK.format(name="a") + "---\n" + GOOD_TASK.format(name="b") + "---\n"
-                    + GOOD_TASK.format(name="c").replace("text: hello", "text: 2"))
+    path.write_text(GOOD_TASK.format(name="a") + "---\n" + GOOD_TASK.format(name="b") + "---\n" + GOOD_TASK.format(name="c").replace("text: hello", "text: 2"))
     result = validate_paths([path], check_references=False)
     assert [p.document.index for p in result.problems] == [2]
-    assert result.problems[0].lines() == [f"{path}#2 TaskOrchestration/c: spec.input.text: expected a string, got the number 2: quote it, e.g. \"2\""]
+    assert result.problems[0].lines() == [f'{path}#2 TaskOrchestration/c: spec.input.text: expected a string, got the number 2: quote it, e.g. "2"']
 
 
 def test_other_kubernetes_objects_are_skipped_not_rejected(tmp_path: Path):

@@ -52,8 +52,13 @@ def test_seed_examples_read_back_unchanged(with_crds, repo: Path):
 def test_kubectl_get_aistack_shows_printer_columns(with_crds, repo: Path):
     with_crds("apply", "-f", str(repo / "examples" / "summarization-pipeline"))
     with_crds(
-        "patch", "taskorchestration", "document-analysis", "--subresource=status", "--type=merge",
-        "-p", json.dumps({"status": {"phase": "Running", "progress": "1/3", "observedGeneration": 1}}),
+        "patch",
+        "taskorchestration",
+        "document-analysis",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"phase": "Running", "progress": "1/3", "observedGeneration": 1}}),
     )
     table = with_crds("get", "taskorchestrations").stdout.splitlines()
     assert table[0].split() == ["NAME", "PHASE", "PROGRESS", "AGE"]
@@ -68,8 +73,7 @@ def test_kubectl_get_aistack_shows_printer_columns(with_crds, repo: Path):
 
 def test_status_patch_is_seen_by_kubectl_wait(with_crds, repo: Path):
     with_crds("apply", "-f", str(repo / "examples" / "question-answering" / "task.yaml"))
-    with_crds("patch", "tasko", "question-answering", "--subresource=status", "--type=merge",
-              "-p", '{"status": {"phase": "Succeeded", "progress": "2/2"}}')
+    with_crds("patch", "tasko", "question-answering", "--subresource=status", "--type=merge", "-p", '{"status": {"phase": "Succeeded", "progress": "2/2"}}')
     result = with_crds("wait", "tasko/question-answering", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=10s")
     assert "condition met" in result.stdout
 

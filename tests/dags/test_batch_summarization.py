@@ -37,10 +37,20 @@ UTC = UTC
 DAY = datetime(2026, 3, 1, tzinfo=UTC)  # the data interval of the runs: [DAY, DAY + 1 day)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "documents"
 DOCUMENTS = sorted(p.name for p in EXAMPLES.iterdir())
-ENV = ("AISTACK_SUMMARIZATION_SCHEDULE", "AISTACK_SUMMARIZATION_CATCHUP", "AISTACK_SUMMARIZATION_SOURCE", "AISTACK_SUMMARIZATION_OUTPUT",
-       "AISTACK_SUMMARIZATION_AWS_CONN_ID", "AISTACK_SUMMARIZER_AGENT", "AISTACK_SUMMARIZER_NAMESPACE",
-       "AISTACK_SUMMARIZATION_OLLAMA_HOST", "AISTACK_SUMMARIZATION_MAX_CHUNK_TOKENS",
-       "AISTACK_SUMMARIZATION_OVERLAP_TOKENS", "AISTACK_SUMMARIZATION_PARALLELISM", "AISTACK_SUMMARIZATION_RETRIES")
+ENV = (
+    "AISTACK_SUMMARIZATION_SCHEDULE",
+    "AISTACK_SUMMARIZATION_CATCHUP",
+    "AISTACK_SUMMARIZATION_SOURCE",
+    "AISTACK_SUMMARIZATION_OUTPUT",
+    "AISTACK_SUMMARIZATION_AWS_CONN_ID",
+    "AISTACK_SUMMARIZER_AGENT",
+    "AISTACK_SUMMARIZER_NAMESPACE",
+    "AISTACK_SUMMARIZATION_OLLAMA_HOST",
+    "AISTACK_SUMMARIZATION_MAX_CHUNK_TOKENS",
+    "AISTACK_SUMMARIZATION_OVERLAP_TOKENS",
+    "AISTACK_SUMMARIZATION_PARALLELISM",
+    "AISTACK_SUMMARIZATION_RETRIES",
+)
 
 
 def run_dag(day: datetime = DAY, **conf):
@@ -115,28 +125,23 @@ def test_first_run_summarizes_the_intervals_documents_and_writes_the_manifest_fa
     manifest = manifest_of(folders.output, dag_run)
     assert manifest["window"] == {"since": DAY.isoformat(), "until": (DAY + timedelta(days=1)).isoformat()}
     assert [d["key"] for d in manifest["documents"]] == DOCUMENTS
-    assert manifest["counts"] == {"documents": len(DOCUMENTS), "summarized": len(DOCUMENTS), "skipped": 0, "failed": 0,
-                                  "ignored": 1}
+    assert manifest["counts"] == {"documents": len(DOCUMENTS), "summarized": len(DOCUMENTS), "skipped": 0, "failed": 0, "ignored": 1}
     assert manifest["ignored"][0]["key"] == "scan.pdf"
-    assert (manifest["model"], manifest["modelDigest"], manifest["modelDigestSource"]) == (
-        "batch-summarizer-model:1.0.0", summarizer.digest, "ollama")
+    assert (manifest["model"], manifest["modelDigest"], manifest["modelDigestSource"]) == ("batch-summarizer-model:1.0.0", summarizer.digest, "ollama")
     assert manifest["agent"] == {"name": "summarizer-agent", "namespace": "default", "url": summarizer.url}
     assert manifest["recipe"]["maxChunkTokens"] == 200 and manifest["recipe"]["overlapTokens"] == 24
     calls = 0
     for entry in manifest["documents"]:
         record = json.loads(Path(entry["outputs"]["json"]).read_text())
-        assert record["contentSha256"] == entry["contentSha256"] == hashlib.sha256(
-            (folders.inbox / entry["key"]).read_bytes()).hexdigest()
+        assert record["contentSha256"] == entry["contentSha256"] == hashlib.sha256((folders.inbox / entry["key"]).read_bytes()).hexdigest()
         assert entry["outputs"]["json"].startswith(str(folders.output / "summaries" / entry["key"]))
-        assert f"{entry['contentSha256'][:16]}-{summarizer.digest[:12]}-{manifest['recipe']['fingerprint']}.json" in (
-            entry["outputs"]["json"])
+        assert f"{entry['contentSha256'][:16]}-{summarizer.digest[:12]}-{manifest['recipe']['fingerprint']}.json" in (entry["outputs"]["json"])
         assert Path(entry["outputs"]["markdown"]).read_text().startswith(f"# Summary: {entry['key']}\n")
         calls += entry["modelCalls"]
     handbook = next(e for e in manifest["documents"] if e["key"] == "community-garden-handbook.txt")
     assert handbook["chunks"] > 1 and handbook["modelCalls"] > handbook["chunks"], "map, then reduce"
     assert calls == len(summarizer.fake.prompts), "every call reached the agent's model"
-    gettysburg = json.loads(Path(next(e for e in manifest["documents"] if e["key"] == "gettysburg-address.txt")
-                                 ["outputs"]["json"]).read_text())
+    gettysburg = json.loads(Path(next(e for e in manifest["documents"] if e["key"] == "gettysburg-address.txt")["outputs"]["json"]).read_text())
     assert "Address Delivered at the Dedication of the Cemetery at Gettysburg" in gettysburg["summary"]
     assert not any(name in p for p in summarizer.fake.prompts for name in ("yesterday", "next-day", "PDF"))
 
@@ -152,9 +157,8 @@ def test_reruns_skip_and_changes_of_document_or_model_summarize_again_fake_model
     assert manifest["skipped"] == DOCUMENTS and manifest["summarized"] == [] and manifest["counts"]["failed"] == 0
     assert len(summarizer.fake.prompts) == calls, "nothing was sent to the agent"
     assert manifest["documents"] == [
-        {**entry, "status": "skipped"} for entry in
-        [{k: v for k, v in e.items() if k not in ("chunks", "modelCalls")}
-         for e in manifest_of(folders.output, first)["documents"]]
+        {**entry, "status": "skipped"}
+        for entry in [{k: v for k, v in e.items() if k not in ("chunks", "modelCalls")} for e in manifest_of(folders.output, first)["documents"]]
     ], "same hashes, same outputs"
 
     changed = folders.inbox / "field-report.html"
@@ -166,8 +170,9 @@ def test_reruns_skip_and_changes_of_document_or_model_summarize_again_fake_model
     versions = sorted((folders.output / "summaries" / "field-report.html").glob("*.json"))
     assert len(versions) == 2, "the new summary sits beside the old one"
 
-    rebuilt = create_model(summarizer.ollama, summarizer_pair(
-        Path(__file__).resolve().parents[2], model_name="batch-summarizer-model", system="Summarize tersely.")[1])
+    rebuilt = create_model(
+        summarizer.ollama, summarizer_pair(Path(__file__).resolve().parents[2], model_name="batch-summarizer-model", system="Summarize tersely.")[1]
+    )
     assert rebuilt != summarizer.digest
     after_rebuild = manifest_of(folders.output, run_dag())
     assert after_rebuild["modelDigest"] == rebuilt and after_rebuild["summarized"] == DOCUMENTS, "a new model redoes all"
@@ -215,8 +220,7 @@ def test_a_bad_document_fails_only_its_own_task_fake_model(summarizer, folders):
 def s3(summarizer, monkeypatch):
     """A moto S3 server; the DAG reaches it through an Airflow connection given by environment variable."""
     with moto_s3() as endpoint:
-        connection = {"conn_type": "aws", "login": "testing", "password": "testing",
-                      "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+        connection = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
         monkeypatch.setenv("AIRFLOW_CONN_SUMMARIES_S3", json.dumps(connection))
         monkeypatch.setenv("AISTACK_SUMMARIZATION_AWS_CONN_ID", "summaries_s3")
         # the output lies inside the source prefix: the DAG must not take its own outputs for documents
@@ -260,8 +264,7 @@ def test_s3_source_and_output_through_an_airflow_connection_fake_model(summarize
 
 
 @pytest.mark.timeout(240)
-def test_one_short_document_through_the_real_embedded_model_real_model(repo: Path, tmp_path: Path, monkeypatch, airflow_db,
-                                                                       embedded_ollama):
+def test_one_short_document_through_the_real_embedded_model_real_model(repo: Path, tmp_path: Path, monkeypatch, airflow_db, embedded_ollama):
     """SmolLM2-135M behind the seed's summarizer-agent (default Ollama backend), one short document.
 
     The model definition is the seed's summarizer with numPredict 48 and temperature 0, so the
@@ -279,13 +282,16 @@ def test_one_short_document_through_the_real_embedded_model_real_model(repo: Pat
     inbox, output = tmp_path / "inbox", tmp_path / "out"
     inbox.mkdir()
     document = inbox / "gettysburg-opening.txt"
-    document.write_text("Four score and seven years ago our fathers brought forth on this continent, a new nation, "
-                        "conceived in Liberty, and dedicated to the proposition that all men are created equal.\n")
+    document.write_text(
+        "Four score and seven years ago our fathers brought forth on this continent, a new nation, "
+        "conceived in Liberty, and dedicated to the proposition that all men are created equal.\n"
+    )
     touch(document, DAY + timedelta(hours=9))
     monkeypatch.setenv("AISTACK_SUMMARIZATION_SOURCE", str(inbox))
     monkeypatch.setenv("AISTACK_SUMMARIZATION_OUTPUT", str(output))
-    agent, definition = summarizer_pair(repo, model_name="batch-summarizer-real", response_format="text",
-                                        parameters={"numPredict": 48, "temperature": 0.0, "seed": 7})
+    agent, definition = summarizer_pair(
+        repo, model_name="batch-summarizer-real", response_format="text", parameters={"numPredict": 48, "temperature": 0.0, "seed": 7}
+    )
     digest = create_model(embedded_ollama, definition)
 
     with serve_agents([(agent, definition)], ollama_host=embedded_ollama, registry=True):
@@ -294,8 +300,7 @@ def test_one_short_document_through_the_real_embedded_model_real_model(repo: Pat
     assert dag_run.state == "success"
     manifest = manifest_of(output, dag_run)
     assert manifest["summarized"] == ["gettysburg-opening.txt"]
-    assert manifest["modelDigest"] == digest == next(
-        m.digest for m in ollama.Client(host=embedded_ollama).list().models if m.model == "batch-summarizer-real:1.0.0")
+    assert manifest["modelDigest"] == digest == next(m.digest for m in ollama.Client(host=embedded_ollama).list().models if m.model == "batch-summarizer-real:1.0.0")
     entry = manifest["documents"][0]
     assert entry["chunks"] == 1 and entry["modelCalls"] == 1
     record = json.loads(Path(entry["outputs"]["json"]).read_text())

@@ -23,8 +23,14 @@ def roll_out(kube_api, stop: threading.Event, ready: bool = True):
     while not stop.is_set():
         for deployment in apps.list_deployment_for_all_namespaces().items:
             want = deployment.spec.replicas
-            body = {"status": {"observedGeneration": deployment.metadata.generation, "replicas": want,
-                               "readyReplicas": want if ready else 0, "availableReplicas": want if ready else 0}}
+            body = {
+                "status": {
+                    "observedGeneration": deployment.metadata.generation,
+                    "replicas": want,
+                    "readyReplicas": want if ready else 0,
+                    "availableReplicas": want if ready else 0,
+                }
+            }
             apps.patch_namespaced_deployment_status(deployment.metadata.name, deployment.metadata.namespace, body)
         time.sleep(0.2)
 

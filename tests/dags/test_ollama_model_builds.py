@@ -52,9 +52,7 @@ def test_folder_mode_builds_every_definition_into_the_embedded_runtime(repo: Pat
     dag_run = run_dag()
     assert dag_run.state == "success"
     outcomes = [ti.xcom_pull(task_ids="build", map_indexes=ti.map_index) for ti in dag_run.get_task_instances() if ti.task_id == "build"]
-    assert sorted(o["model"] for o in outcomes) == [
-        "analyzer-model:1.0.0", "chat-model:1.0.0", "classifier-model:1.0.0", "qa-model:1.0.0", "summarizer-model:1.0.0"
-    ]
+    assert sorted(o["model"] for o in outcomes) == ["analyzer-model:1.0.0", "chat-model:1.0.0", "classifier-model:1.0.0", "qa-model:1.0.0", "summarizer-model:1.0.0"]
     assert {o["baseModel"] for o in outcomes} == {"smollm2:135m"}, "the runtime's substitution is recorded"
     listed = {m.model: m.digest for m in ollama.Client(host=embedded_ollama).list().models}
     for outcome in outcomes:

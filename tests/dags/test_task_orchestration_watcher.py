@@ -146,8 +146,10 @@ def outcomes(run) -> list[dict[str, Any]]:
     with create_session() as session:
         value = session.scalar(
             select(XComModel.value).where(
-                XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id,
-                XComModel.task_id == "start_runs", XComModel.key == "return_value",
+                XComModel.dag_id == run.dag_id,
+                XComModel.run_id == run.run_id,
+                XComModel.task_id == "start_runs",
+                XComModel.key == "return_value",
             )
         )
     return json.loads(value) if isinstance(value, str) else value
@@ -212,9 +214,7 @@ def test_a_submission_starts_one_run_and_an_invalid_one_none(cluster, kubectl):
 
     # The watcher crashed after starting the run but before recording it: the submission is
     # pending again and reported again, and the deterministic run id refuses a second run.
-    objects.api.patch_namespaced_custom_object_status(
-        "ai.stack", "v1alpha1", "default", "taskorchestrations", "watch-qa", {"status": {"observedGeneration": 1}}
-    )
+    objects.api.patch_namespaced_custom_object_status("ai.stack", "v1alpha1", "default", "taskorchestrations", "watch-qa", {"status": {"observedGeneration": 1}})
     again = run_watcher()
     assert [(o["name"], o["action"]) for o in outcomes(again)] == [("watch-qa", "existed")]
     assert len(runs_of("aistack__default__watch-qa")) == 2

@@ -32,8 +32,7 @@ PINS = {
     "airflow.yaml": ("apache-airflow/airflow", "1.19.0", "airflow-1.19.0.values.schema.json"),
     "ollama.yaml": ("ollama-helm/ollama", "1.50.0", "ollama-1.50.0.keys.yaml"),
     "gpu-operator.yaml": ("nvidia/gpu-operator", "v25.3.0", "gpu-operator-v25.3.0.keys.yaml"),
-    "kube-prometheus-stack.yaml": (
-        "prometheus-community/kube-prometheus-stack", "67.8.0", "kube-prometheus-stack-67.8.0.keys.yaml"),
+    "kube-prometheus-stack.yaml": ("prometheus-community/kube-prometheus-stack", "67.8.0", "kube-prometheus-stack-67.8.0.keys.yaml"),
 }
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
 
@@ -89,13 +88,16 @@ def test_values_use_only_keys_of_the_pinned_chart(name):
     assert chart_problems(name, values(name)) == []
 
 
-@pytest.mark.parametrize("name, path, typo", [
-    ("airflow.yaml", ("triggerer",), "enabeld"),
-    ("airflow.yaml", ("dags", "gitSync"), "subpath"),
-    ("ollama.yaml", ("ollama", "gpu"), "enable"),
-    ("gpu-operator.yaml", ("dcgmExporter", "serviceMonitor"), "enable"),
-    ("kube-prometheus-stack.yaml", ("kube-state-metrics", "customResourceState"), "enbled"),
-])
+@pytest.mark.parametrize(
+    "name, path, typo",
+    [
+        ("airflow.yaml", ("triggerer",), "enabeld"),
+        ("airflow.yaml", ("dags", "gitSync"), "subpath"),
+        ("ollama.yaml", ("ollama", "gpu"), "enable"),
+        ("gpu-operator.yaml", ("dcgmExporter", "serviceMonitor"), "enable"),
+        ("kube-prometheus-stack.yaml", ("kube-state-metrics", "customResourceState"), "enbled"),
+    ],
+)
 def test_a_misspelt_key_is_reported_with_its_path(name, path, typo):
     data = copy.deepcopy(values(name))
     section = data
@@ -239,8 +241,7 @@ def test_state_metrics_know_every_phase_of_the_resources():
     group, version = API_VERSION.split("/")
     for resource in resources.values():
         assert (resource["groupVersionKind"]["group"], resource["groupVersionKind"]["version"]) == (group, version)
-    phases = {kind: next(m["each"]["stateSet"]["list"] for m in r["metrics"] if m["each"]["type"] == "StateSet")
-              for kind, r in resources.items()}
+    phases = {kind: next(m["each"]["stateSet"]["list"] for m in r["metrics"] if m["each"]["type"] == "StateSet") for kind, r in resources.items()}
     assert phases[TaskOrchestration.KIND] == [p.value for p in RunPhase]
     assert phases[OllamaAgent.KIND] == [p.value for p in AgentPhase]
 
@@ -248,7 +249,6 @@ def test_state_metrics_know_every_phase_of_the_resources():
 def test_state_metrics_may_list_the_resources():
     kps = values("kube-prometheus-stack.yaml")["kube-state-metrics"]
     group = API_VERSION.split("/")[0]
-    granted = {(g, r) for rule in kps["rbac"]["extraRules"] if {"list", "watch"} <= set(rule["verbs"])
-               for g in rule["apiGroups"] for r in rule["resources"]}
+    granted = {(g, r) for rule in kps["rbac"]["extraRules"] if {"list", "watch"} <= set(rule["verbs"]) for g in rule["apiGroups"] for r in rule["resources"]}
     assert {(group, TaskOrchestration.PLURAL), (group, OllamaAgent.PLURAL)} <= granted
     assert kps["customResourceState"]["enabled"] is True

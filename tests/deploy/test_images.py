@@ -230,9 +230,7 @@ def is_ignored(path: str, patterns: list[IgnorePattern]) -> bool:
     parents = path.split("/")[:-1]
     ignored = False
     for pattern in patterns:
-        match = bool(pattern.regex.match(path)) or any(
-            pattern.regex.match("/".join(parents[: i + 1])) for i in range(len(parents))
-        )
+        match = bool(pattern.regex.match(path)) or any(pattern.regex.match("/".join(parents[: i + 1])) for i in range(len(parents)))
         if match:
             ignored = not pattern.exclusion
     return ignored
@@ -277,8 +275,7 @@ def copy_problems(context: Path, dockerfile: Path) -> list[str]:
             if match.is_file() and is_ignored(name, patterns):
                 problems.append(f"line {line}: {name} is excluded by .dockerignore")
             if match.is_dir():
-                python = [f.relative_to(context).as_posix() for f in match.rglob("*.py")
-                          if "__pycache__" not in f.parts]
+                python = [f.relative_to(context).as_posix() for f in match.rglob("*.py") if "__pycache__" not in f.parts]
                 lost = [f for f in python if is_ignored(f, patterns)]
                 if not python:
                     problems.append(f"line {line}: {name}/ has no Python files")
@@ -354,7 +351,9 @@ def test_hadolint_finds_nothing(image):
     assert hadolint.exists(), "hadolint comes with the test extra: pip install -c constraints.txt -e '.[test]'"
     result = subprocess.run(
         [str(hadolint), "--format", "json", "--failure-threshold", "style", str(DOCKERFILES[image])],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     findings = json.loads(result.stdout or "[]")
     assert findings == [], "\n".join(f"line {f['line']}: {f['code']} {f['message']}" for f in findings)
@@ -375,12 +374,7 @@ def test_hadolint_reports_a_real_problem(tmp_path):
 
 def test_parser_joins_continuations_and_drops_comment_lines_inside_them(tmp_path):
     dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text(
-        "ARG BASE=python:3.11-slim\n"
-        "FROM ${BASE} AS build\n"
-        "RUN a \\\n# a comment\n\n    && b\n"
-        "COPY --chown=1:1 --from=x a b /d/\n"
-    )
+    dockerfile.write_text("ARG BASE=python:3.11-slim\nFROM ${BASE} AS build\nRUN a \\\n# a comment\n\n    && b\nCOPY --chown=1:1 --from=x a b /d/\n")
     (stage,) = parse_stages(dockerfile)
     assert (stage.base, stage.name) == ("python:3.11-slim", "build")
     run, copy = stage.instructions
@@ -420,13 +414,33 @@ def test_dockerignore_matching(patterns, path, ignored):
 
 def test_dockerignore_leaves_out_local_state_and_keeps_the_sources():
     patterns = read_dockerignore((REPO / ".dockerignore").read_text())
-    for path in (".venv/bin/python", ".git/HEAD", "tests/conftest.py", "bench/x.py", "aistack.egg-info/PKG-INFO",
-                 "aistack/__pycache__/cli.cpython-311.pyc", "aistack/agents/__pycache__/app.cpython-311.pyc",
-                 ".mypy_cache/x", ".pytest_cache/x", "examples/summarization-pipeline/task.yaml", ".env"):
+    for path in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/conftest.py",
+        "bench/x.py",
+        "aistack.egg-info/PKG-INFO",
+        "aistack/__pycache__/cli.cpython-311.pyc",
+        "aistack/agents/__pycache__/app.cpython-311.pyc",
+        ".mypy_cache/x",
+        ".pytest_cache/x",
+        "examples/summarization-pipeline/task.yaml",
+        ".env",
+    ):
         assert is_ignored(path, patterns), path
-    for path in ("pyproject.toml", "README.md", "constraints.txt", "aistack/cli.py", "aistack/agents/app.py",
-                 "plugins/generator.py", "operators/a2a.py", "sensors/__init__.py", "hooks/a2a.py", "triggers/a2a.py",
-                 "dags/task_orchestrations.py"):
+    for path in (
+        "pyproject.toml",
+        "README.md",
+        "constraints.txt",
+        "aistack/cli.py",
+        "aistack/agents/app.py",
+        "plugins/generator.py",
+        "operators/a2a.py",
+        "sensors/__init__.py",
+        "hooks/a2a.py",
+        "triggers/a2a.py",
+        "dags/task_orchestrations.py",
+    ):
         assert not is_ignored(path, patterns), path
 
 
@@ -485,8 +499,11 @@ def test_copied_sources_hold_every_package_of_the_distribution(image, tmp_path):
                 shutil.copy2(REPO / source, copied / source)
     setuptools = PYPROJECT["tool"]["setuptools"]
     folders = {p: Path(setuptools["package-dir"].get(p, p.replace(".", "/"))) for p in setuptools["packages"]}
-    nested = {p: folders[p.rpartition(".")[0]] / p.rpartition(".")[2] for p in folders
-              if p not in setuptools["package-dir"] and "." in p and p.rpartition(".")[0] in setuptools["package-dir"]}
+    nested = {
+        p: folders[p.rpartition(".")[0]] / p.rpartition(".")[2]
+        for p in folders
+        if p not in setuptools["package-dir"] and "." in p and p.rpartition(".")[0] in setuptools["package-dir"]
+    }
     folders.update(nested)
     missing = [f"{package} ({folder}/__init__.py)" for package, folder in folders.items() if not (copied / folder / "__init__.py").is_file()]
     assert missing == [], f"packages the wheel is built with but the image does not copy: {missing}"
@@ -532,8 +549,7 @@ def test_airflow_base_image_is_the_pinned_airflow():
     assert image == "apache/airflow"
     airflow_version = Version(tag.split("-python")[0])
     assert airflow_version == constraint_pins()["apache-airflow"]
-    (extra_requirement,) = [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["airflow"]
-                            if Requirement(r).name == "apache-airflow"]
+    (extra_requirement,) = [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["airflow"] if Requirement(r).name == "apache-airflow"]
     assert airflow_version in extra_requirement.specifier
 
 
@@ -584,15 +600,17 @@ def test_agent_image_installs_every_module_the_agent_server_imports():
         "for info in pkgutil.walk_packages(aistack.agents.__path__, 'aistack.agents.'): importlib.import_module(info.name)\n"
         "print(json.dumps({n: m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'aistack'}))\n"
     )
-    loaded = json.loads(subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
-                                       check=True, timeout=120).stdout)
+    loaded = json.loads(subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True, timeout=120).stdout)
     assert not [n for n in loaded if n.startswith(("aistack.runtime", "aistack.local."))]
     first_party = {"aistack", "aistack_airflow"}
     imported: dict[str, set[str]] = {}
     for name, file in loaded.items():
         for node in ast.walk(ast.parse(Path(file).read_text())):
-            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            modules = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            )
             for module in modules:
                 top = module.split(".")[0]
                 if top not in sys.stdlib_module_names and top not in first_party and top != "__future__":
@@ -601,13 +619,11 @@ def test_agent_image_installs_every_module_the_agent_server_imports():
     _, named = _agent_install()
     named_closure = set(dependency_closure(named))
     providers = metadata.packages_distributions()
-    missing = {top: sorted(by) for top, by in imported.items()
-               if not {canonicalize_name(d) for d in providers.get(top, [])} & (core | named_closure)}
+    missing = {top: sorted(by) for top, by in imported.items() if not {canonicalize_name(d) for d in providers.get(top, [])} & (core | named_closure)}
     assert missing == {}, f"imported by the agent server, installed by nothing in the agent image: {missing}"
     # What the Dockerfile names besides aistack must be exactly what pyproject fails to declare,
     # so the workaround goes away when pyproject is fixed.
-    undeclared = {canonicalize_name(d) for top in imported for d in providers.get(top, [])
-                  if not {canonicalize_name(p) for p in providers[top]} & core}
+    undeclared = {canonicalize_name(d) for top in imported for d in providers.get(top, []) if not {canonicalize_name(p) for p in providers[top]} & core}
     assert {canonicalize_name(Requirement(n).name) for n in named} == undeclared, (
         "declare these in pyproject's core dependencies and install only `.` in images/agent/Dockerfile"
     )
@@ -729,7 +745,7 @@ def test_agent_image_exposes_the_container_port(deployment):
 def _healthcheck_url() -> tuple[list[str], re.Match]:
     healthcheck = _agent_final().last("HEALTHCHECK")
     assert healthcheck.rest.startswith("CMD ")
-    command = json.loads(healthcheck.rest[len("CMD "):])
+    command = json.loads(healthcheck.rest[len("CMD ") :])
     assert command[:2] == ["python", "-c"], "exec form, with the image's Python: the slim base has no curl"
     match = re.search(r"http://127\.0\.0\.1:(\d+)(/[\w/]*)", command[2])
     assert match, command

@@ -22,9 +22,7 @@ from tests.kubeapi.kubectl import KUBECTL
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
-KUSTOMIZATIONS = sorted(
-    [p.parent for p in INFRA.rglob("kustomization.yaml") if "cluster-iac" not in p.parts] + [REPO / "crds"]
-)
+KUSTOMIZATIONS = sorted([p.parent for p in INFRA.rglob("kustomization.yaml") if "cluster-iac" not in p.parts] + [REPO / "crds"])
 OVERLAYS = ("dev", "prod")
 FLUX_ENTRIES = {"dev": INFRA / "flux" / "dev", "prod": INFRA / "flux" / "layers"}
 FLUX_KUSTOMIZATION = "kustomize.toolkit.fluxcd.io/v1"
@@ -36,7 +34,10 @@ NOT_SERVED = {"PersistentVolumeClaim", "ResourceQuota"}
 def build(folder: Path) -> tuple[dict, ...]:
     out = subprocess.run(
         [str(KUBECTL), "kustomize", "--load-restrictor=LoadRestrictionsNone", str(folder)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert out.returncode == 0, f"kubectl kustomize {folder.relative_to(REPO)}:\n{out.stderr}"
     return tuple(d for d in yaml.safe_load_all(out.stdout) if d is not None)
@@ -46,15 +47,13 @@ def build(folder: Path) -> tuple[dict, ...]:
 def test_the_overlays_build_as_the_seed_deploys_them_without_lifting_load_restrictions(overlay: str):
     """`cd infra/overlays/dev && kustomize build . | kubectl apply -f -`: kustomize's default
     restrictions, so every file outside a folder comes in through a kustomization of its own."""
-    plain = subprocess.run([str(KUBECTL), "kustomize", "."], cwd=INFRA / "overlays" / overlay,
-                           capture_output=True, text=True, timeout=60, check=False)
+    plain = subprocess.run([str(KUBECTL), "kustomize", "."], cwd=INFRA / "overlays" / overlay, capture_output=True, text=True, timeout=60, check=False)
     assert plain.returncode == 0, plain.stderr
     assert tuple(d for d in yaml.safe_load_all(plain.stdout) if d is not None) == build(INFRA / "overlays" / overlay)
 
 
 def of_kind(objects, kind: str, api_version: str | None = None) -> dict[str, dict]:
-    return {o["metadata"]["name"]: o for o in objects
-            if o["kind"] == kind and (api_version is None or o["apiVersion"] == api_version)}
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind and (api_version is None or o["apiVersion"] == api_version)}
 
 
 def flux_objects(env: str) -> tuple[dict, ...]:
@@ -73,8 +72,7 @@ def test_kustomization_builds_objects_with_identity(folder: Path):
 
 def test_crds_folder_still_applies_with_kubectl_apply_f(repo: Path):
     """`kubectl apply -f crds/` reads every .yaml file: the kustomization must not be one."""
-    assert sorted(p.name for p in (repo / "crds").glob("*.y*ml")) == [
-        "ollamaagent_crd.yaml", "ollamamodeldefinition_crd.yaml", "taskorchestration_crd.yaml"]
+    assert sorted(p.name for p in (repo / "crds").glob("*.y*ml")) == ["ollamaagent_crd.yaml", "ollamamodeldefinition_crd.yaml", "taskorchestration_crd.yaml"]
 
 
 def test_overlays_are_found():
@@ -137,11 +135,9 @@ def test_network_policies_admit_only_the_expected_peers():
         (rule,) = policies[name]["spec"]["ingress"]
         return [(p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], p.get("podSelector", {})) for p in rule["from"]]
 
-    assert peers("agents-from-airflow-and-prometheus") == [
-        ("airflow", {}), ("monitoring", {"matchLabels": {"app.kubernetes.io/name": "prometheus"}})]
+    assert peers("agents-from-airflow-and-prometheus") == [("airflow", {}), ("monitoring", {"matchLabels": {"app.kubernetes.io/name": "prometheus"}})]
     assert policies["agents-from-airflow-and-prometheus"]["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "agent"
-    assert peers("ollama-from-agents-and-builds") == [
-        ("aistack", {"matchLabels": {"app.kubernetes.io/component": "agent"}}), ("aistack-builds", {})]
+    assert peers("ollama-from-agents-and-builds") == [("aistack", {"matchLabels": {"app.kubernetes.io/component": "agent"}}), ("aistack-builds", {})]
 
 
 @pytest.mark.parametrize("env", OVERLAYS)
@@ -191,8 +187,12 @@ def helm_values_chart(name: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize(
     ("layer", "release", "values"),
-    [("infrastructure", "gpu-operator", "gpu-operator"), ("infrastructure", "kube-prometheus-stack", "kube-prometheus-stack"),
-     ("runtime", "ollama", "ollama"), ("runtime", "airflow", "airflow")],
+    [
+        ("infrastructure", "gpu-operator", "gpu-operator"),
+        ("infrastructure", "kube-prometheus-stack", "kube-prometheus-stack"),
+        ("runtime", "ollama", "ollama"),
+        ("runtime", "airflow", "airflow"),
+    ],
 )
 def test_helm_release_uses_the_values_file_and_its_chart_version(layer: str, release: str, values: str):
     objects = build(INFRA / "flux" / layer)
@@ -218,7 +218,10 @@ def test_built_objects_apply_to_the_api_server(kubectl, kube_api, tmp_path: Path
     apply(build(INFRA / "overlays" / "prod"))
     apply(build(INFRA / "base" / "models"))
     assert kubectl("get", "ollamaagents", "-n", "aistack", "-o", "name").stdout.split() == [
-        "ollamaagent.ai.stack/analyzer-agent", "ollamaagent.ai.stack/qa-agent", "ollamaagent.ai.stack/summarizer-agent"]
+        "ollamaagent.ai.stack/analyzer-agent",
+        "ollamaagent.ai.stack/qa-agent",
+        "ollamaagent.ai.stack/summarizer-agent",
+    ]
     assert len(kubectl("get", "omd", "-n", "aistack", "-o", "name").stdout.split()) == 5
     role = kube_api.get_object("rbac.authorization.k8s.io/v1", "Role", "aistack-airflow", "aistack-builds")
     assert {"pods", "pods/log", "events"} == {r for rule in role["rules"] for r in rule["resources"]}

@@ -29,22 +29,50 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 
 # Words of PromQL that look like metric names: aggregations, functions, keywords.
 PROMQL_WORDS = {
-    "sum", "avg", "min", "max", "count", "stddev", "stdvar", "topk", "bottomk", "quantile", "group",
-    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset",
-    "rate", "irate", "increase", "delta", "histogram_quantile", "label_values", "absent", "clamp_min", "vector",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "group",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "rate",
+    "irate",
+    "increase",
+    "delta",
+    "histogram_quantile",
+    "label_values",
+    "absent",
+    "clamp_min",
+    "vector",
 }
 
 
 def metric_names(expr: str) -> set[str]:
     """The metric names a PromQL expression reads (not label names, functions or Grafana variables)."""
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)                      # string literals
-    text = re.sub(r"\{[^}]*\}", "", text)                                 # label matchers
-    text = re.sub(r"\[[^\]]*\]", "", text)                                # range selectors
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # range selectors
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", r"\1", text)
-    text = re.sub(r"\$\w+", "", text)                                     # Grafana variables
+    text = re.sub(r"\$\w+", "", text)  # Grafana variables
     names = set()
     for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text):
-        word, rest = match.group(), text[match.end():].lstrip()
+        word, rest = match.group(), text[match.end() :].lstrip()
         if word in PROMQL_WORDS or rest.startswith("("):
             continue
         names.add(word)
@@ -52,13 +80,16 @@ def metric_names(expr: str) -> set[str]:
 
 
 # The series prometheus_client exposes per metric type (labelled metrics have no samples until used).
-SERIES_SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"),
-                   "gauge": ("",), "summary": ("", "_sum", "_count", "_created")}
+SERIES_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "gauge": ("",),
+    "summary": ("", "_sum", "_count", "_created"),
+}
 
 
 def agent_metric_names() -> set[str]:
-    return {family.name + suffix for family in AgentMetrics().registry.collect()
-            for suffix in SERIES_SUFFIXES[family.type]}
+    return {family.name + suffix for family in AgentMetrics().registry.collect() for suffix in SERIES_SUFFIXES[family.type]}
 
 
 def state_metric_names() -> set[str]:
@@ -101,18 +132,24 @@ def test_the_agent_registry_exports_the_names_the_dashboard_expects():
     served = {sample.name for family in metrics.registry.collect() for sample in family.samples}
     names = agent_metric_names()
     assert served == names
-    assert {"aistack_a2a_requests_total", "aistack_a2a_request_duration_seconds_bucket",
-            "aistack_a2a_tokens_generated_total", "aistack_a2a_task_transitions_total"} <= names
+    assert {
+        "aistack_a2a_requests_total",
+        "aistack_a2a_request_duration_seconds_bucket",
+        "aistack_a2a_tokens_generated_total",
+        "aistack_a2a_task_transitions_total",
+    } <= names
 
 
 def test_metric_names_are_read_from_promql():
-    expr = ('histogram_quantile(0.95, sum by (le, agent) (rate(aistack_a2a_request_duration_seconds_bucket'
-            '{agent=~"$agent", le!="x"}[5m]))) / on (agent) group_left () up{job="a"}')
+    expr = (
+        "histogram_quantile(0.95, sum by (le, agent) (rate(aistack_a2a_request_duration_seconds_bucket"
+        '{agent=~"$agent", le!="x"}[5m]))) / on (agent) group_left () up{job="a"}'
+    )
     assert metric_names(expr) == {"aistack_a2a_request_duration_seconds_bucket", "up"}
 
 
 def test_a_misspelt_metric_is_caught():
-    unknown = metric_names('sum(rate(aistack_a2a_request_total[5m]))') - known_metrics()
+    unknown = metric_names("sum(rate(aistack_a2a_request_total[5m]))") - known_metrics()
     assert unknown == {"aistack_a2a_request_total"}
 
 
@@ -188,8 +225,12 @@ def test_kustomization_builds_with_kubectl():
     assert built.returncode == 0, built.stderr
     objects = list(yaml.safe_load_all(built.stdout))
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objects)
-    assert kinds == [("ConfigMap", "aistack-agents-dashboard"), ("ConfigMap", "aistack-pipelines-dashboard"),
-                     ("ServiceMonitor", "airflow-statsd"), ("ServiceMonitor", "aistack-agents")]
+    assert kinds == [
+        ("ConfigMap", "aistack-agents-dashboard"),
+        ("ConfigMap", "aistack-pipelines-dashboard"),
+        ("ServiceMonitor", "airflow-statsd"),
+        ("ServiceMonitor", "aistack-agents"),
+    ]
     kps = yaml.safe_load((REPO / "helm-values" / "kube-prometheus-stack.yaml").read_text())
     sidecar = kps["grafana"]["sidecar"]["dashboards"]
     for config_map in (o for o in objects if o["kind"] == "ConfigMap"):

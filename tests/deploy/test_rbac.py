@@ -165,6 +165,7 @@ def drive_watch(kube_api) -> None:
 
 def drive_asset_watches(kubeconfig: Path) -> None:
     """The asset watchers of model definitions and agents: a list, then a watch (triggers/resource_changes.py)."""
+
     async def first_event(plural: str) -> list[str]:
         events = ResourceChangeTrigger(plural=plural, kubeconfig=str(kubeconfig), batch_seconds=0.3).run()
         try:
@@ -220,8 +221,11 @@ def test_requests_of_aistack_are_exactly_the_granted_rules(cluster, kubeconfig, 
             else:
                 granted.setdefault(rule, set()).add(access.verb)
     assert not denied, "not granted by aistack/kube/permissions.py:\n" + "\n".join(denied)
-    unused = [f"{r.resource} in {r.namespace or 'all namespaces'}: granted {sorted(r.verbs)}, requested {sorted(granted.get(r, ()))}"
-              for r in permissions.PERMISSIONS if r.admission is None and granted.get(r) != set(r.verbs)]
+    unused = [
+        f"{r.resource} in {r.namespace or 'all namespaces'}: granted {sorted(r.verbs)}, requested {sorted(granted.get(r, ()))}"
+        for r in permissions.PERMISSIONS
+        if r.admission is None and granted.get(r) != set(r.verbs)
+    ]
     assert not unused, "granted but never requested:\n" + "\n".join(unused)
 
 
@@ -234,8 +238,12 @@ def test_owner_reference_rules_cover_the_admission_plugin(repo: Path):
     agent.spec.replicas = 2
     definition = parse_resource(yaml.safe_load((repo / "models" / "qa" / "model.yaml").read_text()))
     needed = {(GROUP, "ollamaagents/finalizers", "update")}
-    plurals = {"ConfigMap": ("", "configmaps"), "Service": ("", "services"), "Deployment": ("apps", "deployments"),
-               "PodDisruptionBudget": ("policy", "poddisruptionbudgets")}
+    plurals = {
+        "ConfigMap": ("", "configmaps"),
+        "Service": ("", "services"),
+        "Deployment": ("apps", "deployments"),
+        "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
+    }
     for obj in render(agent, definition):
         (owner,) = obj["metadata"]["ownerReferences"]
         assert (owner["kind"], owner["blockOwnerDeletion"]) == ("OllamaAgent", True)
@@ -248,8 +256,9 @@ def test_owner_reference_rules_cover_the_admission_plugin(repo: Path):
 def test_rbac_manifest_grants_the_rules_to_airflow(repo: Path):
     objects = list(yaml.safe_load_all((repo / "infra" / "base" / "rbac.yaml").read_text()))
     roles = {(o["kind"], o["metadata"].get("namespace")): o for o in objects if o["kind"] in ("Role", "ClusterRole")}
-    granted = {(ns, g, r, v) for (_, ns), role in roles.items() for rule in role["rules"]
-               for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    granted = {
+        (ns, g, r, v) for (_, ns), role in roles.items() for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
     assert granted == {(r.namespace, r.group, r.resource, v) for r in permissions.PERMISSIONS for v in r.verbs}
     bindings = [o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")]
     assert {(b["roleRef"]["kind"], b["metadata"].get("namespace")) for b in bindings} == set(roles)

@@ -301,27 +301,65 @@ MODULE_INPUTS = {
     "terraform-aws-modules/eks/aws": (
         "21.",
         {
-            "name", "kubernetes_version", "vpc_id", "subnet_ids", "control_plane_subnet_ids",
-            "endpoint_private_access", "endpoint_public_access", "endpoint_public_access_cidrs",
-            "enabled_log_types", "authentication_mode", "access_entries",
-            "enable_cluster_creator_admin_permissions", "enable_irsa", "addons", "eks_managed_node_groups",
-            "encryption_config", "create_kms_key", "cloudwatch_log_group_retention_in_days", "tags",
+            "name",
+            "kubernetes_version",
+            "vpc_id",
+            "subnet_ids",
+            "control_plane_subnet_ids",
+            "endpoint_private_access",
+            "endpoint_public_access",
+            "endpoint_public_access_cidrs",
+            "enabled_log_types",
+            "authentication_mode",
+            "access_entries",
+            "enable_cluster_creator_admin_permissions",
+            "enable_irsa",
+            "addons",
+            "eks_managed_node_groups",
+            "encryption_config",
+            "create_kms_key",
+            "cloudwatch_log_group_retention_in_days",
+            "tags",
         },
     ),
     "terraform-aws-modules/vpc/aws": (
         "6.",
         {
-            "name", "cidr", "azs", "private_subnets", "public_subnets", "intra_subnets",
-            "enable_nat_gateway", "single_nat_gateway", "one_nat_gateway_per_az", "enable_dns_hostnames",
-            "enable_dns_support", "public_subnet_tags", "private_subnet_tags", "intra_subnet_tags", "tags",
+            "name",
+            "cidr",
+            "azs",
+            "private_subnets",
+            "public_subnets",
+            "intra_subnets",
+            "enable_nat_gateway",
+            "single_nat_gateway",
+            "one_nat_gateway_per_az",
+            "enable_dns_hostnames",
+            "enable_dns_support",
+            "public_subnet_tags",
+            "private_subnet_tags",
+            "intra_subnet_tags",
+            "tags",
         },
     ),
 }
 # Attributes of one entry of eks_managed_node_groups (the v21 object type).
 NODE_GROUP_INPUTS = {
-    "name", "ami_type", "instance_types", "capacity_type", "min_size", "max_size", "desired_size",
-    "labels", "taints", "block_device_mappings", "subnet_ids", "update_config", "kubernetes_version",
-    "iam_role_additional_policies", "use_latest_ami_release_version",
+    "name",
+    "ami_type",
+    "instance_types",
+    "capacity_type",
+    "min_size",
+    "max_size",
+    "desired_size",
+    "labels",
+    "taints",
+    "block_device_mappings",
+    "subnet_ids",
+    "update_config",
+    "kubernetes_version",
+    "iam_role_additional_policies",
+    "use_latest_ami_release_version",
 }
 META_ARGUMENTS = {"source", "version", "providers", "count", "for_each", "depends_on"}
 EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
@@ -422,9 +460,7 @@ def check_gpu_node_group(cfg: Config, build: BuildPodSettings | None = None) -> 
         # Every taint must be tolerated by aistack's build pods, or no build lands there.
         for key, value, effect in taints:
             if not any(
-                tol.get("key") == key
-                and tol.get("effect") in (None, effect)
-                and (tol.get("operator") == "Exists" or tol.get("value") == value)
+                tol.get("key") == key and tol.get("effect") in (None, effect) and (tol.get("operator") == "Exists" or tol.get("value") == value)
                 for tol in build.gpu_tolerations
             ):
                 problems.append(f"{name}: build pods do not tolerate the taint {key}={value}:{effect}")
@@ -445,11 +481,7 @@ def check_outputs_bucket(cfg: Config) -> list[str]:
 
     def settings(type_: str, bucket: str) -> list[Body]:
         ref = re.compile(rf"aws_s3_bucket\.{re.escape(bucket)}\.(id|bucket)")
-        return [
-            b.body
-            for b in cfg.blocks("resource", type_)
-            if b.body.attr("bucket") and ref.fullmatch(b.body.attr("bucket").code)
-        ]
+        return [b.body for b in cfg.blocks("resource", type_) if b.body.attr("bucket") and ref.fullmatch(b.body.attr("bucket").code)]
 
     problems = []
     for bucket in buckets:
@@ -457,8 +489,7 @@ def check_outputs_bucket(cfg: Config) -> list[str]:
         if not any(v is not None and v.literal() == "Enabled" for v in versioning):
             problems.append(f"bucket {bucket}: versioning is not Enabled")
         algorithms = [
-            s.get("rule", "apply_server_side_encryption_by_default", "sse_algorithm")
-            for s in settings("aws_s3_bucket_server_side_encryption_configuration", bucket)
+            s.get("rule", "apply_server_side_encryption_by_default", "sse_algorithm") for s in settings("aws_s3_bucket_server_side_encryption_configuration", bucket)
         ]
         if not any(a is not None and a.literal() in ("aws:kms", "aws:kms:dsse", "AES256") for a in algorithms):
             problems.append(f"bucket {bucket}: no server-side encryption (aws:kms or AES256)")
@@ -522,54 +553,71 @@ def test_tfvars_example_sets_declared_variables_and_the_required_ones(cfg: Confi
 BREAKAGES = [
     # (check, file, text in the committed file, its replacement, the problem expected)
     (
-        "variables", "variables.tf",
-        '  description = "Number of availability zones to spread subnets and nodes over (EKS needs at least 2)."\n', "",
+        "variables",
+        "variables.tf",
+        '  description = "Number of availability zones to spread subnets and nodes over (EKS needs at least 2)."\n',
+        "",
         "variable az_count has no description",
     ),
     (
-        "variables", "variables.tf",
-        "  type        = bool\n  default     = true\n}\n\n# --- Access", "  default     = true\n}\n\n# --- Access",
+        "variables",
+        "variables.tf",
+        "  type        = bool\n  default     = true\n}\n\n# --- Access",
+        "  default     = true\n}\n\n# --- Access",
         "variable single_nat_gateway has no type",
     ),
     ("references", "cluster.tf", "var.gpu_disk_size_gib", "var.gpu_disk_gib", "var.gpu_disk_gib is not declared"),
     ("references", "cluster.tf", "var.gpu_disk_size_gib", "200", "variable gpu_disk_size_gib is declared but never used"),
     ("module_versions", "network.tf", 'version = "6.6.0"', 'version = "~> 6.6"', "module vpc must pin an exact version"),
     (
-        "module_inputs", "cluster.tf",
-        "  name               = var.cluster_name", "  cluster_name       = var.cluster_name",
+        "module_inputs",
+        "cluster.tf",
+        "  name               = var.cluster_name",
+        "  cluster_name       = var.cluster_name",
         "has no input cluster_name",
     ),
     ("module_inputs", "cluster.tf", 'version = "21.24.2"', 'version = "20.37.2"', "input names are checked for 21.x"),
     (
-        "gpu_node_group", "cluster.tf",
-        'effect = "NO_SCHEDULE"', 'effect = "PREFER_NO_SCHEDULE"',
+        "gpu_node_group",
+        "cluster.tf",
+        'effect = "NO_SCHEDULE"',
+        'effect = "PREFER_NO_SCHEDULE"',
         "lacks the taint nvidia.com/gpu",
     ),
     (
-        "gpu_node_group", "cluster.tf",
-        '"nvidia.com/gpu.present" = "true"', '"nvidia.com/gpu.present" = "false"',
+        "gpu_node_group",
+        "cluster.tf",
+        '"nvidia.com/gpu.present" = "true"',
+        '"nvidia.com/gpu.present" = "false"',
         "build pods select nvidia.com/gpu.present=true",
     ),
     (
-        "gpu_node_group", "cluster.tf",
-        '"AL2023_x86_64_NVIDIA"', '"AL2023_x86_64_STANDARD"',
+        "gpu_node_group",
+        "cluster.tf",
+        '"AL2023_x86_64_NVIDIA"',
+        '"AL2023_x86_64_STANDARD"',
         "no EKS managed node group with an NVIDIA/GPU ami_type",
     ),
     ("outputs_bucket", "storage.tf", 'status = "Enabled"\n  }', 'status = "Suspended"\n  }', "versioning is not Enabled"),
     (
-        "outputs_bucket", "storage.tf",
-        "restrict_public_buckets = true", "restrict_public_buckets = false",
+        "outputs_bucket",
+        "storage.tf",
+        "restrict_public_buckets = true",
+        "restrict_public_buckets = false",
         "public access block does not set all",
     ),
     (
-        "outputs_bucket", "storage.tf",
+        "outputs_bucket",
+        "storage.tf",
         '"outputs" {\n  bucket = aws_s3_bucket.outputs.id\n\n  rule {\n    apply_server_side',
         '"outputs" {\n  bucket = "some-other-bucket"\n\n  rule {\n    apply_server_side',
         "no server-side encryption",
     ),
     (
-        "outputs_bucket", "storage.tf",
-        'object_ownership = "BucketOwnerEnforced"', 'object_ownership = "ObjectWriter"',
+        "outputs_bucket",
+        "storage.tf",
+        'object_ownership = "BucketOwnerEnforced"',
+        'object_ownership = "ObjectWriter"',
         "object ownership is not BucketOwnerEnforced",
     ),
 ]
@@ -601,29 +649,25 @@ def test_tfvars_check_reports_unknown_and_missing_variables(cfg: Config, tmp_pat
 
 def test_gpu_check_follows_the_build_pod_settings(cfg: Config):
     # If aistack's build pods changed their toleration, the node group would no longer fit them.
-    other = BuildPodSettings(
-        gpu_tolerations=[{"key": "example.com/accelerator", "operator": "Exists", "effect": "NoSchedule"}]
-    )
-    assert check_gpu_node_group(cfg, other) == [
-        "node group gpu: build pods do not tolerate the taint nvidia.com/gpu=present:NoSchedule"
-    ]
+    other = BuildPodSettings(gpu_tolerations=[{"key": "example.com/accelerator", "operator": "Exists", "effect": "NoSchedule"}])
+    assert check_gpu_node_group(cfg, other) == ["node group gpu: build pods do not tolerate the taint nvidia.com/gpu=present:NoSchedule"]
 
 
 def test_reader_ignores_comments_and_string_contents_but_sees_interpolations():
     text = (
-        '# var.in_comment { \n'
+        "# var.in_comment { \n"
         'variable "a" {\n'
         '  description = "braces { and var.in_string and \\" quotes"\n'
-        '  type        = string // var.in_line_comment\n'
-        '}\n'
-        '/* var.in_block_comment\n } */\n'
-        'locals {\n'
+        "  type        = string // var.in_line_comment\n"
+        "}\n"
+        "/* var.in_block_comment\n } */\n"
+        "locals {\n"
         '  x = "${format("%s}", var.a)}-${var.b}"\n'
-        '  y = <<-EOT\n'
-        '    literal var.in_heredoc { and ${var.c}\n'
-        '    EOT\n'
+        "  y = <<-EOT\n"
+        "    literal var.in_heredoc { and ${var.c}\n"
+        "    EOT\n"
         '  "quoted.key/x" = { inner = [1, 2], other = "z" }\n'
-        '}\n'
+        "}\n"
     )
     masked = mask(text)
     assert len(masked) == len(text)
@@ -713,7 +757,7 @@ REQUIRED = ("-var", "region=us-east-1", "-var", "admin_role_arn=arn:aws:iam::123
         ("vpc_cidr=10.0.0.0/20", "vpc_cidr must be an IPv4 CIDR with a prefix length from /16 to /18"),
         ("az_count=1", "az_count must be a whole number from 2 to 4"),
         ("model_registry_namespace=aistack/models", "model_registry_namespace must be a single segment"),
-        ("airflow_service_accounts=[\"aistack-airflow\"]", "airflow_service_accounts must list namespace/name"),
+        ('airflow_service_accounts=["aistack-airflow"]', "airflow_service_accounts must list namespace/name"),
     ],
 )
 def test_variable_validations_refuse_bad_values(variables_only: Path, value: str, message: str):

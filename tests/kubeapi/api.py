@@ -87,11 +87,7 @@ class API:
     ) -> ListResult:
         matches_labels = label_predicate(label_selector)
         matches_fields = field_predicate(field_selector, rt.kind, rt.selectable_fields)
-        items = [
-            present(rt, o)
-            for o in self.store.objects(rt.resource, namespace if rt.namespaced else None)
-            if matches_labels(o) and matches_fields(o)
-        ]
+        items = [present(rt, o) for o in self.store.objects(rt.resource, namespace if rt.namespaced else None) if matches_labels(o) and matches_fields(o)]
         revision = str(self.store.revision)
         if continue_token:
             start = _decode_continue(continue_token)
@@ -110,9 +106,7 @@ class API:
         meta = obj["metadata"]
         if rt.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:
-                raise bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request"
-                )
+                raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
@@ -133,9 +127,7 @@ class API:
 
     # -- update / patch -------------------------------------------------------
 
-    def update(
-        self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions, subresource: str | None = None
-    ) -> Result:
+    def update(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions, subresource: str | None = None) -> Result:
         old = self._existing(rt, namespace, name)
         obj = self._decode(rt, body)
         self._check_identity(rt, obj, namespace, name)
@@ -188,9 +180,7 @@ class API:
         self._check_identity(rt, obj, namespace, name)
         return self._write_update(rt, old, obj, opts, subresource)
 
-    def _apply(
-        self, rt: ResourceType, namespace: str, name: str, raw: bytes, opts: WriteOptions, subresource: str | None
-    ) -> Result:
+    def _apply(self, rt: ResourceType, namespace: str, name: str, raw: bytes, opts: WriteOptions, subresource: str | None) -> Result:
         if not opts.field_manager:
             raise bad_request("PATCH with apply requires a fieldManager parameter")
         try:
@@ -204,9 +194,7 @@ class API:
                 raise bad_request(f"invalid object type: {config.get('apiVersion')}, Kind={config.get('kind')}")
         config_meta = config.setdefault("metadata", {})
         if config_meta.get("name") != name:
-            raise bad_request(
-                f"the name of the object ({config_meta.get('name')}) does not match the name on the URL ({name})"
-            )
+            raise bad_request(f"the name of the object ({config_meta.get('name')}) does not match the name on the URL ({name})")
         old = self.store.get(rt.resource, namespace if rt.namespaced else "", name)
         paths = patch.applied_paths(config)
         if old is None:
@@ -221,9 +209,7 @@ class API:
             self._applied[(result.obj["metadata"]["uid"], opts.field_manager)] = paths
         return result
 
-    def _write_update(
-        self, rt: ResourceType, old: Object, obj: Object, opts: WriteOptions, subresource: str | None
-    ) -> Result:
+    def _write_update(self, rt: ResourceType, old: Object, obj: Object, opts: WriteOptions, subresource: str | None) -> Result:
         warnings = self._admit_fields(rt, obj, opts)
         new = strategy.prepare_update(rt, obj, old, subresource)
         self._validate(rt, new, old)
@@ -251,8 +237,7 @@ class API:
                     rt.group,
                     rt.plural,
                     name,
-                    f"Precondition failed: {label} in precondition: {preconditions[key]}, "
-                    f"{label} in object meta: {old['metadata'].get(key)}",
+                    f"Precondition failed: {label} in precondition: {preconditions[key]}, {label} in object meta: {old['metadata'].get(key)}",
                 )
         if old["metadata"].get("finalizers"):
             if old["metadata"].get("deletionTimestamp") or dry_run:
@@ -289,10 +274,7 @@ class API:
         dry_run: bool,
     ) -> Object:
         listed = self.list_objects(rt, namespace, label_selector, field_selector)
-        deleted = [
-            self.delete(rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], options, dry_run).obj
-            for o in listed.items
-        ]
+        deleted = [self.delete(rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], options, dry_run).obj for o in listed.items]
         return {
             "kind": rt.list_kind,
             "apiVersion": rt.api_version,
@@ -364,13 +346,8 @@ class API:
         if not isinstance(body, dict):
             raise bad_request(f"Object '{rt.kind}' is missing in request body")
         obj = copy.deepcopy(body)
-        if obj.get("apiVersion") not in (None, rt.api_version) and not (
-            rt.custom and obj.get("apiVersion") in {f"{rt.group}/{v}" for v in rt.served_versions}
-        ):
-            raise bad_request(
-                f"the API version in the data ({obj.get('apiVersion')}) does not match "
-                f"the expected API version ({rt.api_version})"
-            )
+        if obj.get("apiVersion") not in (None, rt.api_version) and not (rt.custom and obj.get("apiVersion") in {f"{rt.group}/{v}" for v in rt.served_versions}):
+            raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the expected API version ({rt.api_version})")
         if obj.get("kind") not in (None, rt.kind):
             raise bad_request(f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({rt.kind})")
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
@@ -381,9 +358,7 @@ class API:
     def _check_identity(self, rt: ResourceType, obj: Object, namespace: str, name: str) -> None:
         meta = obj["metadata"]
         if meta.get("name") != name:
-            raise bad_request(
-                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
-            )
+            raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
         if rt.namespaced and meta.get("namespace", namespace) != namespace:
             raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
 
@@ -398,9 +373,7 @@ class API:
                 del obj["metadata"][key]
         if unknown and opts.field_validation == "Strict":
             listed = ", ".join(f'unknown field "{p}"' for p in unknown)
-            raise bad_request(
-                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: {listed}'
-            )
+            raise bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: {listed}')
         if rt.custom:
             schema.apply_defaults(obj, rt.schema or {})
         if opts.field_validation == "Ignore":

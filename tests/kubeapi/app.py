@@ -205,9 +205,7 @@ class KubeApp:
         )
         accept = request.headers.get("Accept", "")
         if tables.wants(accept, "Table"):
-            table = tables.to_table(
-                route.rt, listed.items, query.get("includeObject", "Metadata"), listed.resource_version
-            )
+            table = tables.to_table(route.rt, listed.items, query.get("includeObject", "Metadata"), listed.resource_version)
             if listed.continue_token:
                 table["metadata"]["continue"] = listed.continue_token
             return _json(table)
@@ -216,16 +214,10 @@ class KubeApp:
             meta["continue"] = listed.continue_token
         if tables.wants(accept, "PartialObjectMetadataList"):
             items = [tables.partial_metadata(o) for o in listed.items]
-            return _json(
-                {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items}
-            )
-        return _json(
-            {"kind": route.rt.list_kind, "apiVersion": route.rt.api_version, "metadata": meta, "items": listed.items}
-        )
+            return _json({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items})
+        return _json({"kind": route.rt.list_kind, "apiVersion": route.rt.api_version, "metadata": meta, "items": listed.items})
 
-    def _render(
-        self, request: web.Request, rt: ResourceType, objects: list[dict[str, Any]], single: bool
-    ) -> web.Response:
+    def _render(self, request: web.Request, rt: ResourceType, objects: list[dict[str, Any]], single: bool) -> web.Response:
         accept = request.headers.get("Accept", "")
         if tables.wants(accept, "Table"):
             include = request.query.get("includeObject", "Metadata")

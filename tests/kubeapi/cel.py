@@ -104,9 +104,7 @@ class CelRules:
                     try:
                         self.compile(rule[key])
                     except RuleError as exc:
-                        errors.append(
-                            FieldError(f"{path}.x-kubernetes-validations[{index}].{key}", INVALID, rule[key], str(exc))
-                        )
+                        errors.append(FieldError(f"{path}.x-kubernetes-validations[{index}].{key}", INVALID, rule[key], str(exc)))
         for key, sub in (schema.get("properties") or {}).items():
             errors += self.check_schema(sub, f"{path}.properties[{key}]")
         for key in ("items", "additionalProperties"):
@@ -135,11 +133,7 @@ class CelRules:
             if isinstance(result, str):  # evaluation error
                 errors.append(FieldError(field_path, INVALID, type_name, result))
                 continue
-            errors.append(
-                FieldError(
-                    field_path, kind, type_name if kind == INVALID else OMIT, self._message(rule, activation_for_rule)
-                )
-            )
+            errors.append(FieldError(field_path, kind, type_name if kind == INVALID else OMIT, self._message(rule, activation_for_rule)))
         return errors
 
     def _run(self, expression: str, activation: dict[str, Any]) -> bool | str:

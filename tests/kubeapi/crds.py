@@ -44,19 +44,13 @@ def validate(crd: dict[str, Any], rules: CelRules) -> list[FieldError]:
     scope = spec.get("scope")
     if scope not in ("Cluster", "Namespaced"):
         errors.append(
-            FieldError("spec.scope", REQUIRED)
-            if not scope
-            else FieldError("spec.scope", NOT_SUPPORTED, scope, 'supported values: "Cluster", "Namespaced"')
+            FieldError("spec.scope", REQUIRED) if not scope else FieldError("spec.scope", NOT_SUPPORTED, scope, 'supported values: "Cluster", "Namespaced"')
         )
     versions = spec.get("versions") or []
     if not versions:
-        errors.append(
-            FieldError("spec.versions", REQUIRED, detail="must have exactly one version marked as storage version")
-        )
+        errors.append(FieldError("spec.versions", REQUIRED, detail="must have exactly one version marked as storage version"))
     elif sum(1 for v in versions if v.get("storage")) != 1:
-        errors.append(
-            FieldError("spec.versions", INVALID, "...", "must have exactly one version marked as storage version")
-        )
+        errors.append(FieldError("spec.versions", INVALID, "...", "must have exactly one version marked as storage version"))
     for index, version in enumerate(versions):
         path = f"spec.versions[{index}]"
         if not version.get("name"):
@@ -137,9 +131,7 @@ def served_types(crd: dict[str, Any]) -> list[ResourceType]:
                     )
                     for c in version.get("additionalPrinterColumns") or []
                 ),
-                selectable_fields=tuple(
-                    f["jsonPath"].lstrip(".") for f in version.get("selectableFields") or [] if f.get("jsonPath")
-                ),
+                selectable_fields=tuple(f["jsonPath"].lstrip(".") for f in version.get("selectableFields") or [] if f.get("jsonPath")),
             )
         )
     return types

@@ -17,11 +17,7 @@ AGGREGATED_MEDIA = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDisco
 def wants_aggregated(accept: str) -> bool:
     for media in accept.split(","):
         params = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in media.split(";")[1:])}
-        if (
-            params.get("g") == "apidiscovery.k8s.io"
-            and params.get("v") == "v2"
-            and params.get("as") == "APIGroupDiscoveryList"
-        ):
+        if params.get("g") == "apidiscovery.k8s.io" and params.get("v") == "v2" and params.get("as") == "APIGroupDiscoveryList":
             return True
     return False
 

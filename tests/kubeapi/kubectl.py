@@ -56,9 +56,7 @@ class Kubectl:
     def __init__(self, kubeconfig: str | Path) -> None:
         self.kubeconfig = Path(kubeconfig)
 
-    def __call__(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = DEFAULT_TIMEOUT
-    ) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, input: str | None = None, check: bool = True, timeout: float = DEFAULT_TIMEOUT) -> subprocess.CompletedProcess[str]:
         return run_kubectl(self.kubeconfig, *args, input=input, check=check, timeout=timeout)
 
     def json(self, *args: str) -> Any:

@@ -112,8 +112,7 @@ def validate_finalizer_change(old: dict[str, Any], new: dict[str, Any]) -> list[
         FieldError(
             "metadata.finalizers",
             FORBIDDEN,
-            detail="no new finalizers can be added if the object is being deleted, found new finalizers "
-            + go_list(sorted(added)),
+            detail="no new finalizers can be added if the object is being deleted, found new finalizers " + go_list(sorted(added)),
         )
     ]
 
@@ -151,7 +150,6 @@ def _validate_key(path: str, key: str) -> list[FieldError]:
             path,
             INVALID,
             key,
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
-            "and end with an alphanumeric character",
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
         )
     ]

@@ -67,15 +67,10 @@ def document(registry: Registry, group: str, version: str) -> dict[str, Any] | N
     }
 
 
-def _operation(
-    action: str, rt: ResourceType, gvk: dict[str, str], params: tuple[str, ...], body: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def _operation(action: str, rt: ResourceType, gvk: dict[str, str], params: tuple[str, ...], body: dict[str, Any] | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": f"{action}{rt.kind}",
-        "parameters": [
-            {"name": p, "in": "query", "schema": {"type": "boolean" if p in ("watch", "force") else "string"}}
-            for p in params
-        ],
+        "parameters": [{"name": p, "in": "query", "schema": {"type": "boolean" if p in ("watch", "force") else "string"}} for p in params],
         "responses": {"200": {"description": "OK"}},
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": gvk,

@@ -100,9 +100,7 @@ def _apply_operation(doc: JSON, op: dict[str, Any]) -> JSON:
 
 
 def _missing(path: str) -> APIError:
-    return unprocessable(
-        f'the server rejected our request due to an error in our request: doc is missing path: "{path}"'
-    )
+    return unprocessable(f'the server rejected our request due to an error in our request: doc is missing path: "{path}"')
 
 
 def _resolve(doc: JSON, parts: list[str], raw: str) -> JSON:

@@ -111,9 +111,7 @@ class PodRuntime:
             raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: {why}')
         return self._stream(namespace, name, pod["metadata"]["uid"], container, query)
 
-    async def _stream(
-        self, namespace: str, name: str, uid: str, container: str, query: LogQuery
-    ) -> AsyncIterator[bytes]:
+    async def _stream(self, namespace: str, name: str, uid: str, container: str, query: LogQuery) -> AsyncIterator[bytes]:
         lines = self._logs.setdefault(uid, {}).setdefault(container, [])
         start = _first_line(lines, query)
         budget = query.limit_bytes
@@ -215,19 +213,10 @@ def pod_status(
         status["reason"] = reason
     if message:
         status["message"] = message
-    old_states = {
-        s.get("name"): s.get("state") or {}
-        for s in (previous.get("initContainerStatuses") or []) + (previous.get("containerStatuses") or [])
-    }
-    init = [
-        _container_status(c, "Succeeded" if phase != "Pending" else "Pending", 0, old_states, stamp)
-        for c in spec.get("initContainers") or []
-    ]
+    old_states = {s.get("name"): s.get("state") or {} for s in (previous.get("initContainerStatuses") or []) + (previous.get("containerStatuses") or [])}
+    init = [_container_status(c, "Succeeded" if phase != "Pending" else "Pending", 0, old_states, stamp) for c in spec.get("initContainers") or []]
     default_code = exit_code if exit_code is not None else (1 if phase == "Failed" else 0)
-    main = [
-        _container_status(c, phase, container_exit_codes.get(c.get("name"), default_code), old_states, stamp)
-        for c in spec.get("containers") or []
-    ]
+    main = [_container_status(c, phase, container_exit_codes.get(c.get("name"), default_code), old_states, stamp) for c in spec.get("containers") or []]
     if init:
         status["initContainerStatuses"] = init
     status["containerStatuses"] = main

@@ -219,11 +219,7 @@ class Validator:
         errors = [FieldError(join(path, key), REQUIRED) for key in schema.get("required", []) if key not in value]
         count = len(value)
         if "minProperties" in schema and count < schema["minProperties"]:
-            errors.append(
-                FieldError(
-                    path, INVALID, count, f"{shown} in body should have at least {schema['minProperties']} properties"
-                )
-            )
+            errors.append(FieldError(path, INVALID, count, f"{shown} in body should have at least {schema['minProperties']} properties"))
         if "maxProperties" in schema and count > schema["maxProperties"]:
             errors.append(FieldError(path, TOO_MANY, count, f"must have at most {schema['maxProperties']} items"))
         properties: dict[str, Schema] = schema.get("properties") or {}
@@ -238,11 +234,7 @@ class Validator:
     def _array(self, value: list[Any], schema: Schema, path: str, shown: str, old: Any) -> list[FieldError]:
         errors: list[FieldError] = []
         if "minItems" in schema and len(value) < schema["minItems"]:
-            errors.append(
-                FieldError(
-                    path, INVALID, len(value), f"{shown} in body should have at least {schema['minItems']} items"
-                )
-            )
+            errors.append(FieldError(path, INVALID, len(value), f"{shown} in body should have at least {schema['minItems']} items"))
         if "maxItems" in schema and len(value) > schema["maxItems"]:
             errors.append(FieldError(path, TOO_MANY, len(value), f"must have at most {schema['maxItems']} items"))
         list_type = schema.get("x-kubernetes-list-type")
@@ -272,13 +264,9 @@ class Validator:
         for sub in schema.get("allOf", []):
             errors += self._node(value, sub, path, _ABSENT)
         if "anyOf" in schema and not any(not self._node(value, s, path, _ABSENT) for s in schema["anyOf"]):
-            errors.append(
-                FieldError(path, INVALID, value, f"{shown} in body must validate at least one schema (anyOf)")
-            )
+            errors.append(FieldError(path, INVALID, value, f"{shown} in body must validate at least one schema (anyOf)"))
         if "oneOf" in schema and sum(not self._node(value, s, path, _ABSENT) for s in schema["oneOf"]) != 1:
-            errors.append(
-                FieldError(path, INVALID, value, f"{shown} in body must validate one and only one schema (oneOf)")
-            )
+            errors.append(FieldError(path, INVALID, value, f"{shown} in body must validate one and only one schema (oneOf)"))
         if "not" in schema and not self._node(value, schema["not"], path, _ABSENT):
             errors.append(FieldError(path, INVALID, value, f"{shown} in body should not validate the schema (not)"))
         return errors
@@ -300,9 +288,7 @@ def _number_text(value: float | int) -> str:
 def _string(value: str, schema: Schema, path: str, shown: str) -> list[FieldError]:
     errors: list[FieldError] = []
     if "minLength" in schema and len(value) < schema["minLength"]:
-        errors.append(
-            FieldError(path, INVALID, value, f"{shown} in body should be at least {schema['minLength']} chars long")
-        )
+        errors.append(FieldError(path, INVALID, value, f"{shown} in body should be at least {schema['minLength']} chars long"))
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         errors.append(FieldError(path, TOO_LONG, value, f"may not be more than {schema['maxLength']} bytes"))
     if "pattern" in schema and not re.search(schema["pattern"], value):
@@ -318,25 +304,15 @@ def _number(value: float | int, schema: Schema, path: str, shown: str) -> list[F
     if "minimum" in schema:
         low = schema["minimum"]
         if schema.get("exclusiveMinimum") and value <= low:
-            errors.append(
-                FieldError(path, INVALID, value, f"{shown} in body should be greater than {_number_text(low)}")
-            )
+            errors.append(FieldError(path, INVALID, value, f"{shown} in body should be greater than {_number_text(low)}"))
         elif value < low:
-            errors.append(
-                FieldError(
-                    path, INVALID, value, f"{shown} in body should be greater than or equal to {_number_text(low)}"
-                )
-            )
+            errors.append(FieldError(path, INVALID, value, f"{shown} in body should be greater than or equal to {_number_text(low)}"))
     if "maximum" in schema:
         high = schema["maximum"]
         if schema.get("exclusiveMaximum") and value >= high:
             errors.append(FieldError(path, INVALID, value, f"{shown} in body should be less than {_number_text(high)}"))
         elif value > high:
-            errors.append(
-                FieldError(
-                    path, INVALID, value, f"{shown} in body should be less than or equal to {_number_text(high)}"
-                )
-            )
+            errors.append(FieldError(path, INVALID, value, f"{shown} in body should be less than or equal to {_number_text(high)}"))
     step = schema.get("multipleOf")
     if step and (value / step) != int(value / step):
         errors.append(FieldError(path, INVALID, value, f"{shown} in body should be a multiple of {_number_text(step)}"))
@@ -361,9 +337,7 @@ def _correlate(value: list[Any], old: Any, list_type: str | None, keys: list[str
     for item in value:
         match: Any = _ABSENT
         if list_type == "map" and isinstance(item, dict):
-            match = next(
-                (o for o in old_items if isinstance(o, dict) and all(o.get(k) == item.get(k) for k in keys)), _ABSENT
-            )
+            match = next((o for o in old_items if isinstance(o, dict) and all(o.get(k) == item.get(k) for k in keys)), _ABSENT)
         elif list_type == "set":
             match = item if any(_same(item, o) for o in old_items) else _ABSENT
         yield match
@@ -408,9 +382,7 @@ _FORMATS: dict[str, Callable[[str], bool]] = {
     "uuid": _is_uuid,
     "byte": _is_byte,
     "ipv4": lambda t: bool(re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}", t)) and all(int(p) < 256 for p in t.split(".")),
-    "hostname": lambda t: bool(
-        re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*", t)
-    ),
+    "hostname": lambda t: bool(re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*", t)),
 }
 
 

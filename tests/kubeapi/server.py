@@ -89,9 +89,7 @@ class KubeAPIServer:
         self.port = sock.getsockname()[1]
         self._loop = asyncio.new_event_loop()
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(
-            target=self._serve, args=(sock, started), name=f"kubeapi-{self.port}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, args=(sock, started), name=f"kubeapi-{self.port}", daemon=True)
         self._thread.start()
         started.result(timeout=30)
         return self
@@ -123,9 +121,7 @@ class KubeAPIServer:
         for name in INITIAL_NAMESPACES:
             self._api.create(namespaces, "", {"metadata": {"name": name}}, WriteOptions())
         store.listeners.append(self._on_event)
-        self._runner = web.AppRunner(
-            self._app.build(), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
-        )
+        self._runner = web.AppRunner(self._app.build(), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
 
@@ -258,11 +254,7 @@ class KubeAPIServer:
         container_exit_codes: dict[str, int] | None = None,
     ) -> dict[str, Any]:
         """Report ``phase`` as kubelet would: Running starts containers, Succeeded/Failed terminate them."""
-        return self._call(
-            lambda: copy.deepcopy(
-                self._require_pods().set_phase(namespace, name, phase, exit_code, reason, message, container_exit_codes)
-            )
-        )
+        return self._call(lambda: copy.deepcopy(self._require_pods().set_phase(namespace, name, phase, exit_code, reason, message, container_exit_codes)))
 
     def append_pod_log(self, namespace: str, name: str, text: str, container: str | None = None) -> None:
         self._call(lambda: self._require_pods().append_log(namespace, name, text, container))
@@ -295,9 +287,7 @@ class KubeAPIServer:
     def _on_event(self, event: StoredEvent) -> None:
         if self.on_pod_created is None or event.type != "ADDED" or event.resource != ("", "pods"):
             return
-        thread = threading.Thread(
-            target=self._run_kubelet, args=(copy.deepcopy(event.obj),), name="kubeapi-kubelet", daemon=True
-        )
+        thread = threading.Thread(target=self._run_kubelet, args=(copy.deepcopy(event.obj),), name="kubeapi-kubelet", daemon=True)
         self._kubelets.append(thread)
         thread.start()
 

@@ -226,9 +226,7 @@ def _deployment_create(deployment: Object) -> None:
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
-    spec.setdefault(
-        "strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
-    )
+    spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
     deployment["status"] = {}
 
 
@@ -239,9 +237,7 @@ def _deployment_validate(deployment: Object, old: Object | None) -> list[FieldEr
         return [FieldError("spec.selector", REQUIRED)]
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     if selector and any(labels.get(k) != v for k, v in selector.items()):
-        return [
-            FieldError("spec.template.metadata.labels", INVALID, labels, "`selector` does not match template `labels`")
-        ]
+        return [FieldError("spec.template.metadata.labels", INVALID, labels, "`selector` does not match template `labels`")]
     return []
 
 

@@ -11,9 +11,7 @@ from kubernetes import client
 T = TypeVar("T")
 
 
-def raw_request(
-    api: client.ApiClient, method: str, path: str, body: Any = None, content_type: str = "application/json"
-) -> Any:
+def raw_request(api: client.ApiClient, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
     """A request through the real client's transport, for endpoints without typed methods.
 
     Returns the urllib3 response (``.status``, ``.headers``, ``.data``); error

@@ -77,9 +77,7 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], tuple[PrinterColumn, ...]] = {
 }
 # Kinds whose server-side printer has no AGE column.
 _NO_AGE: dict[tuple[str, str], tuple[PrinterColumn, ...]] = {
-    ("apiextensions.k8s.io", "CustomResourceDefinition"): (
-        _Computed("Created At", "date", "", compute=lambda crd: crd["metadata"].get("creationTimestamp")),
-    ),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): (_Computed("Created At", "date", "", compute=lambda crd: crd["metadata"].get("creationTimestamp")),),
 }
 
 
@@ -158,9 +156,7 @@ def _cell(obj: Object, column: PrinterColumn) -> Any:
     return json.dumps(value, separators=(",", ":"))
 
 
-_TOKEN = re.compile(
-    r"""\.([A-Za-z0-9_\-$]+(?:\\\.[A-Za-z0-9_\-$/]+)*)|\[(\d+|\*)\]|\[\?\(@\.([\w.\-]+)\s*==\s*["']([^"']*)["']\)\]|\[['"]([^'"]+)['"]\]"""
-)
+_TOKEN = re.compile(r"""\.([A-Za-z0-9_\-$]+(?:\\\.[A-Za-z0-9_\-$/]+)*)|\[(\d+|\*)\]|\[\?\(@\.([\w.\-]+)\s*==\s*["']([^"']*)["']\)\]|\[['"]([^'"]+)['"]\]""")
 
 
 def evaluate(path: str, obj: Any) -> list[Any]:

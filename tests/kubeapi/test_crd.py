@@ -53,9 +53,7 @@ def test_crd_registration_updates_discovery(widgets: client.CustomObjectsApi, ap
     assert crd.status.stored_versions == ["v1"]
 
 
-def test_crd_deletion_removes_resource_and_objects(
-    widgets: client.CustomObjectsApi, api_client: client.ApiClient, kube_api: KubeAPIServer
-) -> None:
+def test_crd_deletion_removes_resource_and_objects(widgets: client.CustomObjectsApi, api_client: client.ApiClient, kube_api: KubeAPIServer) -> None:
     create(widgets, widget("doomed"))
     client.ApiextensionsV1Api(api_client).delete_custom_resource_definition(f"widgets.{GROUP}")
     with pytest.raises(ApiException) as gone:
@@ -70,9 +68,7 @@ def test_crd_deletion_removes_resource_and_objects(
 def test_invalid_crd_is_rejected(api_client: client.ApiClient) -> None:
     crd = copy.deepcopy(WIDGET_CRD)
     crd["metadata"]["name"] = "wrong.example.test"
-    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"] = {
-        "enum": ["a"]
-    }
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"] = {"enum": ["a"]}
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"] = [{"rule": "self.spec. =="}]
     with pytest.raises(ApiException) as rejected:
         client.ApiextensionsV1Api(api_client).create_custom_resource_definition(crd)
@@ -114,9 +110,7 @@ def test_schema_validation_reports_field_paths(widgets: client.CustomObjectsApi)
 
 
 def test_defaults_int_or_string_and_nullable(widgets: client.CustomObjectsApi) -> None:
-    created = create(
-        widgets, widget("ok", port="http", pipeline=[{"name": "a"}], note=None, startAt="2024-01-02T03:04:05Z")
-    )
+    created = create(widgets, widget("ok", port="http", pipeline=[{"name": "a"}], note=None, startAt="2024-01-02T03:04:05Z"))
     assert created["spec"]["replicas"] == 1
     assert created["spec"]["pipeline"] == [{"name": "a", "retries": 0}]
     assert created["spec"]["port"] == "http"
@@ -134,17 +128,14 @@ def test_unknown_fields_follow_field_validation(widgets: client.CustomObjectsApi
     status = json.loads(strict.value.body)
     assert strict.value.status == 400 and status["reason"] == "BadRequest"
     assert status["message"] == (
-        'Widget in version "v1" cannot be handled as a Widget: strict decoding error: '
-        'unknown field "metadata.extra", unknown field "spec.bogus"'
+        'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "metadata.extra", unknown field "spec.bogus"'
     )
     response = raw_request(widgets.api_client, "POST", f"/apis/{GROUP}/v1/namespaces/default/widgets", body)
     assert response.status == 201  # no fieldValidation: the server default is Warn
     assert response.headers["Warning"].startswith('299 - "unknown field')
     assert "spec.bogus" in response.headers["Warning"]
     assert "bogus" not in json.loads(response.data)["spec"]
-    ignored = widgets.patch_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", "u", {"spec": {"other": 2}}, field_validation="Ignore"
-    )
+    ignored = widgets.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "u", {"spec": {"other": 2}}, field_validation="Ignore")
     assert "other" not in ignored["spec"]
 
 
@@ -156,9 +147,7 @@ def test_cel_rules(widgets: client.CustomObjectsApi) -> None:
     with pytest.raises(ApiException) as transition:
         widgets.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "owned", {"spec": {"owner": "bob"}})
     assert causes(transition.value) == {"spec": 'Invalid value: "object": owner is immutable, was alice'}
-    kept = widgets.patch_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", "owned", {"spec": {"mode": "slow"}}
-    )
+    kept = widgets.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "owned", {"spec": {"mode": "slow"}})
     assert kept["spec"]["owner"] == "alice"
 
 
@@ -186,9 +175,7 @@ def test_dynamic_client(widgets: client.CustomObjectsApi, api_client: client.Api
 
 def test_crd_deletion_ends_watches(widgets: client.CustomObjectsApi, api_client: client.ApiClient) -> None:
     create(widgets, widget("watched"))
-    response = widgets.list_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", watch=True, _preload_content=False
-    )
+    response = widgets.list_namespaced_custom_object(GROUP, "v1", "default", "widgets", watch=True, _preload_content=False)
     first = json.loads(response.readline())
     assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "watched")
     client.ApiextensionsV1Api(api_client).delete_custom_resource_definition(f"widgets.{GROUP}")

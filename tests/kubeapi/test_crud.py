@@ -112,17 +112,11 @@ def test_unchanged_write_keeps_resource_version(api_client: client.ApiClient) ->
 def test_generation_tracks_spec_only(widgets: client.CustomObjectsApi) -> None:
     created = widgets.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("gen"))
     assert created["metadata"]["generation"] == 1
-    labelled = widgets.patch_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", "gen", {"metadata": {"labels": {"team": "a"}}}
-    )
+    labelled = widgets.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "gen", {"metadata": {"labels": {"team": "a"}}})
     assert labelled["metadata"]["generation"] == 1
-    status = widgets.patch_namespaced_custom_object_status(
-        GROUP, "v1", "default", "widgets", "gen", {"status": {"phase": "Running"}}
-    )
+    status = widgets.patch_namespaced_custom_object_status(GROUP, "v1", "default", "widgets", "gen", {"status": {"phase": "Running"}})
     assert status["metadata"]["generation"] == 1
-    changed = widgets.patch_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", "gen", {"spec": {"size": "large"}}
-    )
+    changed = widgets.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "gen", {"spec": {"size": "large"}})
     assert changed["metadata"]["generation"] == 2
 
 
@@ -142,9 +136,7 @@ def test_status_subresource_isolation(widgets: client.CustomObjectsApi) -> None:
     assert via_main["spec"]["size"] == "large"
     assert via_main["status"] == {"phase": "Running"}  # status changes ignored on the main resource
     with pytest.raises(ApiException) as bad:
-        widgets.patch_namespaced_custom_object_status(
-            GROUP, "v1", "default", "widgets", "iso", {"status": {"phase": "Nope"}}
-        )
+        widgets.patch_namespaced_custom_object_status(GROUP, "v1", "default", "widgets", "iso", {"status": {"phase": "Nope"}})
     assert bad.value.status == 422
     assert status_of(bad.value)["details"]["causes"][0]["field"] == "status.phase"
 
@@ -168,25 +160,19 @@ def test_patch_flavours(api_client: client.ApiClient, widgets: client.CustomObje
     }
     apps.create_namespaced_deployment("default", deployment)
     # Dict bodies go out as strategic merge patches: containers merge by name.
-    patched = apps.patch_namespaced_deployment(
-        "web", "default", {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "nginx:2"}]}}}}
-    )
+    patched = apps.patch_namespaced_deployment("web", "default", {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "nginx:2"}]}}}})
     images = {c.name: c.image for c in patched.spec.template.spec.containers}
     assert images == {"main": "nginx:2", "sidecar": "envoy:1"}
     assert patched.metadata.generation == 2
     # List bodies go out as JSON patches.
-    patched = apps.patch_namespaced_deployment(
-        "web", "default", [{"op": "replace", "path": "/spec/replicas", "value": 3}]
-    )
+    patched = apps.patch_namespaced_deployment("web", "default", [{"op": "replace", "path": "/spec/replicas", "value": 3}])
     assert patched.spec.replicas == 3
     with pytest.raises(ApiException) as failed_test:
         apps.patch_namespaced_deployment("web", "default", [{"op": "test", "path": "/spec/replicas", "value": 9}])
     assert failed_test.value.status == 422
 
     widgets.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("p", tags=["a"]))
-    merged = widgets.patch_namespaced_custom_object(
-        GROUP, "v1", "default", "widgets", "p", {"spec": {"tags": None, "mode": "slow"}}
-    )
+    merged = widgets.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "p", {"spec": {"tags": None, "mode": "slow"}})
     assert "tags" not in merged["spec"] and merged["spec"]["mode"] == "slow"
     with pytest.raises(ApiException) as unsupported:
         raw_request(
@@ -205,9 +191,7 @@ def test_server_side_apply(api_client: client.ApiClient) -> None:
 
     def apply(data: dict[str, str], manager: str = "tester") -> client.V1ConfigMap:
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": data}
-        return core.patch_namespaced_config_map(
-            "ssa", "default", body, field_manager=manager, _content_type="application/apply-patch+yaml"
-        )
+        return core.patch_namespaced_config_map("ssa", "default", body, field_manager=manager, _content_type="application/apply-patch+yaml")
 
     created = apply({"a": "1", "b": "2"})
     assert created.data == {"a": "1", "b": "2"}
@@ -234,9 +218,7 @@ def test_finalizers_delay_deletion(widgets: client.CustomObjectsApi) -> None:
     still = widgets.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "fin")
     assert still["metadata"]["generation"] == 2
     with pytest.raises(ApiException) as forbidden:
-        widgets.patch_namespaced_custom_object(
-            GROUP, "v1", "default", "widgets", "fin", {"metadata": {"finalizers": ["example.test/cleanup", "x/y"]}}
-        )
+        widgets.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "fin", {"metadata": {"finalizers": ["example.test/cleanup", "x/y"]}})
     assert forbidden.value.status == 422
     widgets.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "fin", {"metadata": {"finalizers": None}})
     with pytest.raises(ApiException) as gone:
@@ -303,9 +285,7 @@ def test_list_kind_and_dry_run(widgets: client.CustomObjectsApi, kube_api: KubeA
 
 def test_pod_defaults_and_spec_immutability(api_client: client.ApiClient) -> None:
     core = client.CoreV1Api(api_client)
-    pod = core.create_namespaced_pod(
-        "default", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "base", "image": "python:3.11"}]}}
-    )
+    pod = core.create_namespaced_pod("default", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "base", "image": "python:3.11"}]}})
     assert pod.status.phase == "Pending"
     assert pod.spec.restart_policy == "Always"
     assert pod.spec.containers[0].image_pull_policy == "IfNotPresent"

@@ -29,13 +29,9 @@ def rows(output: str) -> list[list[str]]:
 
 
 def test_apply_get_and_printer_columns(crds: Kubectl) -> None:
-    applied = crds(
-        "apply", "-f", "-", input=as_yaml(widget("w1", modelDefinition={"name": "llama"}), widget("w2", size="large"))
-    )
+    applied = crds("apply", "-f", "-", input=as_yaml(widget("w1", modelDefinition={"name": "llama"}), widget("w2", size="large")))
     assert applied.stdout.split("\n")[:2] == ["widget.example.test/w1 created", "widget.example.test/w2 created"]
-    assert (
-        "unchanged" in crds("apply", "-f", "-", input=as_yaml(widget("w1", modelDefinition={"name": "llama"}))).stdout
-    )
+    assert "unchanged" in crds("apply", "-f", "-", input=as_yaml(widget("w1", modelDefinition={"name": "llama"}))).stdout
     table = rows(crds("get", "widgets").stdout)
     assert table[0] == ["NAME", "SIZE", "MODEL", "PHASE", "AGE"]
     assert table[1][:3] == ["w1", "small", "llama"]
@@ -69,9 +65,7 @@ def test_default_validation_is_strict(crds: Kubectl) -> None:
 
 def test_status_patch_and_wait(crds: Kubectl, kube_api: KubeAPIServer) -> None:
     crds("apply", "-f", "-", input=as_yaml(widget("w1")))
-    patched = crds(
-        "patch", "widget", "w1", "--subresource=status", "--type=merge", "-p", '{"status":{"phase":"Running"}}'
-    )
+    patched = crds("patch", "widget", "w1", "--subresource=status", "--type=merge", "-p", '{"status":{"phase":"Running"}}')
     assert "patched" in patched.stdout
     assert crds.json("get", "widget", "w1")["status"] == {"phase": "Running"}
 
@@ -79,9 +73,7 @@ def test_status_patch_and_wait(crds: Kubectl, kube_api: KubeAPIServer) -> None:
         # Only once kubectl wait is watching, so the condition is met by a watch event.
         eventually(lambda: any("watch=true" in path and "widgets" in path for _, path in kube_api.requests))
         with kube_api.sync_api_client() as api:
-            client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-                "example.test", "v1", "default", "widgets", "w1", {"status": {"phase": "Done"}}
-            )
+            client.CustomObjectsApi(api).patch_namespaced_custom_object_status("example.test", "v1", "default", "widgets", "w1", {"status": {"phase": "Done"}})
 
     worker = threading.Thread(target=finish)
     worker.start()

@@ -57,9 +57,7 @@ def test_phases_produce_kubelet_statuses(core: client.CoreV1Api, kube_api: KubeA
 def test_succeeded_with_per_container_codes(core: client.CoreV1Api, kube_api: KubeAPIServer) -> None:
     core.create_namespaced_pod("default", pod("multi", "base", "sidecar"))
     kube_api.set_pod_phase("default", "multi", "Succeeded", container_exit_codes={"sidecar": 137})
-    statuses = {
-        s.name: s.state.terminated for s in core.read_namespaced_pod("multi", "default").status.container_statuses
-    }
+    statuses = {s.name: s.state.terminated for s in core.read_namespaced_pod("multi", "default").status.container_statuses}
     assert (statuses["base"].exit_code, statuses["base"].reason) == (0, "Completed")
     assert (statuses["sidecar"].exit_code, statuses["sidecar"].reason) == (137, "Error")
 
@@ -69,19 +67,14 @@ def test_log_queries(core: client.CoreV1Api, kube_api: KubeAPIServer) -> None:
     with pytest.raises(ApiException) as waiting:
         read_log(core, "logger", container="base")
     assert waiting.value.status == 400
-    assert (
-        json.loads(waiting.value.body)["message"]
-        == 'container "base" in pod "logger" is waiting to start: ContainerCreating'
-    )
+    assert json.loads(waiting.value.body)["message"] == 'container "base" in pod "logger" is waiting to start: ContainerCreating'
     kube_api.set_pod_phase("default", "logger", "Running")
     kube_api.append_pod_log("default", "logger", "one\ntwo\n")
     kube_api.append_pod_log("default", "logger", "three")
     kube_api.append_pod_log("default", "logger", "side\n", container="sidecar")
     with pytest.raises(ApiException) as ambiguous:
         read_log(core, "logger")
-    assert json.loads(ambiguous.value.body)["message"] == (
-        "a container name must be specified for pod logger, choose one of: [base sidecar]"
-    )
+    assert json.loads(ambiguous.value.body)["message"] == ("a container name must be specified for pod logger, choose one of: [base sidecar]")
     assert read_log(core, "logger", container="base") == "one\ntwo\nthree\n"
     assert read_log(core, "logger", container="sidecar") == "side\n"
     assert read_log(core, "logger", container="base", tail_lines=1) == "three\n"

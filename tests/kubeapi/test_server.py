@@ -47,9 +47,7 @@ def test_discovery_documents(kube_api: KubeAPIServer) -> None:
     assert resources["pods"]["shortNames"] == ["po"] and resources["pods"]["categories"] == ["all"]
     assert resources["pods/log"]["verbs"] == ["get"]
     assert resources["namespaces"]["namespaced"] is False
-    media, aggregated = get(
-        f"{kube_api.url}/apis", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
-    )
+    media, aggregated = get(f"{kube_api.url}/apis", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
     assert "as=APIGroupDiscoveryList" in media
     groups = {g["metadata"]["name"]: g for g in aggregated["items"]}  # type: ignore[index]
     deployments = groups["apps"]["versions"][0]["resources"][0]

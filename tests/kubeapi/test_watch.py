@@ -125,16 +125,12 @@ def test_compacted_history_is_gone_asyncio(kube_api: KubeAPIServer) -> None:
             await core.create_namespaced_config_map("default", async_configmap("b"))
             seen: list[str] = []
             async with kubernetes_asyncio.watch.Watch() as w:
-                async for event in w.stream(
-                    core.list_namespaced_config_map, "default", resource_version="0", timeout_seconds=1
-                ):
+                async for event in w.stream(core.list_namespaced_config_map, "default", resource_version="0", timeout_seconds=1):
                     seen.append(event["object"].metadata.name)
             kube_api.compact()
             with pytest.raises(kubernetes_asyncio.client.ApiException) as gone:
                 async with kubernetes_asyncio.watch.Watch() as w:
-                    async for _ in w.stream(
-                        core.list_namespaced_config_map, "default", resource_version=old, timeout_seconds=1
-                    ):
+                    async for _ in w.stream(core.list_namespaced_config_map, "default", resource_version=old, timeout_seconds=1):
                         pass
             return seen, gone.value.status
 
@@ -165,9 +161,7 @@ def test_bookmarks() -> None:
     with KubeAPIServer(bookmark_interval=0.2) as server, server.sync_api_client() as api:
         core = client.CoreV1Api(api)
         core.create_namespaced_config_map("default", configmap("a"))
-        stream = watch.Watch().stream(
-            core.list_namespaced_config_map, "default", allow_watch_bookmarks=True, timeout_seconds=1
-        )
+        stream = watch.Watch().stream(core.list_namespaced_config_map, "default", allow_watch_bookmarks=True, timeout_seconds=1)
         seen = [(e["type"], e["raw_object"]["metadata"]["resourceVersion"]) for e in stream]
     assert seen[0][0] == "ADDED"
     bookmarks = [rv for kind, rv in seen if kind == "BOOKMARK"]

@@ -53,9 +53,7 @@ def _translate(event: StoredEvent, visible: Callable[[Object], bool]) -> tuple[s
     return None
 
 
-async def serve_watch(
-    request: web.Request, store: Store, rt: ResourceType, query: WatchQuery, bookmark_interval: float
-) -> web.StreamResponse:
+async def serve_watch(request: web.Request, store: Store, rt: ResourceType, query: WatchQuery, bookmark_interval: float) -> web.StreamResponse:
     matches_labels = label_predicate(query.label_selector)
     matches_fields = field_predicate(query.field_selector, rt.kind, rt.selectable_fields)
 

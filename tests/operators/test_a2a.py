@@ -79,9 +79,7 @@ def test_send_returns_artifacts_as_xcom_fake_model(agent):
     assert dag_run.state == "success"
     result = xcom(dag_run, "answer")
     assert result["state"] == "TASK_STATE_COMPLETED"
-    assert result["artifacts"] == [
-        {"name": "answer", "mediaType": "text/plain", "text": "A2A lets agents call each other over HTTP.\nIt is an open protocol."}
-    ]
+    assert result["artifacts"] == [{"name": "answer", "mediaType": "text/plain", "text": "A2A lets agents call each other over HTTP.\nIt is an open protocol."}]
     assert xcom(dag_run, "answer", "agent_card_url") == f"{url}/.well-known/agent-card.json"
 
 

@@ -215,12 +215,18 @@ def s3(monkeypatch):
         import httpx
 
         httpx.post(f"{endpoint}/moto-api/reset")  # moto keeps its state per process: start empty
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        }))
-        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                              aws_secret_access_key="testing", region_name="us-east-1")
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AWS_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+                }
+            ),
+        )
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
         client.create_bucket(Bucket="ai-results")
         yield client
     finally:
@@ -349,8 +355,7 @@ def test_a_reparse_validates_only_the_files_that_changed(tmp_path: Path, monkeyp
     assert counted_validation[3:] == ["cached"]
 
 
-@pytest.mark.parametrize("corrupt", [lambda good: b"", lambda good: b"not a pickle", lambda good: good[: len(good) // 2]],
-                         ids=["empty", "foreign", "truncated"])
+@pytest.mark.parametrize("corrupt", [lambda good: b"", lambda good: b"not a pickle", lambda good: good[: len(good) // 2]], ids=["empty", "foreign", "truncated"])
 def test_a_corrupt_cache_is_ignored_and_replaced(tmp_path: Path, monkeypatch, aistack_home: Path, counted_validation: list, corrupt):
     from aistack.pipelines import source as orchestration_source
 

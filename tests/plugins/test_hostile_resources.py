@@ -35,25 +35,46 @@ GOOD_SPEC = {
 
 
 def orchestration(name: str, namespace: str = "default", spec: dict | None = None, **metadata) -> dict:
-    return {"apiVersion": "ai.stack/v1alpha1", "kind": "TaskOrchestration",
-            "metadata": {"name": name, "namespace": namespace, **metadata}, "spec": spec or GOOD_SPEC}
+    return {
+        "apiVersion": "ai.stack/v1alpha1",
+        "kind": "TaskOrchestration",
+        "metadata": {"name": name, "namespace": namespace, **metadata},
+        "spec": spec or GOOD_SPEC,
+    }
 
 
 def injected(name: str, injection: str) -> dict:
     """A valid pipeline carrying `injection` in every free-text field that reaches Airflow."""
-    return orchestration(name, "team-a", {
-        "input": {"text": f"Summarize: {injection}", "format": "text/markdown"},
-        "pipeline": [
-            {"name": "analyze", "agentRef": "analyzer-agent", "prompt": injection,
-             "artifacts": [{"name": "analysis", "type": "application/json",
-                            "schema": {"type": "object", "description": injection,
-                                       "properties": {"summary": {"type": "string", "description": injection}}}}]},
-            {"name": "check", "agentRef": "qa-agent", "dependsOn": ["analyze"], "prompt": injection,
-             "inputFrom": [{"taskRef": "analyze", "artifactName": "analysis"}]},
-        ],
-        "communication": {"pushNotifications": {"enabled": True, "endpoint": "http://127.0.0.1:9/hook?q={{conn}}"}},
-        "output": {"storage": {"type": "s3", "bucket": "ai-results", "prefix": "team-a/"}},
-    })
+    return orchestration(
+        name,
+        "team-a",
+        {
+            "input": {"text": f"Summarize: {injection}", "format": "text/markdown"},
+            "pipeline": [
+                {
+                    "name": "analyze",
+                    "agentRef": "analyzer-agent",
+                    "prompt": injection,
+                    "artifacts": [
+                        {
+                            "name": "analysis",
+                            "type": "application/json",
+                            "schema": {"type": "object", "description": injection, "properties": {"summary": {"type": "string", "description": injection}}},
+                        }
+                    ],
+                },
+                {
+                    "name": "check",
+                    "agentRef": "qa-agent",
+                    "dependsOn": ["analyze"],
+                    "prompt": injection,
+                    "inputFrom": [{"taskRef": "analyze", "artifactName": "analysis"}],
+                },
+            ],
+            "communication": {"pushNotifications": {"enabled": True, "endpoint": "http://127.0.0.1:9/hook?q={{conn}}"}},
+            "output": {"storage": {"type": "s3", "bucket": "ai-results", "prefix": "team-a/"}},
+        },
+    )
 
 
 def exponential_template(levels: int = 40) -> str:
@@ -86,6 +107,7 @@ spec: {input: {text: "x"}, pipeline: [{name: a, agentRef: b, prompt: *g}]}
 def hostile_folder(folder: Path) -> tuple[list[str], dict[str, str]]:
     """Write the suite's folder; returns the good DAG ids and, for each bad resource, the dag_id it
     must be reported under with the text its report must contain."""
+
     def put(file: str, *documents: dict | str) -> None:
         texts = [d if isinstance(d, str) else json.dumps(d) + "\n" for d in documents]  # JSON is YAML, at any depth
         (folder / file).write_text("---\n".join(texts))
@@ -96,9 +118,15 @@ def hostile_folder(folder: Path) -> tuple[list[str], dict[str, str]]:
     put("injected.yaml", *(injected(f"injected-{i}", text) for i, text in enumerate(INJECTIONS)))
     long_a, long_b = "a" * 253, "a" * 163 + "-" + "b" * 89
     put("long-names.yaml", orchestration(long_a, "n" * 63), orchestration(long_b, "n" * 63))
-    put("model.yaml", {"apiVersion": "ai.stack/v1alpha1", "kind": "OllamaModelDefinition",
-                       "metadata": {"name": "exponential"},
-                       "spec": {"from": "smollm2:135m", "build": {"template": exponential_template()}}})
+    put(
+        "model.yaml",
+        {
+            "apiVersion": "ai.stack/v1alpha1",
+            "kind": "OllamaModelDefinition",
+            "metadata": {"name": "exponential"},
+            "spec": {"from": "smollm2:135m", "build": {"template": exponential_template()}},
+        },
+    )
     good_ids = [dag_id_for("default", name) for name in good]
     good_ids += [dag_id_for("team-a", f"injected-{i}") for i in range(len(INJECTIONS))]
     good_ids += [dag_id_for("n" * 63, long_a), dag_id_for("n" * 63, long_b)]
@@ -116,26 +144,48 @@ def hostile_folder(folder: Path) -> tuple[list[str], dict[str, str]]:
     nameless("empty.yaml", "", "it is empty")
     nameless("dashes.yaml", "---\n---\n", "it is empty")
     nameless("syntax.yaml", "apiVersion: ai.stack/v1alpha1\nkind: TaskOrchestration\nmetadata: {name: x\n", "YAML syntax error")
-    nameless("generate-name.yaml", yaml.safe_dump({**orchestration("x"), "metadata": {"generateName": "qa-"}}),
-             "metadata.name: required field is missing")
+    nameless("generate-name.yaml", yaml.safe_dump({**orchestration("x"), "metadata": {"generateName": "qa-"}}), "metadata.name: required field is missing")
     refuse("bomb.yaml", BOMB, "default", "bomb", "spec.pipeline[0].prompt: expected a string")
     refuse("bad-name.yaml", orchestration("bad name!"), "default", "bad name!", "invalid name 'bad name!'")
     refuse("newline.yaml", orchestration("abc\n"), "default", "abc\n", "invalid name")
     dotted = ".".join(["a" * 60] * 4)[:243]
     refuse("long-namespace.yaml", orchestration("summary", dotted), dotted, "summary", "namespace is 243 characters long")
-    refuse("traversal.yaml", orchestration("traversal", spec={**GOOD_SPEC, "output": {"storage": {
-        "type": "local", "path": "/tmp/x", "prefix": "../../../tmp/elsewhere/"}}}), "default", "traversal", "spec.output.storage.prefix")
-    refuse("huge-input.yaml", orchestration("huge-input", spec={**GOOD_SPEC, "input": {"text": "x" * 70_000}}),
-           "default", "huge-input", "is 70,000 characters long; the limit is 65,536")
-    refuse("huge-prompt.yaml", orchestration("huge-prompt", spec={**GOOD_SPEC, "pipeline": [
-        {"name": "a", "agentRef": "b", "prompt": "y" * 20_000}]}), "default", "huge-prompt", "the limit is 16,384")
-    refuse("many-steps.yaml", orchestration("many-steps", spec={**GOOD_SPEC, "pipeline": [
-        {"name": f"s{i}", "agentRef": "b"} for i in range(150)]}), "default", "many-steps", "spec.pipeline")
-    deep = json.dumps(orchestration("deep-schema", spec={**GOOD_SPEC, "pipeline": [
-        {"name": "a", "agentRef": "b", "artifacts": [{"name": "r", "type": "application/json", "schema": "SCHEMA"}]}]}))
+    refuse(
+        "traversal.yaml",
+        orchestration("traversal", spec={**GOOD_SPEC, "output": {"storage": {"type": "local", "path": "/tmp/x", "prefix": "../../../tmp/elsewhere/"}}}),
+        "default",
+        "traversal",
+        "spec.output.storage.prefix",
+    )
+    refuse(
+        "huge-input.yaml",
+        orchestration("huge-input", spec={**GOOD_SPEC, "input": {"text": "x" * 70_000}}),
+        "default",
+        "huge-input",
+        "is 70,000 characters long; the limit is 65,536",
+    )
+    refuse(
+        "huge-prompt.yaml",
+        orchestration("huge-prompt", spec={**GOOD_SPEC, "pipeline": [{"name": "a", "agentRef": "b", "prompt": "y" * 20_000}]}),
+        "default",
+        "huge-prompt",
+        "the limit is 16,384",
+    )
+    refuse(
+        "many-steps.yaml",
+        orchestration("many-steps", spec={**GOOD_SPEC, "pipeline": [{"name": f"s{i}", "agentRef": "b"} for i in range(150)]}),
+        "default",
+        "many-steps",
+        "spec.pipeline",
+    )
+    deep = json.dumps(
+        orchestration(
+            "deep-schema",
+            spec={**GOOD_SPEC, "pipeline": [{"name": "a", "agentRef": "b", "artifacts": [{"name": "r", "type": "application/json", "schema": "SCHEMA"}]}]},
+        )
+    )
     nameless("deep-schema.yaml", deep.replace('"SCHEMA"', nested(300)), "nested too deeply")
-    put("conflict.yaml", orchestration("twice", spec=GOOD_SPEC),
-        orchestration("twice", spec={**GOOD_SPEC, "input": {"text": "another input"}}))
+    put("conflict.yaml", orchestration("twice", spec=GOOD_SPEC), orchestration("twice", spec={**GOOD_SPEC, "input": {"text": "another input"}}))
     bad[dag_id_for("default", "twice")] = "defined differently"
     return good_ids, bad
 

@@ -70,8 +70,7 @@ async def stop(pending: asyncio.Future, events) -> None:
 
 
 def trigger(kube_api, tmp_path: Path, store: InMemoryAssetStateStore) -> ResourceChangeTrigger:
-    made = ResourceChangeTrigger(plural=PLURAL, kubeconfig=str(kube_api.write_kubeconfig(tmp_path / "kubeconfig")),
-                                 batch_seconds=0.3)
+    made = ResourceChangeTrigger(plural=PLURAL, kubeconfig=str(kube_api.write_kubeconfig(tmp_path / "kubeconfig")), batch_seconds=0.3)
     made.asset_state_store = store
     return made
 
@@ -87,9 +86,7 @@ def test_new_resources_and_spec_changes_are_events_status_and_labels_are_not(kub
         pending = asyncio.ensure_future(anext(events))
         await asyncio.to_thread(kubectl, "label", PLURAL, "summarizer", "team=blue")
         await asyncio.to_thread(apply, kubectl, definition("summarizer"))  # unchanged re-apply
-        await asyncio.to_thread(
-            kubectl, "patch", PLURAL, "summarizer", "--subresource=status", "--type=merge", "-p", '{"status": {"phase": "Building"}}'
-        )
+        await asyncio.to_thread(kubectl, "patch", PLURAL, "summarizer", "--subresource=status", "--type=merge", "-p", '{"status": {"phase": "Building"}}')
         await quiet(pending)
 
         await asyncio.to_thread(apply, kubectl, definition("summarizer", "You summarize briefly."), definition("analyzer"))

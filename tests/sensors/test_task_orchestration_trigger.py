@@ -89,9 +89,7 @@ def test_apply_and_spec_change_are_reported_once_status_and_labels_are_not(kube_
 
             # The watcher records the run, a controller writes progress, a user labels it: no event.
             cluster.record("qa")
-            cluster.api.patch_namespaced_custom_object_status(
-                "ai.stack", "v1alpha1", "default", "taskorchestrations", "qa", {"status": {"phase": "Running"}}
-            )
+            cluster.api.patch_namespaced_custom_object_status("ai.stack", "v1alpha1", "default", "taskorchestrations", "qa", {"status": {"phase": "Running"}})
             await asyncio.to_thread(kubectl, "label", "taskorchestration", "qa", "team=blue")
             # Re-applying the unchanged manifest is no change either.
             await asyncio.to_thread(apply, kubectl, orchestration("qa"))
@@ -165,7 +163,11 @@ def test_410_gone_relists_and_reports_only_the_gap(kube_api, cluster: Cluster):
             cluster.set_label("recorded", "team", "red")
             kube_api.compact()  # the client's resourceVersion is now too old: 410 Gone on resume
             assert await seen.wait_for(5) == [
-                (SUBMITTED, "a", 1), (SUBMITTED, "b", 1), (DELETED, "b", 1), (SUBMITTED, "a", 2), (SUBMITTED, "c", 1),
+                (SUBMITTED, "a", 1),
+                (SUBMITTED, "b", 1),
+                (DELETED, "b", 1),
+                (SUBMITTED, "a", 2),
+                (SUBMITTED, "c", 1),
             ]
             assert seen.watch.lists == 2, "re-listed once after the 410"
 

@@ -54,8 +54,14 @@ def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
-def model_definition(name: str = "test-model", *, json_schema: dict[str, Any] | None = None, system: str = "Answer briefly.",
-                     parameters: dict[str, Any] | None = None, base: str = "llama2") -> Any:
+def model_definition(
+    name: str = "test-model",
+    *,
+    json_schema: dict[str, Any] | None = None,
+    system: str = "Answer briefly.",
+    parameters: dict[str, Any] | None = None,
+    base: str = "llama2",
+) -> Any:
     build: dict[str, Any] = {"system": system, "tags": {"version": "1.0.0"}}
     params = dict(parameters or {})
     if json_schema is not None:
@@ -63,15 +69,29 @@ def model_definition(name: str = "test-model", *, json_schema: dict[str, Any] | 
         build["functions"] = [{"name": "classify", "description": "Assign a label", "parameters": json_schema}]
     if params:
         build["parameters"] = params
-    return parse_resource({
-        "apiVersion": "ai.stack/v1alpha1", "kind": "OllamaModelDefinition", "metadata": {"name": name},
-        "spec": {"from": base, "build": build},
-    })
+    return parse_resource(
+        {
+            "apiVersion": "ai.stack/v1alpha1",
+            "kind": "OllamaModelDefinition",
+            "metadata": {"name": name},
+            "spec": {"from": base, "build": build},
+        }
+    )
 
 
-def ollama_agent(name: str = "test-agent", *, model: str = "test-model", role: str = "chat", capabilities: tuple[str, ...] = ("chat",),
-                 endpoint: str | None = None, bearer: bool = False, streaming: bool = True, push: bool = False,
-                 webhook: dict[str, Any] | None = None, model_config: dict[str, Any] | None = None) -> Any:
+def ollama_agent(
+    name: str = "test-agent",
+    *,
+    model: str = "test-model",
+    role: str = "chat",
+    capabilities: tuple[str, ...] = ("chat",),
+    endpoint: str | None = None,
+    bearer: bool = False,
+    streaming: bool = True,
+    push: bool = False,
+    webhook: dict[str, Any] | None = None,
+    model_config: dict[str, Any] | None = None,
+) -> Any:
     card: dict[str, Any] = {"capabilities": list(capabilities)}
     if endpoint:
         card["endpoint"] = endpoint
@@ -81,7 +101,10 @@ def ollama_agent(name: str = "test-agent", *, model: str = "test-model", role: s
     if webhook:
         server["webhookConfig"] = webhook
     spec: dict[str, Any] = {
-        "modelDefinition": {"name": model, "version": "1.0.0"}, "role": role, "agentCard": card, "server": server,
+        "modelDefinition": {"name": model, "version": "1.0.0"},
+        "role": role,
+        "agentCard": card,
+        "server": server,
     }
     if model_config:
         spec["modelConfig"] = model_config
@@ -95,8 +118,7 @@ def serve(agent: Any, definition: Any, backend: ModelBackend, **options: Any) ->
         yield running[0]
 
 
-def sdk_client(running: RunningAgent, transport: str, *, streaming: bool = True, token: str | None = None,
-               http: httpx.AsyncClient | None = None) -> Any:
+def sdk_client(running: RunningAgent, transport: str, *, streaming: bool = True, token: str | None = None, http: httpx.AsyncClient | None = None) -> Any:
     """The a2a-sdk's own client for one transport (the caller closes `http`)."""
     headers = {VERSION_HEADER: PROTOCOL_VERSION_1_0}
     if token:
@@ -106,10 +128,10 @@ def sdk_client(running: RunningAgent, transport: str, *, streaming: bool = True,
     return ClientFactory(config).create(running.served.card)
 
 
-def user_message(text: str = "hello", *, context_id: str = "", message_id: str | None = None, parts: list[Part] | None = None,
-                 metadata: dict[str, Any] | None = None) -> Message:
-    message = Message(role=Role.ROLE_USER, message_id=message_id or uuid.uuid4().hex, context_id=context_id,
-                      parts=parts if parts is not None else [Part(text=text)])
+def user_message(
+    text: str = "hello", *, context_id: str = "", message_id: str | None = None, parts: list[Part] | None = None, metadata: dict[str, Any] | None = None
+) -> Message:
+    message = Message(role=Role.ROLE_USER, message_id=message_id or uuid.uuid4().hex, context_id=context_id, parts=parts if parts is not None else [Part(text=text)])
     if metadata:
         message.metadata.update(metadata)
     return message

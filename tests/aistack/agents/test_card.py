@@ -22,8 +22,7 @@ from aistack.resources import parse_resource
 from .support import TOKEN, model_definition, ollama_agent, serve
 
 REPO = Path(__file__).resolve().parents[3]
-REQUIRED = {"name", "description", "supportedInterfaces", "version", "capabilities", "defaultInputModes",
-            "defaultOutputModes", "skills"}
+REQUIRED = {"name", "description", "supportedInterfaces", "version", "capabilities", "defaultInputModes", "defaultOutputModes", "skills"}
 
 
 def example(folder: str, name: str) -> tuple:
@@ -48,8 +47,9 @@ def test_card_of_the_qa_agent_example():
         {"url": "http://agents.example:8080/api/v1/agent", "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"},
     ]
     assert card["capabilities"] == {"streaming": True, "pushNotifications": True, "extendedAgentCard": False}
-    assert card["securitySchemes"] == {"bearer": {"httpAuthSecurityScheme": {
-        "scheme": "Bearer", "description": card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["description"]}}}
+    assert card["securitySchemes"] == {
+        "bearer": {"httpAuthSecurityScheme": {"scheme": "Bearer", "description": card["securitySchemes"]["bearer"]["httpAuthSecurityScheme"]["description"]}}
+    }
     assert card["securityRequirements"] == [{"schemes": {"bearer": {}}}]
     [skill] = card["skills"]
     assert skill["id"] == "quality-check" and skill["name"] == "Quality Check"

@@ -23,16 +23,27 @@ from .support import model_definition, ollama_agent, run, serve
 
 
 def test_task_result_is_plain_data():
-    task = Task(id="t1", context_id="c1", status=TaskStatus(
-        state=TaskState.TASK_STATE_COMPLETED,
-        message=Message(role=Role.ROLE_AGENT, message_id="m", parts=[Part(text="done")])))
-    task.artifacts.append(Artifact(artifact_id="a1", name="summary", parts=[
-        Part(text="# Sum", media_type="text/markdown"), Part(text="mary", media_type="text/markdown")]))
-    task.artifacts.append(Artifact(artifact_id="a2", name="analysis-result", parts=[
-        Part(data=json_format.ParseDict({"n": 2, "xs": [1.5, 3]}, struct_pb2.Value()), media_type="application/json")]))
+    task = Task(
+        id="t1",
+        context_id="c1",
+        status=TaskStatus(state=TaskState.TASK_STATE_COMPLETED, message=Message(role=Role.ROLE_AGENT, message_id="m", parts=[Part(text="done")])),
+    )
+    task.artifacts.append(
+        Artifact(artifact_id="a1", name="summary", parts=[Part(text="# Sum", media_type="text/markdown"), Part(text="mary", media_type="text/markdown")])
+    )
+    task.artifacts.append(
+        Artifact(
+            artifact_id="a2",
+            name="analysis-result",
+            parts=[Part(data=json_format.ParseDict({"n": 2, "xs": [1.5, 3]}, struct_pb2.Value()), media_type="application/json")],
+        )
+    )
     result = task_result(task)
     assert result.to_json() == {
-        "state": "TASK_STATE_COMPLETED", "taskId": "t1", "contextId": "c1", "message": "done",
+        "state": "TASK_STATE_COMPLETED",
+        "taskId": "t1",
+        "contextId": "c1",
+        "message": "done",
         "artifacts": [
             {"name": "summary", "mediaType": "text/markdown", "text": "# Summary"},
             {"name": "analysis-result", "mediaType": "application/json", "data": {"n": 2, "xs": [1.5, 3]}},
@@ -44,9 +55,14 @@ def test_task_result_is_plain_data():
 
 
 def test_build_message_with_inputs_metadata_and_artifact_request():
-    message = build_message("Summarize", inputs=[{"name": "analysis-result", "data": {"k": "v"}}, "more text"],
-                            metadata={"step": "summarizer"}, artifact={"name": "summary", "mediaType": "text/markdown"},
-                            message_id="run-1/summarizer/1", context_id="run-1")
+    message = build_message(
+        "Summarize",
+        inputs=[{"name": "analysis-result", "data": {"k": "v"}}, "more text"],
+        metadata={"step": "summarizer"},
+        artifact={"name": "summary", "mediaType": "text/markdown"},
+        message_id="run-1/summarizer/1",
+        context_id="run-1",
+    )
     as_json = json_format.MessageToDict(message)
     assert as_json["messageId"] == "run-1/summarizer/1" and as_json["contextId"] == "run-1"
     assert as_json["parts"][1] == {"data": {"k": "v"}, "metadata": {"name": "analysis-result"}, "mediaType": "application/json"}
@@ -59,6 +75,7 @@ def test_build_message_with_inputs_metadata_and_artifact_request():
 def test_client_stream_get_cancel_wait_against_the_scripted_fake_model(transport):
     model = ScriptedModel(["red green blue", " ".join(["slow"] * 100)], token_delay=0.01)
     with serve(ollama_agent(), model_definition(), model) as running:
+
         async def go():
             tokens, events = [], []
             async with await AgentClient.connect(running.url, transport=transport) as client:

@@ -70,18 +70,31 @@ def test_missing_base_model_is_a_clear_provisioning_error(embedded):
 def test_agents_serve_cli_builds_models_serves_registers_and_stops(embedded, tmp_path):
     folder = tmp_path / "manifests"
     folder.mkdir()
-    model = {"apiVersion": "ai.stack/v1alpha1", "kind": "OllamaModelDefinition", "metadata": {"name": "cli-model"},
-             "spec": {"from": "llama2", "build": {"system": "Answer in a few words.", "parameters": SHORT,
-                                                   "tags": {"version": "1.0.0"}}}}
-    agent = {"apiVersion": "ai.stack/v1alpha1", "kind": "OllamaAgent", "metadata": {"name": "cli-agent"},
-             "spec": {"modelDefinition": {"name": "cli-model", "version": "1.0.0"}, "role": "qa",
-                      "agentCard": {"capabilities": ["question-answering"], "endpoint": "/api/v1/agent",
-                                    "authentication": {"type": "bearer"}}}}
+    model = {
+        "apiVersion": "ai.stack/v1alpha1",
+        "kind": "OllamaModelDefinition",
+        "metadata": {"name": "cli-model"},
+        "spec": {"from": "llama2", "build": {"system": "Answer in a few words.", "parameters": SHORT, "tags": {"version": "1.0.0"}}},
+    }
+    agent = {
+        "apiVersion": "ai.stack/v1alpha1",
+        "kind": "OllamaAgent",
+        "metadata": {"name": "cli-agent"},
+        "spec": {
+            "modelDefinition": {"name": "cli-model", "version": "1.0.0"},
+            "role": "qa",
+            "agentCard": {"capabilities": ["question-answering"], "endpoint": "/api/v1/agent", "authentication": {"type": "bearer"}},
+        },
+    }
     (folder / "agents.yaml").write_text(yaml.safe_dump_all([model, agent]))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         [sys.executable, "-m", "aistack.cli", "agents", "serve", str(folder), "--ollama-host", embedded],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         [entry] = wait_until(read_registry, timeout=60, interval=0.1)

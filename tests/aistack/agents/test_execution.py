@@ -51,8 +51,7 @@ def test_prompt_and_options_from_the_agent_with_the_scripted_fake_model():
 def test_multi_turn_context_reaches_the_scripted_fake_model():
     model = ScriptedModel(["Nice to meet you, Ada.", "Your name is Ada."])
     with serve(ollama_agent(), model_definition(), model) as running:
-        first, second = send_all(running, {"text": "My name is Ada.", "context_id": "conv-1"},
-                                 {"text": "What is my name?", "context_id": "conv-1"})
+        first, second = send_all(running, {"text": "My name is Ada.", "context_id": "conv-1"}, {"text": "What is my name?", "context_id": "conv-1"})
         send_all(running, {"text": "Who am I?", "context_id": "conv-2"})
     assert first.context_id == second.context_id == "conv-1" and first.task_id != second.task_id
     assert list(model.requests[1].messages) == [
@@ -70,7 +69,7 @@ def test_data_and_file_inputs_reach_the_scripted_fake_model_readably():
     with serve(ollama_agent(), model_definition(), model) as running:
         send_all(running, {"text": "Summarize the analysis.", "inputs": [upstream, notes]})
     prompt = model.requests[0].messages[-1]["content"]
-    assert prompt.startswith("Summarize the analysis.\n\nInput 'analysis-result' (JSON):\n```json\n{\n  \"score\": 3,\n  \"topics\": [\n")
+    assert prompt.startswith('Summarize the analysis.\n\nInput \'analysis-result\' (JSON):\n```json\n{\n  "score": 3,\n  "topics": [\n')
     # "score" is an integer again, though protobuf carried a double
     assert prompt.endswith("# Notes\nkeep it short")
 
@@ -81,8 +80,7 @@ def test_json_agent_validates_the_scripted_fake_model_answer():
     with serve(ollama_agent(role="classifier", capabilities=("classification",)), definition, model) as running:
         [result] = send_all(running, "I was charged twice.")
     assert model.requests[0].format == CLASSIFY_SCHEMA
-    assert result.artifacts == [{"name": "output", "mediaType": "application/json",
-                                 "data": {"label": "complaint", "confidence": 0.9}}]
+    assert result.artifacts == [{"name": "output", "mediaType": "application/json", "data": {"label": "complaint", "confidence": 0.9}}]
 
 
 def test_invalid_json_from_the_scripted_fake_model_is_retried_once_then_fails():
@@ -107,7 +105,7 @@ def test_scripted_fake_model_invalid_then_valid_json_completes():
 
 
 def test_caller_names_the_artifact_and_media_type_scripted_fake_model():
-    model = ScriptedModel(["```json\n{\"topics\": [\"x\"]}\n```", "# Title", '{"topics": []}'])
+    model = ScriptedModel(['```json\n{"topics": ["x"]}\n```', "# Title", '{"topics": []}'])
     schema = {"type": "object", "required": ["topics"], "properties": {"topics": {"type": "array"}}}
     with serve(ollama_agent(), model_definition(), model) as running:
         as_json, as_markdown, several = send_all(
@@ -121,21 +119,27 @@ def test_caller_names_the_artifact_and_media_type_scripted_fake_model():
     assert model.requests[1].format is None
     assert as_markdown.artifacts == [{"name": "summary", "mediaType": "text/markdown", "text": "# Title"}]
     assert model.requests[2].format == "json"
-    assert several.artifacts == [{"name": "data", "mediaType": "application/json", "data": {"topics": []}},
-                                 {"name": "raw", "mediaType": "text/plain", "text": '{"topics": []}'}]
+    assert several.artifacts == [
+        {"name": "data", "mediaType": "application/json", "data": {"topics": []}},
+        {"name": "raw", "mediaType": "text/plain", "text": '{"topics": []}'},
+    ]
 
 
-@pytest.mark.parametrize("json_agent, accepted, media_type", [
-    (False, ["application/json"], "application/json"),        # a text agent answers in JSON when only JSON is accepted
-    (False, ["text/markdown; charset=utf-8"], "text/markdown"),
-    (True, ["text/plain", "image/png"], "text/plain"),           # a JSON agent's answer, rendered as text
-])
+@pytest.mark.parametrize(
+    "json_agent, accepted, media_type",
+    [
+        (False, ["application/json"], "application/json"),  # a text agent answers in JSON when only JSON is accepted
+        (False, ["text/markdown; charset=utf-8"], "text/markdown"),
+        (True, ["text/plain", "image/png"], "text/plain"),  # a JSON agent's answer, rendered as text
+    ],
+)
 def test_accepted_output_modes_choose_the_artifacts_media_type_scripted_fake_model(json_agent, accepted, media_type):
     model = ScriptedModel([json.dumps(CLASSIFIED)])
     definition = model_definition(json_schema=CLASSIFY_SCHEMA) if json_agent else model_definition()
     with serve(ollama_agent(), definition, model) as running:
-        body = jsonrpc("SendMessage", {"message": {"role": "ROLE_USER", "messageId": "m", "parts": [{"text": "classify"}]},
-                                       "configuration": {"acceptedOutputModes": accepted}})
+        body = jsonrpc(
+            "SendMessage", {"message": {"role": "ROLE_USER", "messageId": "m", "parts": [{"text": "classify"}]}, "configuration": {"acceptedOutputModes": accepted}}
+        )
         task = httpx.post(running.interface_url, json=body, headers=V1).json()["result"]["task"]
     [artifact] = task["artifacts"]
     assert {part["mediaType"] for part in artifact["parts"]} == {media_type}
@@ -145,10 +149,13 @@ def test_accepted_output_modes_choose_the_artifacts_media_type_scripted_fake_mod
         assert json.loads("".join(part["text"] for part in artifact["parts"])) == CLASSIFIED
 
 
-@pytest.mark.parametrize("accepted, artifact, match", [
-    (["image/png"], None, "accept one of text/plain, text/markdown, application/json"),
-    (["text/plain"], {"name": "facts", "mediaType": "application/json"}, "not among the acceptedOutputModes (text/plain)"),
-])
+@pytest.mark.parametrize(
+    "accepted, artifact, match",
+    [
+        (["image/png"], None, "accept one of text/plain, text/markdown, application/json"),
+        (["text/plain"], {"name": "facts", "mediaType": "application/json"}, "not among the acceptedOutputModes (text/plain)"),
+    ],
+)
 def test_a_request_no_accepted_output_mode_can_serve_is_refused_before_the_scripted_fake_model_runs(accepted, artifact, match):
     model = ScriptedModel()
     message = {"role": "ROLE_USER", "messageId": "m", "parts": [{"text": "hi"}]}
@@ -215,8 +222,10 @@ def test_a_message_id_resent_with_another_request_is_refused_and_the_same_one_ge
         task = httpx.post(running.interface_url, json=jsonrpc("SendMessage", first), headers=V1).json()["result"]["task"]
         error = httpx.post(running.interface_url, json=jsonrpc("SendMessage", changed), headers=V1).json()["error"]
         rest = httpx.post(running.url + "/message:send", json=changed, headers=V1)
-        retry = {"message": {**first["message"], "contextId": task["contextId"]},
-                 "configuration": {"returnImmediately": True, "historyLength": 0}}  # the same request, answered differently
+        retry = {
+            "message": {**first["message"], "contextId": task["contextId"]},
+            "configuration": {"returnImmediately": True, "historyLength": 0},
+        }  # the same request, answered differently
         again = httpx.post(running.interface_url, json=jsonrpc("SendMessage", retry), headers=V1).json()["result"]["task"]
     assert error["code"] == -32602 and "messageId 'step-1' was already sent" in error["message"]  # InvalidParams
     assert "new messageId" in error["message"]
@@ -226,8 +235,7 @@ def test_a_message_id_resent_with_another_request_is_refused_and_the_same_one_ge
 
 
 def test_logs_carry_task_and_context_ids(caplog):
-    with caplog.at_level(logging.INFO, logger="aistack.agents.executor"), \
-            serve(ollama_agent(), model_definition(), ScriptedModel(["ok"])) as running:
+    with caplog.at_level(logging.INFO, logger="aistack.agents.executor"), serve(ollama_agent(), model_definition(), ScriptedModel(["ok"])) as running:
         [result] = send_all(running, {"text": "hi", "context_id": "ctx-logs"})
     records = [r for r in caplog.records if getattr(r, "task_id", None) == result.task_id]
     assert {r.getMessage().split(" (")[0] for r in records} >= {"task started", "task completed"}
@@ -237,8 +245,11 @@ def test_logs_carry_task_and_context_ids(caplog):
 QA_SCHEMA = {
     "type": "object",
     "required": ["passed", "score", "issues"],
-    "properties": {"passed": {"type": "boolean"}, "score": {"type": "integer", "minimum": 0, "maximum": 10},
-                   "issues": {"type": "array", "items": {"type": "string"}}},
+    "properties": {
+        "passed": {"type": "boolean"},
+        "score": {"type": "integer", "minimum": 0, "maximum": 10},
+        "issues": {"type": "array", "items": {"type": "string"}},
+    },
 }
 SOURCE = "The library stayed open until 21:00 on Tuesdays. Evening visits grew from 38 to 71 a night."
 
@@ -246,10 +257,16 @@ SOURCE = "The library stayed open until 21:00 on Tuesdays. Evening visits grew f
 def _qa(work):
     model = ScriptedModel(['{"passed": true, "score": 10, "issues": []}'])
     with serve(ollama_agent(role="qa", capabilities=("quality-check",)), model_definition(json_schema=QA_SCHEMA), model) as running:
-        [result] = send_all(running, {"text": "Check the summary.", "inputs": [
-            {"name": "input", "mediaType": "text/markdown", "text": SOURCE},
-            {"name": "output", "mediaType": "application/json", "data": work},
-        ]})
+        [result] = send_all(
+            running,
+            {
+                "text": "Check the summary.",
+                "inputs": [
+                    {"name": "input", "mediaType": "text/markdown", "text": SOURCE},
+                    {"name": "output", "mediaType": "application/json", "data": work},
+                ],
+            },
+        )
     return result.artifacts[0]["data"]
 
 
@@ -293,6 +310,7 @@ def test_a_stand_in_judges_opinion_is_recorded_not_counted_and_its_quoted_issues
     from aistack.agents.verdict import assess, judged
 
     answer = {"passed": False, "score": 3, "issues": ["The library stayed open until 21:00 on Tuesdays."]}
+
     def evidence_of(work):
         return assess(build_message("Check.", inputs=[{"name": "input", "text": SOURCE}, {"name": "output", "data": work}]))
 

@@ -62,8 +62,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def secret_config(task_id: str = "", url: str = "http://127.0.0.1:9/hook") -> TaskPushNotificationConfig:
-    return TaskPushNotificationConfig(task_id=task_id, id="hook", url=url, token="notify-token",
-                                      authentication=AuthenticationInfo(scheme="Bearer", credentials="hook-secret"))
+    return TaskPushNotificationConfig(
+        task_id=task_id, id="hook", url=url, token="notify-token", authentication=AuthenticationInfo(scheme="Bearer", credentials="hook-secret")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +76,20 @@ def tokens_dir(tmp_path_factory):
 def shared_agent(tokens_dir):
     """A bearer agent that accepts the shared token and the tokens of team-a and team-b."""
     agent = ollama_agent(endpoint="/api/v1/agent", bearer=True, push=True)
-    with serve(agent, model_definition(), ScriptedModel(["the answer"]), tokens=TokenSource(value=TOKEN),
-               namespace_tokens=TokenDirectory(tokens_dir), webhook_allow=AllowList.parse("127.0.0.1")) as running:
+    with serve(
+        agent,
+        model_definition(),
+        ScriptedModel(["the answer"]),
+        tokens=TokenSource(value=TOKEN),
+        namespace_tokens=TokenDirectory(tokens_dir),
+        webhook_allow=AllowList.parse("127.0.0.1"),
+    ) as running:
         yield running
 
 
 def send(running, token: str, message, transport: str = "jsonrpc", **configuration):
     """One SendMessage with the SDK's client; the task."""
+
     async def go():
         client = sdk_client(running, transport, streaming=False, token=token)
         try:
@@ -131,14 +139,14 @@ def test_every_operation_on_another_namespaces_task_is_task_not_found(shared_age
                 "CancelTask": lambda: stranger.cancel_task(CancelTaskRequest(id=task.id)),
                 "SubscribeToTask": subscribe,
                 "SendMessage to the task": resume,
-                "CreateTaskPushNotificationConfig": lambda: stranger.create_task_push_notification_config(
-                    secret_config(task.id, "http://127.0.0.1:9/stranger")),
+                "CreateTaskPushNotificationConfig": lambda: stranger.create_task_push_notification_config(secret_config(task.id, "http://127.0.0.1:9/stranger")),
                 "GetTaskPushNotificationConfig": lambda: stranger.get_task_push_notification_config(
-                    GetTaskPushNotificationConfigRequest(task_id=task.id, id="hook")),
-                "ListTaskPushNotificationConfigs": lambda: stranger.list_task_push_notification_configs(
-                    ListTaskPushNotificationConfigsRequest(task_id=task.id)),
+                    GetTaskPushNotificationConfigRequest(task_id=task.id, id="hook")
+                ),
+                "ListTaskPushNotificationConfigs": lambda: stranger.list_task_push_notification_configs(ListTaskPushNotificationConfigsRequest(task_id=task.id)),
                 "DeleteTaskPushNotificationConfig": lambda: stranger.delete_task_push_notification_config(
-                    DeleteTaskPushNotificationConfigRequest(task_id=task.id, id="hook")),
+                    DeleteTaskPushNotificationConfigRequest(task_id=task.id, id="hook")
+                ),
             }
             for operation, attempt in attempts.items():
                 with pytest.raises(TaskNotFoundError):
@@ -189,12 +197,21 @@ def test_push_config_secrets_are_never_echoed_back(shared_agent, transport):
         assert config.token == "" and config.authentication.credentials == ""
     raw = [
         httpx.get(f"{shared_agent.interface_url}/tasks/{task.id}/pushNotificationConfigs", headers=bearer(TEAM_A)),
-        httpx.post(shared_agent.interface_url, headers=bearer(TEAM_A), json=jsonrpc(
-            "GetTaskPushNotificationConfig", {"taskId": task.id, "id": "hook"})),
-        httpx.post(shared_agent.interface_url, headers=bearer(TEAM_A), json=jsonrpc(
-            "CreateTaskPushNotificationConfig", {"taskId": task.id, "id": "again", "url": "http://127.0.0.1:9/x",
-                                                 "token": "notify-token",
-                                                 "authentication": {"scheme": "Bearer", "credentials": "hook-secret"}})),
+        httpx.post(shared_agent.interface_url, headers=bearer(TEAM_A), json=jsonrpc("GetTaskPushNotificationConfig", {"taskId": task.id, "id": "hook"})),
+        httpx.post(
+            shared_agent.interface_url,
+            headers=bearer(TEAM_A),
+            json=jsonrpc(
+                "CreateTaskPushNotificationConfig",
+                {
+                    "taskId": task.id,
+                    "id": "again",
+                    "url": "http://127.0.0.1:9/x",
+                    "token": "notify-token",
+                    "authentication": {"scheme": "Bearer", "credentials": "hook-secret"},
+                },
+            ),
+        ),
     ]
     for response in raw:
         assert response.status_code == 200 and "http://127.0.0.1:9/" in response.text, response.text
@@ -279,8 +296,9 @@ def test_a_token_directory_follows_its_volume_and_a_token_given_to_two_identitie
 def test_an_agent_may_accept_namespace_tokens_only(tmp_path, monkeypatch):
     empty = TokenDirectory(token_files(tmp_path / "empty"))
     with pytest.raises(ConfigError, match="AISTACK_AGENT_TOKENS_DIR"):
-        create_agent_app(ollama_agent(bearer=True), model_definition(), EchoModelBackend(), base_url="http://127.0.0.1:1",
-                         options=ServerOptions(namespace_tokens=empty))
+        create_agent_app(
+            ollama_agent(bearer=True), model_definition(), EchoModelBackend(), base_url="http://127.0.0.1:1", options=ServerOptions(namespace_tokens=empty)
+        )
     monkeypatch.setenv(TOKENS_DIR_ENV, str(token_files(tmp_path / "tokens", team_a=TEAM_A)))
     with serve_agents([(ollama_agent(bearer=True), model_definition())], backends=lambda a, d: EchoModelBackend()) as [running]:
         ask = jsonrpc("SendMessage", {"message": {"role": "ROLE_USER", "messageId": "m", "parts": [{"text": "hi"}]}})
@@ -288,4 +306,3 @@ def test_an_agent_may_accept_namespace_tokens_only(tmp_path, monkeypatch):
         assert ok.json()["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
         assert httpx.post(running.interface_url, json=ask, headers=bearer(TOKEN)).status_code == 401
     assert not local_token_path().exists(), "no local shared token is made where namespace tokens are configured"
-

@@ -56,6 +56,7 @@ def test_two_agents_in_one_process_have_their_own_metrics():
     with serve_agents(pairs, backends=lambda a, d: EchoModelBackend()) as running:
         first, second = running
         assert first.port != second.port
+
         async def go():
             client = sdk_client(first, "jsonrpc", streaming=False)
             async for _ in client.send_message(send_request(user_message("hi"))):
@@ -69,8 +70,9 @@ def test_two_agents_in_one_process_have_their_own_metrics():
 
 def test_structured_log_formats():
     logger = logging.getLogger("aistack.agents.test")
-    record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "task %s", ("done",), None,
-                               extra={"task_id": "t-1", "context_id": "c-1", "agent": "qa-agent"})
+    record = logger.makeRecord(
+        logger.name, logging.INFO, __file__, 1, "task %s", ("done",), None, extra={"task_id": "t-1", "context_id": "c-1", "agent": "qa-agent"}
+    )
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "task done" and entry["time"].endswith("Z")
     assert (entry["task_id"], entry["context_id"], entry["agent"]) == ("t-1", "c-1", "qa-agent")
@@ -88,8 +90,12 @@ def test_registry_add_replace_remove(tmp_path):
     register([moved], path)
     assert read_registry(path) == [b, moved]
     assert json.loads(path.read_text())["agents"][1] == {
-        "namespace": "default", "name": "qa-agent", "url": "http://127.0.0.1:3",
-        "cardUrl": "http://127.0.0.1:3/.well-known/agent-card.json", "model": "qa-model:1.0.0"}
+        "namespace": "default",
+        "name": "qa-agent",
+        "url": "http://127.0.0.1:3",
+        "cardUrl": "http://127.0.0.1:3/.well-known/agent-card.json",
+        "model": "qa-model:1.0.0",
+    }
     unregister([a], path)  # no longer this process's entry: kept
     assert lookup("qa-agent", path=path) == moved
     unregister([moved, b], path)
@@ -107,7 +113,9 @@ def test_serve_agents_lists_and_unlists_them_in_the_registry():
 
 
 def test_importing_the_cli_loads_no_a2a_server_code():
-    code = ("import sys, aistack.cli; bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('a2a', 'starlette', 'ollama', 'llama_cpp', 'prometheus_client') or m.startswith('aistack.agents')]; print(bad)")
+    code = (
+        "import sys, aistack.cli; bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('a2a', 'starlette', 'ollama', 'llama_cpp', 'prometheus_client') or m.startswith('aistack.agents')]; print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

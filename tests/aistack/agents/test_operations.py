@@ -115,6 +115,7 @@ def test_get_task_and_list_tasks(agent, transport):
 def test_subscribe_to_a_task_of_the_slow_scripted_fake_model(transport):
     model = ScriptedModel(["a b c d e f g h"], token_delay=0.08)
     with serve(ollama_agent(), model_definition(), model) as running:
+
         async def go():
             client = sdk_client(running, transport)
             unary = sdk_client(running, transport, streaming=False)
@@ -135,6 +136,7 @@ def test_subscribe_to_a_task_of_the_slow_scripted_fake_model(transport):
 def test_cancel_mid_stream_stops_the_scripted_fake_model(transport):
     model = ScriptedModel([" ".join(f"w{i}" for i in range(200))], token_delay=0.02)
     with serve(ollama_agent(), model_definition(), model) as running:
+
         async def go():
             client = sdk_client(running, transport)
             other = sdk_client(running, transport, streaming=False)
@@ -168,8 +170,9 @@ def test_push_notification_config_crud(agent, transport):
         client = sdk_client(agent, transport, streaming=False)
         [r] = [r async for r in client.send_message(send_request(user_message("hi")))]
         task_id = r.task.id
-        created = await client.create_task_push_notification_config(TaskPushNotificationConfig(
-            task_id=task_id, id="hook-1", url="http://127.0.0.1:9/hook", token="t1"))
+        created = await client.create_task_push_notification_config(
+            TaskPushNotificationConfig(task_id=task_id, id="hook-1", url="http://127.0.0.1:9/hook", token="t1")
+        )
         got = await client.get_task_push_notification_config(GetTaskPushNotificationConfigRequest(task_id=task_id, id="hook-1"))
         listed = await client.list_task_push_notification_configs(ListTaskPushNotificationConfigsRequest(task_id=task_id))
         await client.delete_task_push_notification_config(DeleteTaskPushNotificationConfigRequest(task_id=task_id, id="hook-1"))
@@ -188,15 +191,17 @@ def test_push_notification_config_crud(agent, transport):
 
 def test_push_config_ops_are_refused_when_the_agent_has_no_push_notifications():
     with serve(ollama_agent(push=False), model_definition(), ScriptedModel()) as running:
-        response = httpx.post(running.interface_url, headers={"A2A-Version": "1.0"}, json=jsonrpc(
-            "CreateTaskPushNotificationConfig", {"taskId": "t", "url": "http://example.com/hook"}))
+        response = httpx.post(
+            running.interface_url,
+            headers={"A2A-Version": "1.0"},
+            json=jsonrpc("CreateTaskPushNotificationConfig", {"taskId": "t", "url": "http://example.com/hook"}),
+        )
         assert response.json()["error"]["code"] == -32003  # PushNotificationNotSupported
 
 
 @pytest.mark.parametrize("trailing", ["", "/"])
 def test_jsonrpc_endpoint_accepts_a_trailing_slash(agent, trailing):
-    response = httpx.post(agent.interface_url + trailing, headers={"A2A-Version": "1.0"},
-                          json=jsonrpc("GetTask", {"id": "missing"}))
+    response = httpx.post(agent.interface_url + trailing, headers={"A2A-Version": "1.0"}, json=jsonrpc("GetTask", {"id": "missing"}))
     assert response.status_code == 200
     assert response.json()["error"]["code"] == -32001  # TaskNotFound: the request reached the handler
 

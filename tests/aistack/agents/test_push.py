@@ -18,21 +18,25 @@ from .support import WebhookReceiver, model_definition, ollama_agent, run, sdk_c
 
 
 def push_config(url: str) -> TaskPushNotificationConfig:
-    return TaskPushNotificationConfig(
-        url=url, token="notify-token", authentication=AuthenticationInfo(scheme="Bearer", credentials="hook-secret")
-    )
+    return TaskPushNotificationConfig(url=url, token="notify-token", authentication=AuthenticationInfo(scheme="Bearer", credentials="hook-secret"))
 
 
 def test_push_delivery_retries_then_succeeds_with_whole_artifacts_of_the_fake_model():
     agent = ollama_agent(push=True, webhook={"retryPolicy": "fixed", "maxRetries": 3})
-    with WebhookReceiver(statuses=[500, 500]) as hook, serve(
-        agent, model_definition(), ScriptedModel(["alpha beta gamma"]),
-        webhook_allow=AllowList.parse("127.0.0.1"), webhook_base_delay=0.01,
-    ) as running:
+    with (
+        WebhookReceiver(statuses=[500, 500]) as hook,
+        serve(
+            agent,
+            model_definition(),
+            ScriptedModel(["alpha beta gamma"]),
+            webhook_allow=AllowList.parse("127.0.0.1"),
+            webhook_base_delay=0.01,
+        ) as running,
+    ):
+
         async def go():
             client = sdk_client(running, "jsonrpc", streaming=False)
-            [r] = [r async for r in client.send_message(send_request(
-                user_message("go"), task_push_notification_config=push_config(hook.hook_url)))]
+            [r] = [r async for r in client.send_message(send_request(user_message("go"), task_push_notification_config=push_config(hook.hook_url)))]
             await client.close()
             return r.task
 
@@ -63,33 +67,35 @@ def test_push_delivery_retries_then_succeeds_with_whole_artifacts_of_the_fake_mo
 
 def test_push_url_on_loopback_is_refused_without_the_allow_list():
     with serve(ollama_agent(push=True), model_definition(), ScriptedModel(), webhook_allow=AllowList()) as running:
+
         async def go():
             client = sdk_client(running, "jsonrpc", streaming=False)
             with pytest.raises(InvalidParamsError, match="loopback"):
-                async for _ in client.send_message(send_request(
-                        user_message("go"), task_push_notification_config=push_config("http://127.0.0.1:9/hook"))):
+                async for _ in client.send_message(send_request(user_message("go"), task_push_notification_config=push_config("http://127.0.0.1:9/hook"))):
                     pass
             [r] = [r async for r in client.send_message(send_request(user_message("go")))]
             with pytest.raises(InvalidParamsError, match="AISTACK_WEBHOOK_ALLOW"):
-                await client.create_task_push_notification_config(TaskPushNotificationConfig(
-                    task_id=r.task.id, url="http://169.254.169.254/latest/meta-data"))
+                await client.create_task_push_notification_config(TaskPushNotificationConfig(task_id=r.task.id, url="http://169.254.169.254/latest/meta-data"))
             await client.close()
 
         run(go())
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("http://127.0.0.1:8080/hook", "loopback"),
-    ("http://10.1.2.3/hook", "private"),
-    ("http://192.168.1.20/hook", "private"),
-    ("http://169.254.169.254/latest/meta-data", "link-local"),
-    ("http://[::1]:9000/", "loopback"),
-    ("http://100.64.0.1/", "not a public address"),
-    ("http://0.0.0.0/", "unspecified"),
-    ("ftp://example.com/hook", "http or https"),
-    ("http://user:pw@example.com/hook", "credentials"),
-    ("http://internal.example/hook", "resolves to 10.0.0.5"),
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://127.0.0.1:8080/hook", "loopback"),
+        ("http://10.1.2.3/hook", "private"),
+        ("http://192.168.1.20/hook", "private"),
+        ("http://169.254.169.254/latest/meta-data", "link-local"),
+        ("http://[::1]:9000/", "loopback"),
+        ("http://100.64.0.1/", "not a public address"),
+        ("http://0.0.0.0/", "unspecified"),
+        ("ftp://example.com/hook", "http or https"),
+        ("http://user:pw@example.com/hook", "credentials"),
+        ("http://internal.example/hook", "resolves to 10.0.0.5"),
+    ],
+)
 def test_ssrf_guard_refuses_non_public_targets(url, reason):
     async def resolver(host, port):
         return ["10.0.0.5"]
@@ -116,10 +122,10 @@ def test_ssrf_guard_allow_list_admits_addresses_networks_and_names():
 
 def test_delivery_is_pinned_to_the_checked_address():
     with WebhookReceiver() as hook:
+
         async def go():
             async with httpx.AsyncClient() as client:
-                return await deliver(client, f"http://localhost:{hook.port}/hook", {"x": 1},
-                                     guard=WebhookGuard(AllowList.parse("localhost")))
+                return await deliver(client, f"http://localhost:{hook.port}/hook", {"x": 1}, guard=WebhookGuard(AllowList.parse("localhost")))
 
         result = run(go())
     assert result.delivered and result.attempts == 1
@@ -141,12 +147,15 @@ def test_retry_schedules():
     assert RetrySchedule.from_webhook_config(None).retries == 3
 
 
-@pytest.mark.parametrize("statuses, policy, attempts, delivered", [
-    ([503, 503, 503, 503, 503], "fixed", 4, False),   # maxRetries 3: four attempts, then give up
-    ([500], "none", 1, False),                          # no retries
-    ([404], "fixed", 1, False),                         # a client error is not retried
-    ([429, 200], "fixed", 2, True),
-])
+@pytest.mark.parametrize(
+    "statuses, policy, attempts, delivered",
+    [
+        ([503, 503, 503, 503, 503], "fixed", 4, False),  # maxRetries 3: four attempts, then give up
+        ([500], "none", 1, False),  # no retries
+        ([404], "fixed", 1, False),  # a client error is not retried
+        ([429, 200], "fixed", 2, True),
+    ],
+)
 def test_deliver_retries_only_what_can_succeed(statuses, policy, attempts, delivered):
     seen = []
 

@@ -50,11 +50,14 @@ def test_missing_version_header_is_refused_on_both_transports():
         assert ok.json()["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
 
 
-@pytest.mark.parametrize("headers, error", [
-    ({}, None),
-    ({"Authorization": "Basic dXNlcjpwdw=="}, None),
-    ({"Authorization": "Bearer wrong-token"}, 'error="invalid_token"'),
-])
+@pytest.mark.parametrize(
+    "headers, error",
+    [
+        ({}, None),
+        ({"Authorization": "Basic dXNlcjpwdw=="}, None),
+        ({"Authorization": "Bearer wrong-token"}, 'error="invalid_token"'),
+    ],
+)
 def test_calls_without_the_right_token_get_401(secured, headers, error):
     for response in (
         httpx.post(secured.interface_url, json=SEND, headers={**V1, **headers}),
@@ -127,6 +130,7 @@ def test_token_file_is_reread_when_it_changes(tmp_path):
     assert source.matches("first") and not source.matches("second")
     path.write_text("second\n")
     import os
+
     os.utime(path, (1, 1))
     assert source.matches("second")
     path.unlink()
@@ -145,8 +149,7 @@ def test_local_token_is_shared_by_agents_and_clients(monkeypatch):
 
 def test_bearer_agent_without_a_token_does_not_start():
     with pytest.raises(ConfigError, match="AISTACK_AGENT_TOKEN_FILE"):
-        create_agent_app(ollama_agent(bearer=True), model_definition(), EchoModelBackend(), base_url="http://127.0.0.1:1",
-                         options=ServerOptions(tokens=None))
+        create_agent_app(ollama_agent(bearer=True), model_definition(), EchoModelBackend(), base_url="http://127.0.0.1:1", options=ServerOptions(tokens=None))
 
 
 def test_body_over_the_limit_gets_413(secured):
@@ -163,22 +166,25 @@ def test_body_over_the_limit_gets_413(secured):
 
     streamed = httpx.post(secured.interface_url, content=chunked(), headers={**auth, "Content-Type": "application/json"})
     assert streamed.status_code == 413
-    small = httpx.post(secured.interface_url, content=iter([b'{"jsonrpc": "2.0", "id": 1, "method": "GetTask", ',
-                                                              b'"params": {"id": "x"}}']), headers=auth)
+    small = httpx.post(secured.interface_url, content=iter([b'{"jsonrpc": "2.0", "id": 1, "method": "GetTask", ', b'"params": {"id": "x"}}']), headers=auth)
     assert small.json()["error"]["code"] == -32001  # chunked bodies under the limit reach the handler
     assert 'reason="too_large"} 2.0' in httpx.get(secured.url + "/metrics").text
 
 
-@pytest.mark.parametrize("part, error, match", [
-    (Part(raw=b"\x89PNG\r\n", media_type="image/png", filename="x.png"), ContentTypeNotSupportedError, "image/png"),
-    (Part(raw=b"%PDF-1.7", media_type="", filename="doc.pdf"), None, None),  # no media type: read as text
-    (Part(raw=b"\xff\xfe\x00", media_type="text/plain", filename="bad.txt"), InvalidParamsError, "not valid UTF-8"),
-    (Part(url="http://169.254.169.254/secret", media_type="text/plain"), InvalidParamsError, "do not fetch URLs"),
-    (Part(text="   "), InvalidParamsError, "empty"),
-])
+@pytest.mark.parametrize(
+    "part, error, match",
+    [
+        (Part(raw=b"\x89PNG\r\n", media_type="image/png", filename="x.png"), ContentTypeNotSupportedError, "image/png"),
+        (Part(raw=b"%PDF-1.7", media_type="", filename="doc.pdf"), None, None),  # no media type: read as text
+        (Part(raw=b"\xff\xfe\x00", media_type="text/plain", filename="bad.txt"), InvalidParamsError, "not valid UTF-8"),
+        (Part(url="http://169.254.169.254/secret", media_type="text/plain"), InvalidParamsError, "do not fetch URLs"),
+        (Part(text="   "), InvalidParamsError, "empty"),
+    ],
+)
 def test_unsupported_input_is_rejected_before_a_task_exists(part, error, match):
     model = ScriptedModel(["ok"])
     with serve(ollama_agent(), model_definition(), model) as running:
+
         async def go():
             client = sdk_client(running, "jsonrpc", streaming=False)
             try:
@@ -216,8 +222,11 @@ def test_file_bytes_in_json_are_base64():
     # The HTTP+JSON binding carries file bytes as base64 in `raw`; text files are decoded for the model.
     model = ScriptedModel(["fine"])
     with serve(ollama_agent(), model_definition(), model) as running:
-        message = {"role": "ROLE_USER", "messageId": "m", "parts": [
-            {"raw": base64.b64encode("héllo, file".encode()).decode(), "mediaType": "text/markdown", "filename": "notes.md"}]}
+        message = {
+            "role": "ROLE_USER",
+            "messageId": "m",
+            "parts": [{"raw": base64.b64encode("héllo, file".encode()).decode(), "mediaType": "text/markdown", "filename": "notes.md"}],
+        }
         response = httpx.post(running.url + "/message:send", json={"message": message}, headers=V1)
         assert response.json()["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
     assert "File 'notes.md' (text/markdown):\n```\nhéllo, file\n```" in model.requests[0].messages[-1]["content"]

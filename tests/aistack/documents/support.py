@@ -31,8 +31,7 @@ def moto_s3() -> Iterator[str]:
 def s3_client(endpoint: str):
     import boto3
 
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 _BETWEEN = re.compile(r"^--- (?:document|part \d+ of \d+) ---\n(.*?)\n--- end of", re.DOTALL | re.MULTILINE)
@@ -102,8 +101,7 @@ class RecordingSummarizer:
         self.closed += 1
 
 
-def summarizer_pair(repo, *, model_name: str = "summarizer-model", parameters: dict | None = None, system: str | None = None,
-                    response_format: str | None = None):
+def summarizer_pair(repo, *, model_name: str = "summarizer-model", parameters: dict | None = None, system: str | None = None, response_format: str | None = None):
     """The seed's summarizer-agent and summarizer-model from the repository, the model renamed
     (so tests do not replace the models other tests build) and optionally re-parameterized;
     `response_format` overrides the agent's modelConfig.responseFormat."""

@@ -29,17 +29,17 @@ def check_invariants(text: str, chunks: list[Chunk], max_tokens: int, overlap: i
     assert chunks, "a text with words has chunks"
     for number, chunk in enumerate(chunks):
         assert chunk.index == number
-        assert chunk.text == text[chunk.start:chunk.end]
+        assert chunk.text == text[chunk.start : chunk.end]
         assert chunk.tokens == count_tokens(chunk.text) <= max_tokens
         assert chunk.text == chunk.text.strip("\n") and chunk.text.strip()
     # nothing lost: the chunks cover the text, with only whitespace outside or between them
-    assert not text[:chunks[0].start].strip() and not text[chunks[-1].end:].strip()
+    assert not text[: chunks[0].start].strip() and not text[chunks[-1].end :].strip()
     for previous, current in zip(chunks, chunks[1:]):
         assert previous.start < current.start, "every chunk moves forward"
         if current.start >= previous.end:
-            assert not text[previous.end:current.start].strip()
+            assert not text[previous.end : current.start].strip()
         else:
-            shared = text[current.start:previous.end]
+            shared = text[current.start : previous.end]
             assert count_tokens(shared) <= overlap
 
 
@@ -63,7 +63,7 @@ def test_overlap_is_as_large_as_whole_words_allow():
     chunks = chunk_text(text, 128, 24)
     assert len(chunks) > 5
     for previous, current in zip(chunks, chunks[1:]):
-        shared = count_tokens(text[current.start:previous.end])
+        shared = count_tokens(text[current.start : previous.end])
         assert 24 - 4 <= shared <= 24, "within one word of the overlap asked for"
         assert text[current.start - 1] in " \n", "the shared span starts at a word"
 

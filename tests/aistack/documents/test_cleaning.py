@@ -23,6 +23,7 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "documents"
 
 # -- decoding --------------------------------------------------------------------------------
 
+
 def test_decode_accepts_utf8_with_or_without_bom_and_utf16_with_bom():
     assert decode("café".encode()) == "café"
     assert decode(codecs.BOM_UTF8 + "café".encode()) == "café"
@@ -41,6 +42,7 @@ def test_binary_content_is_a_document_error():
 
 
 # -- common rules ----------------------------------------------------------------------------
+
 
 def test_whitespace_and_invisible_characters_are_normalized():
     raw = "Title\r\n\r\n\r\n\r\nA\tline\u00a0with   spaces \u200band a soft\u00adhyphen.\rNext\x07 line\u2028end"
@@ -65,7 +67,9 @@ def test_hard_wrapped_prose_is_joined_but_short_lines_and_lists_keep_their_lines
         "2. second"
     )
     assert clean_text(raw).split("\n") == [
-        "A Title", "By Someone", "",
+        "A Title",
+        "By Someone",
+        "",
         "This paragraph was wrapped by an editor at a fixed width of about sixty characters, so its lines belong together.",
         "",
         "- first item of a list that is long enough to be wrapped",
@@ -76,6 +80,7 @@ def test_hard_wrapped_prose_is_joined_but_short_lines_and_lists_keep_their_lines
 
 
 # -- HTML ------------------------------------------------------------------------------------
+
 
 def test_html_keeps_the_text_and_drops_scripts_styles_navigation_and_footers():
     page = (
@@ -89,19 +94,18 @@ def test_html_keeps_the_text_and_drops_scripts_styles_navigation_and_footers():
 
 
 def test_html_title_is_kept_when_the_body_does_not_repeat_it():
-    assert clean_text("<html><head><title>Only here</title></head><body><p>Body text.</p></body></html>", "html") == (
-        "# Only here\n\nBody text."
-    )
+    assert clean_text("<html><head><title>Only here</title></head><body><p>Body text.</p></body></html>", "html") == ("# Only here\n\nBody text.")
 
 
 # -- Markdown --------------------------------------------------------------------------------
+
 
 def test_markdown_markup_is_stripped_and_the_words_kept():
     markdown = (
         "---\ntitle: x\n---\n<!-- a comment -->\n# Heading #\n\n"
         "Some **bold**, *emphasis*, __strong__, ~~gone~~ and `code` with snake_case_names and 2*3*4.\n"
-        "See [the guide](https://example.org/guide \"Guide\") and ![a chart](chart.png) and <https://example.org>.\n"
-        "Reference [link][ref] and <span class=\"x\">inline html</span>.\n\n"
+        'See [the guide](https://example.org/guide "Guide") and ![a chart](chart.png) and <https://example.org>.\n'
+        'Reference [link][ref] and <span class="x">inline html</span>.\n\n'
         "***\n\n> a quoted paragraph, wrapped at forty characters\n> or more, joins up\n\n* star bullet\n+ plus bullet\n\n"
         "| a | b |\n|---|:-:|\n| 1 | 2 |\n\n[ref]: https://example.org/ref\n"
     )
@@ -129,14 +133,18 @@ def test_markdown_code_blocks_keep_their_lines():
 
 # -- formats and documents -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("key", "text", "expected"), [
-    ("notes/a.md", None, "markdown"),
-    ("a.MARKDOWN", None, "markdown"),
-    ("page.htm", None, "html"),
-    ("page.txt", "  <!DOCTYPE html><html>", "html"),
-    ("page.txt", "plain <b>text</b>", "text"),
-    ("README", None, "text"),
-])
+
+@pytest.mark.parametrize(
+    ("key", "text", "expected"),
+    [
+        ("notes/a.md", None, "markdown"),
+        ("a.MARKDOWN", None, "markdown"),
+        ("page.htm", None, "html"),
+        ("page.txt", "  <!DOCTYPE html><html>", "html"),
+        ("page.txt", "plain <b>text</b>", "text"),
+        ("README", None, "text"),
+    ],
+)
 def test_document_format(key, text, expected):
     assert document_format(key, text) == expected
 

@@ -31,11 +31,16 @@ def ref(key: str, hours: float = 1) -> DocumentRef:
 
 # -- the key -------------------------------------------------------------------------------
 
+
 def test_recipe_fingerprint_is_stable_and_changes_with_every_knob():
     assert RECIPE.fingerprint == Recipe(1024, 96, "approx-v2:4-letters", 1).fingerprint
-    variants = [Recipe(512, 96, "approx-v2:4-letters", 1), Recipe(1024, 0, "approx-v2:4-letters", 1),
-                Recipe(1024, 96, "other", 1), Recipe(1024, 96, "approx-v2:4-letters", 2),
-                Recipe(1024, 96, "approx-v2:4-letters", 1, cleaning_version=99)]
+    variants = [
+        Recipe(512, 96, "approx-v2:4-letters", 1),
+        Recipe(1024, 0, "approx-v2:4-letters", 1),
+        Recipe(1024, 96, "other", 1),
+        Recipe(1024, 96, "approx-v2:4-letters", 2),
+        Recipe(1024, 96, "approx-v2:4-letters", 1, cleaning_version=99),
+    ]
     assert len({RECIPE.fingerprint, *(v.fingerprint for v in variants)}) == 6
 
 
@@ -67,6 +72,7 @@ def test_damaged_records_read_as_missing():
 
 # -- the window ----------------------------------------------------------------------------
 
+
 def test_window_is_half_open():
     window = Window(T0, T0 + timedelta(days=1))
     assert window.contains(T0) and window.contains(T0 + timedelta(hours=23, minutes=59, seconds=59))
@@ -80,7 +86,8 @@ def test_the_run_window_is_the_data_interval_unless_params_say_otherwise():
     assert Window.for_run(T0, end, since="2026-02-01") == Window(datetime(2026, 2, 1, tzinfo=UTC), None)
     assert Window.for_run(T0, end, until="2026-02-01T12:00:00Z") == Window(None, datetime(2026, 2, 1, 12, tzinfo=UTC))
     assert Window.for_run(T0, end, since="2026-02-01T01:00:00+01:00", until="2026-02-02") == Window(
-        datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 2, tzinfo=UTC))
+        datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 2, tzinfo=UTC)
+    )
     assert Window.for_run(T0, end, since="2026-02-01", all_documents=True) == Window(None, None)
 
 
@@ -92,8 +99,7 @@ def test_bad_windows_are_refused():
 
 
 def test_selection_takes_the_window_ignores_unsupported_files_and_our_own_outputs():
-    refs = [ref("b.md", 2), ref("a.txt", 3), ref("old.txt", -1), ref("late.txt", 24), ref("scan.pdf", 5),
-            ref("out/summaries/a.txt/x.md", 4)]
+    refs = [ref("b.md", 2), ref("a.txt", 3), ref("old.txt", -1), ref("late.txt", 24), ref("scan.pdf", 5), ref("out/summaries/a.txt/x.md", 4)]
     selected, ignored = select_documents(refs, Window(T0, T0 + timedelta(days=1)), exclude_prefix="out/")
     assert [r.key for r in selected] == ["a.txt", "b.md"]
     assert ignored == [{"key": "scan.pdf", "reason": "unsupported file type (only text, markdown and HTML documents)"}]
@@ -101,25 +107,29 @@ def test_selection_takes_the_window_ignores_unsupported_files_and_our_own_output
 
 # -- the manifest --------------------------------------------------------------------------
 
+
 def test_manifest_records_every_document_and_what_happened_to_it():
     documents = [ref("a.txt").to_json(), ref("b.txt").to_json(), ref("c.txt").to_json(), ref("d.txt").to_json()]
     outputs = {"json": "/out/x.json", "markdown": "/out/x.md"}
     manifest = build_manifest(
-        dag_id="batch_summarization", run_id="manual__1", window={"since": "s", "until": "u"}, source="/in", output="/out",
-        identity={"agent": "summarizer-agent", "namespace": "default", "agentUrl": "http://a", "model": "m:1",
-                  "digest": DIGEST, "source": "ollama"},
+        dag_id="batch_summarization",
+        run_id="manual__1",
+        window={"since": "s", "until": "u"},
+        source="/in",
+        output="/out",
+        identity={"agent": "summarizer-agent", "namespace": "default", "agentUrl": "http://a", "model": "m:1", "digest": DIGEST, "source": "ollama"},
         recipe={**RECIPE.to_json()},
         documents=documents,
-        outcomes={"a.txt": {"key": "a.txt", "status": "summarized", "contentSha256": SHA, "outputs": outputs, "chunks": 2,
-                            "modelCalls": 3},
-                  "b.txt": {"key": "b.txt", "status": "skipped", "contentSha256": SHA, "outputs": outputs}},
+        outcomes={
+            "a.txt": {"key": "a.txt", "status": "summarized", "contentSha256": SHA, "outputs": outputs, "chunks": 2, "modelCalls": 3},
+            "b.txt": {"key": "b.txt", "status": "skipped", "contentSha256": SHA, "outputs": outputs},
+        },
         failures={"c.txt": {"key": "c.txt", "error": "not UTF-8 text", "contentSha256": "ee" * 32}},
         ignored=[{"key": "scan.pdf", "reason": "unsupported"}],
     )
     assert manifest["counts"] == {"documents": 4, "summarized": 1, "skipped": 1, "failed": 2, "ignored": 1}
     assert manifest["summarized"] == ["a.txt"] and manifest["skipped"] == ["b.txt"]
-    assert manifest["failures"] == [{"key": "c.txt", "error": "not UTF-8 text"},
-                                    {"key": "d.txt", "error": "the document's task did not finish (see its log)"}]
+    assert manifest["failures"] == [{"key": "c.txt", "error": "not UTF-8 text"}, {"key": "d.txt", "error": "the document's task did not finish (see its log)"}]
     entries = {e["key"]: e for e in manifest["documents"]}
     assert entries["a.txt"]["chunks"] == 2 and entries["a.txt"]["outputs"] == outputs
     assert entries["c.txt"]["contentSha256"] == "ee" * 32 and entries["d.txt"]["contentSha256"] is None

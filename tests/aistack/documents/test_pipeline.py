@@ -66,8 +66,7 @@ def test_the_same_bytes_and_model_are_skipped_without_calling_the_agent(stores):
     first = process_document(ref, source, output, IDENTITY, SETTINGS, Factory())
     factory = Factory()
     again = process_document(ref, source, output, IDENTITY, SETTINGS, factory)
-    assert again == {"key": "field-report.html", "status": SKIPPED, "contentSha256": first["contentSha256"],
-                     "outputs": first["outputs"]}
+    assert again == {"key": "field-report.html", "status": SKIPPED, "contentSha256": first["contentSha256"], "outputs": first["outputs"]}
     assert factory.made == 0
     forced = process_document(ref, source, output, IDENTITY, SETTINGS, factory, force=True)
     assert forced["status"] == SUMMARIZED and factory.made == 1
@@ -98,10 +97,13 @@ def test_a_damaged_summary_record_is_replaced(stores):
     assert json.loads(Path(first["outputs"]["json"]).read_text())["summary"]
 
 
-@pytest.mark.parametrize(("content", "error"), [
-    (b"caf\xe9 au lait", "not UTF-8 text: byte 0xe9 at offset 3"),
-    (b"<!-- only a comment -->\n", "empty after cleaning"),
-])
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b"caf\xe9 au lait", "not UTF-8 text: byte 0xe9 at offset 3"),
+        (b"<!-- only a comment -->\n", "empty after cleaning"),
+    ],
+)
 def test_bad_content_fails_permanently_with_its_hash(stores, content, error):
     source, output = stores
     source.write("bad.md", content)
@@ -128,6 +130,7 @@ def test_a_budget_that_cannot_work_is_refused_early():
 
 
 # -- the model's identity ------------------------------------------------------------------
+
 
 @pytest.fixture
 def served_agent(repo, tmp_path, monkeypatch):

@@ -88,8 +88,7 @@ def test_s3_store_lists_reads_and_writes_under_its_prefix(s3):
     store = open_store(f"s3://{BUCKET}/in/", lambda: s3)
     assert isinstance(store, S3Store)
     refs = sorted(store.list(), key=lambda r: r.key)
-    assert [(r.key, r.uri, r.size) for r in refs] == [
-        ("a.txt", f"s3://{BUCKET}/in/a.txt", 4), ("sub/b.md", f"s3://{BUCKET}/in/sub/b.md", 4)]
+    assert [(r.key, r.uri, r.size) for r in refs] == [("a.txt", f"s3://{BUCKET}/in/a.txt", 4), ("sub/b.md", f"s3://{BUCKET}/in/sub/b.md", 4)]
     assert all(before <= r.modified <= after and r.modified.tzinfo is not None for r in refs)
     assert store.read("sub/b.md") == b"text" and store.read_optional("nothing.txt") is None
     assert store.write("out/x.json", b"{}", "application/json") == f"s3://{BUCKET}/in/out/x.json"

@@ -13,20 +13,23 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "documents"
 approx = ApproxTokenizer()
 
 
-@pytest.mark.parametrize(("text", "tokens"), [
-    ("", 0),
-    ("the", 1),
-    ("summarization", 4),  # summ|ariz|atio|n
-    ("The cat sat.", 4),
-    ("2026-01-02", 13),  # numbers: a token per digit and one more; the dashes
-    ("12345678", 10),
-    ("tug_bollard", 5),  # tug|_(2)|boll|ard
-    ("a\n\nb", 4),  # newlines count, spaces do not
-    ("   spaced    out   ", 3),  # spac|ed out
-    ("é", 2),
-    ("抹茶", 6),
-    ("🙂", 4),
-])
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("", 0),
+        ("the", 1),
+        ("summarization", 4),  # summ|ariz|atio|n
+        ("The cat sat.", 4),
+        ("2026-01-02", 13),  # numbers: a token per digit and one more; the dashes
+        ("12345678", 10),
+        ("tug_bollard", 5),  # tug|_(2)|boll|ard
+        ("a\n\nb", 4),  # newlines count, spaces do not
+        ("   spaced    out   ", 3),  # spac|ed out
+        ("é", 2),
+        ("抹茶", 6),
+        ("🙂", 4),
+    ],
+)
 def test_counts(text, tokens):
     assert count_tokens(text) == tokens
 
@@ -34,7 +37,7 @@ def test_counts(text, tokens):
 def test_pieces_cover_every_non_space_character_and_their_costs_add_up():
     text = "Crème brûlée, 80 °C: whisk 抹茶!\n\nDone 🙂"
     pieces = approx.pieces(text)
-    covered = "".join(text[p.start:p.end] for p in pieces)
+    covered = "".join(text[p.start : p.end] for p in pieces)
     assert covered == "".join(text.split(" ")).replace("\n", "\n")  # every character but spaces
     assert sum(p.cost for p in pieces) == approx.count(text)
     assert all(p.cost >= 1 for p in pieces)

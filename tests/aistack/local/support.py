@@ -18,8 +18,7 @@ COMMAND = [str(SCRIPT)] if SCRIPT.is_file() else [sys.executable, "-m", "aistack
 def clean_env(home: Path, fake_home: Path) -> dict[str, str]:
     """No real Ollama, no AWS, no Airflow settings of the test session: the embedded runtime and the
     run's private Airflow home, as on a fresh laptop."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AIRFLOW", "AWS_", "AISTACK_", "OLLAMA_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_", "AISTACK_", "OLLAMA_"))}
     env.update(AISTACK_HOME=str(home), HOME=str(fake_home), NO_COLOR="1", PYTHONUNBUFFERED="1")
     return env
 
@@ -49,7 +48,6 @@ def aistack_run(home: Path, *args: str, timeout: float = 900, cwd: Path = REPO) 
     trace = traces / f"trace-{len(list(traces.glob('*.json')))}.json"
     user_home = home / "user-home"
     user_home.mkdir(exist_ok=True)
-    done = subprocess.run([*COMMAND, "run", *args, "--trace", str(trace)], cwd=cwd, env=clean_env(home, user_home),
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run([*COMMAND, "run", *args, "--trace", str(trace)], cwd=cwd, env=clean_env(home, user_home), capture_output=True, text=True, timeout=timeout)
     data = json.loads(trace.read_text()) if trace.exists() else None
     return Run(done.returncode, done.stdout, done.stderr, data)

@@ -23,8 +23,7 @@ from tests.aistack.local.support import REPO, Run, aistack_run
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 EXAMPLES = sorted(
-    folder.name for folder in (REPO / "examples").iterdir()
-    if folder.is_dir() and any("kind: TaskOrchestration" in f.read_text() for f in folder.glob("*.yaml"))
+    folder.name for folder in (REPO / "examples").iterdir() if folder.is_dir() and any("kind: TaskOrchestration" in f.read_text() for f in folder.glob("*.yaml"))
 )
 
 
@@ -129,8 +128,11 @@ def check_private(home: Path) -> None:
     """Nothing in the data directory (the Airflow database with every prompt and answer, the logs,
     the outputs, the agents' token) can be read by another local user."""
     harness = {home / "traces", home / "user-home"}  # made by this test's support code, not by aistack
-    shared = [f"{oct(p.stat().st_mode & 0o777)} {p}" for p in [home, *home.rglob("*")]
-              if not p.is_symlink() and p.stat().st_mode & 0o077 and not any(p == h or h in p.parents for h in harness)]
+    shared = [
+        f"{oct(p.stat().st_mode & 0o777)} {p}"
+        for p in [home, *home.rglob("*")]
+        if not p.is_symlink() and p.stat().st_mode & 0o077 and not any(p == h or h in p.parents for h in harness)
+    ]
     assert not shared, "readable by others:\n" + "\n".join(shared[:20])
 
 
@@ -193,9 +195,14 @@ def test_keep_running_leaves_the_agents_up_until_interrupted(home: Path, tmp_pat
 
     (tmp_path / "user").mkdir()
     text = "Question: How many legs does a spider have?\n\nContext: Spiders have eight legs."
-    process = subprocess.Popen([*COMMAND, "run", str(REPO / "examples" / "question-answering"), "--input", text, "--keep-running",
-                                "--output-dir", str(tmp_path / "out")], cwd=REPO, env=clean_env(home, tmp_path / "user"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*COMMAND, "run", str(REPO / "examples" / "question-answering"), "--input", text, "--keep-running", "--output-dir", str(tmp_path / "out")],
+        cwd=REPO,
+        env=clean_env(home, tmp_path / "user"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: list[str] = []
     try:
         assert process.stdout is not None

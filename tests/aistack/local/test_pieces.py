@@ -42,11 +42,14 @@ def test_s3_output_is_written_locally_without_an_aws_connection(tmp_path: Path, 
     assert "no AWS connection is configured" in target.describe()
 
 
-@pytest.mark.parametrize("env, files", [
-    ({"AIRFLOW_CONN_AWS_DEFAULT": "aws://?region_name=eu-west-1"}, []),
-    ({"AWS_ACCESS_KEY_ID": "AKIA..."}, []),
-    ({}, [".aws/credentials"]),
-])
+@pytest.mark.parametrize(
+    "env, files",
+    [
+        ({"AIRFLOW_CONN_AWS_DEFAULT": "aws://?region_name=eu-west-1"}, []),
+        ({"AWS_ACCESS_KEY_ID": "AKIA..."}, []),
+        ({}, [".aws/credentials"]),
+    ],
+)
 def test_s3_output_stays_s3_with_an_aws_connection(tmp_path: Path, env, files):
     for name in files:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -114,8 +117,7 @@ def test_the_worker_gets_a_private_airflow_home(tmp_path: Path):
     time.sleep(0.01)
     home.install_bundle()
     assert dag_file.stat().st_mtime_ns == written, "an unchanged DAG file is not rewritten"
-    env = home.environment({"AIRFLOW__CORE__DAGS_FOLDER": "/elsewhere", "AIRFLOW_CONN_AWS_DEFAULT": "aws://", "PATH": "/bin"},
-                           tmp_path / "pipelines")
+    env = home.environment({"AIRFLOW__CORE__DAGS_FOLDER": "/elsewhere", "AIRFLOW_CONN_AWS_DEFAULT": "aws://", "PATH": "/bin"}, tmp_path / "pipelines")
     assert env["AIRFLOW_HOME"] == str(tmp_path.resolve() / "airflow")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path.resolve()}/airflow/airflow.db"
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(home.bundle)
@@ -145,13 +147,19 @@ def test_the_console_prints_steps_tokens_and_the_result():
     console.step("answer", "running")
     console.token("chat-agent", "About 21\nhours.")
     console.step("answer", "success")
-    outcome = RunOutcome(True, "every step completed", "aistack__default__question-answering", "manual__1",
-                         tasks=[{"task": "answer", "state": "success", "attempts": 1, "duration": 1.5},
-                                {"task": "check-answer", "state": "success", "attempts": 2, "duration": 2.0}],
-                         results={"answer": {"artifacts": [{"name": "answer", "mediaType": "text/plain", "text": "About 21 hours."}]},
-                                  "check-answer": {"artifacts": [{"name": "verdict", "mediaType": "application/json",
-                                                                  "data": {"passed": True, "score": 9, "issues": []}}]}},
-                         outputs=["/out/result.json"], log=Path("/logs/run.log"))
+    outcome = RunOutcome(
+        True,
+        "every step completed",
+        "aistack__default__question-answering",
+        "manual__1",
+        tasks=[{"task": "answer", "state": "success", "attempts": 1, "duration": 1.5}, {"task": "check-answer", "state": "success", "attempts": 2, "duration": 2.0}],
+        results={
+            "answer": {"artifacts": [{"name": "answer", "mediaType": "text/plain", "text": "About 21 hours."}]},
+            "check-answer": {"artifacts": [{"name": "verdict", "mediaType": "application/json", "data": {"passed": True, "score": 9, "issues": []}}]},
+        },
+        outputs=["/out/result.json"],
+        log=Path("/logs/run.log"),
+    )
     console.result(example_plan("question-answering"), outcome)
     text = out.getvalue()
     assert "answer               running\n           │ About 21\n           │ hours.\n" in text

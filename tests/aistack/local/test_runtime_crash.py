@@ -38,8 +38,12 @@ def test_killing_the_runtime_during_a_step_fails_the_run_within_seconds_and_stop
     home, user_home = tmp_path / "home", tmp_path / "user"
     user_home.mkdir()
     process = subprocess.Popen(
-        [*COMMAND, "run", str(EXAMPLE), "--input-file", str(EXAMPLE / "document.md")], cwd=REPO,
-        env=clean_env(home, user_home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [*COMMAND, "run", str(EXAMPLE), "--input-file", str(EXAMPLE / "document.md")],
+        cwd=REPO,
+        env=clean_env(home, user_home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines: list[str] = []
     try:

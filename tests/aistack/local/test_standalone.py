@@ -30,9 +30,14 @@ def airflow_ui(tmp_path: Path):
     """The running command, its announced URL and login, and what it printed so far."""
     port = free_port()
     (tmp_path / "user").mkdir()
-    process = subprocess.Popen([*COMMAND, "airflow", str(EXAMPLE), "--port", str(port)], cwd=REPO,
-                               env=clean_env(tmp_path / "home", tmp_path / "user"),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [*COMMAND, "airflow", str(EXAMPLE), "--port", str(port)],
+        cwd=REPO,
+        env=clean_env(tmp_path / "home", tmp_path / "user"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         assert process.stdout is not None
@@ -75,8 +80,7 @@ def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalon
     assert tasks == {"answer": "success", "check-answer": "success", "publish": "success"}
     conf = call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["conf"]
     assert conf == {"input": question}
-    answer = call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/answer/xcomEntries/return_value",
-                  params={"deserialize": True})["value"]
+    answer = call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/answer/xcomEntries/return_value", params={"deserialize": True})["value"]
     assert answer, "the step's result is in XCom"
 
     page = httpx.get(f"{base}/aistack/orchestrations", headers={"Authorization": f"Bearer {token}"}, timeout=20).json()
@@ -102,8 +106,14 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run([*COMMAND, "airflow", str(EXAMPLE), "--port", str(port)], cwd=REPO, capture_output=True,
-                                text=True, env=clean_env(tmp_path / "home", tmp_path / "user"), timeout=120)
+        result = subprocess.run(
+            [*COMMAND, "airflow", str(EXAMPLE), "--port", str(port)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env=clean_env(tmp_path / "home", tmp_path / "user"),
+            timeout=120,
+        )
     assert result.returncode == 2
     assert f"port {port} on 127.0.0.1 is in use" in result.stderr and "--port" in result.stderr
     assert not (tmp_path / "home" / "airflow-ui").exists(), "nothing was started or written"
@@ -116,8 +126,14 @@ def test_invalid_resources_are_listed_and_nothing_starts(tmp_path: Path):
     folder.mkdir()
     task = (EXAMPLE / "task.yaml").read_text().replace("dependsOn", "dependsOnn", 1)
     (folder / "task.yaml").write_text(task)
-    result = subprocess.run([*COMMAND, "airflow", str(folder), "--port", str(free_port())], cwd=REPO, capture_output=True,
-                            text=True, env=clean_env(tmp_path / "home", tmp_path / "user"), timeout=120)
+    result = subprocess.run(
+        [*COMMAND, "airflow", str(folder), "--port", str(free_port())],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path / "home", tmp_path / "user"),
+        timeout=120,
+    )
     assert result.returncode == 2
     assert 'dependsOnn: unknown field (did you mean "dependsOn"?)' in result.stderr
     assert "nothing was started" in result.stderr

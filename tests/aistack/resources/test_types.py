@@ -9,8 +9,13 @@ from aistack.resources.types import Duration, Quantity, ResourceName, Version, f
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("5m", timedelta(minutes=5)), ("90s", timedelta(seconds=90)), ("1h30m", timedelta(hours=1, minutes=30)),
-     ("250ms", timedelta(milliseconds=250)), ("1.5h", timedelta(minutes=90))],
+    [
+        ("5m", timedelta(minutes=5)),
+        ("90s", timedelta(seconds=90)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("250ms", timedelta(milliseconds=250)),
+        ("1.5h", timedelta(minutes=90)),
+    ],
 )
 def test_durations_parse_go_style(text, expected):
     assert parse_duration(text) == expected

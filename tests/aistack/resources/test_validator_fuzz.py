@@ -23,22 +23,46 @@ from aistack.resources.manifests import load_text
 from aistack.resources.validation import validate_documents
 
 SEED = Path(__file__).resolve().parents[2] / "resources" / "seed"
-MANIFESTS = [yaml.safe_load((SEED / name).read_text()) for name in
-             ("ollamaagent.yaml", "ollamamodeldefinition.yaml", "taskorchestration.yaml")]
+MANIFESTS = [yaml.safe_load((SEED / name).read_text()) for name in ("ollamaagent.yaml", "ollamamodeldefinition.yaml", "taskorchestration.yaml")]
 BUDGET = timedelta(seconds=5)  # per input; validating a seed manifest takes about a millisecond
 FUZZ = settings(max_examples=300, derandomize=True, deadline=BUDGET, suppress_health_check=[HealthCheck.too_slow])
 
-HOSTILE_TEXT = st.sampled_from([
-    "", " ", "abc\n", "bad name!", "{{ conn.aws_default.password }}", "{% endraw %}", "../../etc/passwd", "/abs",
-    "x" * 70_000, "\x00", "\u202e", "${HOME}", "$(id)", '{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}',
-    '{{printf "%*d" 100000000 1}}', "1e400", "-1", "9" * 400, "5m" * 1000, "a." * 130, "http://169.254.169.254/",
-])
+HOSTILE_TEXT = st.sampled_from(
+    [
+        "",
+        " ",
+        "abc\n",
+        "bad name!",
+        "{{ conn.aws_default.password }}",
+        "{% endraw %}",
+        "../../etc/passwd",
+        "/abs",
+        "x" * 70_000,
+        "\x00",
+        "\u202e",
+        "${HOME}",
+        "$(id)",
+        '{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}',
+        '{{printf "%*d" 100000000 1}}',
+        "1e400",
+        "-1",
+        "9" * 400,
+        "5m" * 1000,
+        "a." * 130,
+        "http://169.254.169.254/",
+    ]
+)
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True),
-    st.text(max_size=40), HOSTILE_TEXT,
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=40),
+    HOSTILE_TEXT,
 )
 VALUES = st.recursive(
-    SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
     max_leaves=30,
 )
 

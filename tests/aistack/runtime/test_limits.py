@@ -33,8 +33,7 @@ def post(tmp_path, content, headers=None) -> httpx.Response:
 
 def too_large(response: httpx.Response, size: str) -> None:
     assert response.status_code == 413
-    assert response.json() == {"error": f"the request body is {size}; the embedded runtime accepts at most {LIMIT} "
-                                        f"bytes (set {MAX_BODY_ENV} to change that)"}
+    assert response.json() == {"error": f"the request body is {size}; the embedded runtime accepts at most {LIMIT} bytes (set {MAX_BODY_ENV} to change that)"}
 
 
 def test_a_body_within_the_limit_reaches_the_handler(tmp_path):
@@ -81,8 +80,13 @@ def test_every_exchange_of_a_legacy_template_spends_one_shared_budget():
     template = gotemplate.parse(f"{{{{ range {steps} }}}}{{{{ end }}}}{{{{ .Prompt }}}}")
     one = [prompt.Message("user", "q")]
     assert prompt.render_template(template, one) == "q"
-    conversation = [prompt.Message("user", "q1"), prompt.Message("assistant", "a1"),
-                    prompt.Message("user", "q2"), prompt.Message("assistant", "a2"), prompt.Message("user", "q3")]
+    conversation = [
+        prompt.Message("user", "q1"),
+        prompt.Message("assistant", "a1"),
+        prompt.Message("user", "q2"),
+        prompt.Message("assistant", "a2"),
+        prompt.Message("user", "q3"),
+    ]
     with pytest.raises(gotemplate.TemplateError, match="steps"):
         prompt.render_template(template, conversation)
 
@@ -102,5 +106,4 @@ def test_a_prompt_far_longer_than_the_context_is_refused_before_tokenizing():
     with pytest.raises(ApiError) as error:
         generation.tokenize(Untokenizable(), "é" * limit)  # two bytes each
     assert error.value.status == 400
-    assert error.value.message.startswith(f"the prompt is {2 * limit} bytes, far more than the context of 100 tokens "
-                                          f"holds: at most {limit} bytes are accepted")
+    assert error.value.message.startswith(f"the prompt is {2 * limit} bytes, far more than the context of 100 tokens holds: at most {limit} bytes are accepted")

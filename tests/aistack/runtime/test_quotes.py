@@ -48,8 +48,7 @@ def _grammar(schema):
 
 
 def test_a_list_of_free_strings_quotes_sentences_not_headings():
-    schema = {"type": "object", "required": ["points"],
-              "properties": {"points": {"type": "array", "maxItems": 4, "items": {"type": "string"}}}}
+    schema = {"type": "object", "required": ["points"], "properties": {"points": {"type": "array", "maxItems": 4, "items": {"type": "string"}}}}
     text = _grammar(schema)
     assert '"\\"Visits grew steadily.\\""' in text
     assert "What we found" not in text and "pool closed" not in text
@@ -61,15 +60,17 @@ def test_a_single_free_string_is_an_enum_of_every_quote_that_fits():
 
 
 def test_constrained_strings_and_other_types_are_left_alone():
-    schema = {"type": "object", "properties": {"label": {"type": "string", "enum": ["a", "b"]},
-                                               "score": {"type": "integer"}, "when": {"type": "string", "format": "date"}}}
+    schema = {
+        "type": "object",
+        "properties": {"label": {"type": "string", "enum": ["a", "b"]}, "score": {"type": "integer"}, "when": {"type": "string", "format": "date"}},
+    }
     assert quotes.quoted_schema(schema, quotes.sentences(DOCUMENT), []) == schema
 
 
 @pytest.mark.parametrize("low, high", [(0, 2), (1, 3), (3, 3), (2, 10)])
 def test_the_ordered_rule_parses_for_any_bounds(low, high):
     rules = quotes.ordered_quotes_rule("x", ["a b c.", "d e f.", "g h i.", "j k l."], low, high)
-    LlamaGrammar.from_string("root ::= x\nspace ::= \" \"?\n" + "\n".join(rules), verbose=False)
+    LlamaGrammar.from_string('root ::= x\nspace ::= " "?\n' + "\n".join(rules), verbose=False)
 
 
 def test_the_real_model_quotes_in_order_each_once(tmp_path):
@@ -79,15 +80,15 @@ def test_the_real_model_quotes_in_order_each_once(tmp_path):
     from aistack.runtime.config import RuntimeConfig
     from aistack.runtime.endpoint import embedded_server
 
-    schema = {"type": "object", "required": ["points"],
-              "properties": {"points": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"type": "string"}}}}
+    schema = {"type": "object", "required": ["points"], "properties": {"points": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"type": "string"}}}}
     with embedded_server(RuntimeConfig(store=tmp_path / "ollama", substitutions={"*": "smollm2:135m"}, n_ctx=1024)) as server:
         client = ollama.Client(host=server.url)
         client.create(model="stand-in:1", from_="llama2")
         offered = [q for q in quotes.sentences(DOCUMENT) if q[-1] in ".!?"]
         for seed in (1, 2, 3):
-            answer = client.chat(model="stand-in:1", messages=[{"role": "user", "content": DOCUMENT}], format=schema,
-                                 options={"seed": seed, "temperature": 1.0, "num_predict": 256})
+            answer = client.chat(
+                model="stand-in:1", messages=[{"role": "user", "content": DOCUMENT}], format=schema, options={"seed": seed, "temperature": 1.0, "num_predict": 256}
+            )
             points = json.loads(answer.message.content)["points"]
             assert 1 <= len(points) <= 3 and all(p in offered for p in points), points
             assert [offered.index(p) for p in points] == sorted({offered.index(p) for p in points}), "in order, each once"

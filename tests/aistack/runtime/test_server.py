@@ -135,10 +135,7 @@ def test_a_substituted_models_template_is_sent_inside_the_substitutes_chat_templ
         "Instructions: Create a summary that includes:\n- Main points\n- Key findings\n- Action items\n\n"
         f"Response format:\n{response_format_text(definition)}"
     )
-    expected = (
-        f"<|im_start|>system\n{definition.spec.build.system}<|im_end|>\n"
-        f"<|im_start|>user\n{body}<|im_end|>\n<|im_start|>assistant\n"
-    )
+    expected = f"<|im_start|>system\n{definition.spec.build.system}<|im_end|>\n<|im_start|>user\n{body}<|im_end|>\n<|im_start|>assistant\n"
     generated = client.generate(model=request.model, prompt=document, options=FAST | {"num_predict": 1})
     assert list(generated.context[: generated.prompt_eval_count]) == _prompt_tokens(client, request.model, expected)
     chat = client.chat(model=request.model, messages=[{"role": "user", "content": document}], options=FAST | {"num_predict": 1})
@@ -150,8 +147,12 @@ def test_a_substituted_models_template_is_sent_inside_the_substitutes_chat_templ
 
 def test_a_custom_template_on_a_base_named_as_it_is_renders_exactly_as_ollama_does(client, built):
     definition, _ = built["summarizer-model"]
-    client.create(model="direct-template:1", from_="smollm2:135m", system=definition.spec.build.system,
-                  template="{{ if .System }}{{.System}}{{ end }}\n\nContext: {{.Prompt}}\n")
+    client.create(
+        model="direct-template:1",
+        from_="smollm2:135m",
+        system=definition.spec.build.system,
+        template="{{ if .System }}{{.System}}{{ end }}\n\nContext: {{.Prompt}}\n",
+    )
     document = "The meeting moved to Friday."
     expected = f"{definition.spec.build.system}\n\nContext: {document}\n"
     generated = client.generate(model="direct-template:1", prompt=document, options=FAST | {"num_predict": 1})
@@ -171,12 +172,9 @@ def test_a_substitute_samples_no_hotter_than_its_ceiling(client, built):
 
 def test_without_template_the_gguf_chat_template_and_messages_are_used(client, built):
     definition, request = built["classifier-model"]
-    examples = "".join(
-        f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in definition.spec.build.messages
-    )
+    examples = "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in definition.spec.build.messages)
     expected = (
-        f"<|im_start|>system\n{definition.spec.build.system}<|im_end|>\n{examples}"
-        "<|im_start|>user\nPlease reset my password.<|im_end|>\n<|im_start|>assistant\n"
+        f"<|im_start|>system\n{definition.spec.build.system}<|im_end|>\n{examples}<|im_start|>user\nPlease reset my password.<|im_end|>\n<|im_start|>assistant\n"
     )
     generated = client.generate(model=request.model, prompt="Please reset my password.", options=FAST | {"num_predict": 1})
     assert list(generated.context[: generated.prompt_eval_count]) == _prompt_tokens(client, request.model, expected)
@@ -197,7 +195,9 @@ def test_json_schema_format_output_validates(client, built):
 
 def test_json_format_output_parses(client):
     response = client.generate(
-        model="smollm2", prompt="Give a JSON object with a name and an age.", format="json",
+        model="smollm2",
+        prompt="Give a JSON object with a name and an age.",
+        format="json",
         options={"temperature": 0, "num_predict": 64},
     )
     assert isinstance(json.loads(response.response), dict)
@@ -251,7 +251,8 @@ def test_concurrent_chats_all_succeed(client, built):
 
     def chat(i: int):
         return client.chat(
-            model=request.model, messages=[{"role": "user", "content": f"Is {i} + {i} = {2 * i}?"}],
+            model=request.model,
+            messages=[{"role": "user", "content": f"Is {i} + {i} = {2 * i}?"}],
             options=FAST | {"num_predict": 8},
         )
 
@@ -265,8 +266,7 @@ def test_closing_a_stream_stops_the_generation(client, server):
         return server.log_path.read_text().count("generation cancelled after")
 
     before = cancellations()
-    stream = client.generate(model="smollm2", prompt="Write a very long story.", stream=True,
-                             options={"num_predict": 4000, "temperature": 0.8})
+    stream = client.generate(model="smollm2", prompt="Write a very long story.", stream=True, options={"num_predict": 4000, "temperature": 0.8})
     for _, _chunk in zip(range(3), stream):
         pass
     stream.close()
@@ -316,12 +316,18 @@ def test_the_grammar_holds_the_bounds_agents_put_on_strings_and_lists(client):
     """What aistack.agents.limits adds to an agent's schema, enforced by the real model's grammar."""
     from aistack.agents.limits import bounded_schema
 
-    schema = {"type": "object", "required": ["items"],
-              "properties": {"items": {"type": "array", "minItems": 2, "maxItems": 3,
-                                       "items": {"type": "string", "maxLength": 24}}}}
+    schema = {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "string", "maxLength": 24}}},
+    }
     for seed in (1, 2, 3):
-        response = client.chat(model="smollm2", messages=[{"role": "user", "content": "Write a very long story as JSON."}],
-                               format=bounded_schema(schema), options={"temperature": 1.0, "seed": seed, "num_predict": 200})
+        response = client.chat(
+            model="smollm2",
+            messages=[{"role": "user", "content": "Write a very long story as JSON."}],
+            format=bounded_schema(schema),
+            options={"temperature": 1.0, "seed": seed, "num_predict": 200},
+        )
         value = json.loads(response.message.content, strict=False)
         assert 2 <= len(value["items"]) <= 3, value
         for item in value["items"]:

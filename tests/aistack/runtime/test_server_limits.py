@@ -81,8 +81,9 @@ def test_a_declared_body_over_the_limit_gets_413_before_it_is_sent(server):
         sock.sendall((REQUEST + "Content-Length: 419430400\r\n\r\n").encode())  # 400 MB announced, none sent
         status, body = _response(sock)
     assert status == 413
-    assert body == {"error": f"the request body is 419430400 bytes; the embedded runtime accepts at most "
-                             f"{DEFAULT_MAX_BODY} bytes (set AISTACK_RUNTIME_MAX_BODY to change that)"}
+    assert body == {
+        "error": f"the request body is 419430400 bytes; the embedded runtime accepts at most {DEFAULT_MAX_BODY} bytes (set AISTACK_RUNTIME_MAX_BODY to change that)"
+    }
 
 
 def test_a_chunked_body_over_the_limit_is_cut_off_with_413(server):
@@ -115,8 +116,9 @@ def test_a_prompt_far_longer_than_the_context_is_refused_naming_the_sizes(client
     with pytest.raises(ollama.ResponseError) as error:
         client.generate(model="smollm2", prompt=text, raw=True, options=FAST)
     assert error.value.status_code == 400
-    assert error.value.error.startswith(f"the prompt is 300000 bytes, far more than the context of 8192 tokens holds: "
-                                        f"at most {8192 * PROMPT_BYTES_PER_TOKEN} bytes are accepted")
+    assert error.value.error.startswith(
+        f"the prompt is 300000 bytes, far more than the context of 8192 tokens holds: at most {8192 * PROMPT_BYTES_PER_TOKEN} bytes are accepted"
+    )
     assert time.perf_counter() - started < 10
 
 

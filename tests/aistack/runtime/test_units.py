@@ -66,8 +66,15 @@ def test_base_models_and_default_substitution():
 
 
 def _spec(**changes):
-    base = dict(base="smollm2:135m", base_digest="sha256:" + "0" * 64, base_size=1, requested_from="llama2",
-                substituted_from="llama2", system="You are terse.", parameters={"temperature": 0.5})
+    base = dict(
+        base="smollm2:135m",
+        base_digest="sha256:" + "0" * 64,
+        base_size=1,
+        requested_from="llama2",
+        substituted_from="llama2",
+        system="You are terse.",
+        parameters={"temperature": 0.5},
+    )
     return ModelSpec(**(base | changes))
 
 
@@ -103,7 +110,8 @@ LEGACY = "{{ if .System }}<s>{{ .System }}</s>{{ end }}<u>{{ .Prompt }}</u><a>{{
 def test_legacy_template_renders_each_exchange_and_stops_at_response():
     template = gotemplate.parse(LEGACY)
     messages = prompt.chat_messages(
-        "SYS", [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}],
+        "SYS",
+        [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}],
         [prompt.Message("user", "q2")],
     )
     assert prompt.render_template(template, messages) == "<s>SYS</s><u>q1</u><a>a1</a><u>q2</u><a>"
@@ -116,9 +124,7 @@ def test_messages_template_sees_all_messages_and_the_last_prompt():
 
 
 def test_request_system_replaces_the_model_system_and_stays_first():
-    messages = prompt.chat_messages(
-        "MODEL", [{"role": "user", "content": "ex"}], [prompt.Message("system", "REQ"), prompt.Message("user", "q")]
-    )
+    messages = prompt.chat_messages("MODEL", [{"role": "user", "content": "ex"}], [prompt.Message("system", "REQ"), prompt.Message("user", "q")])
     assert [(m.role, m.content) for m in messages] == [("system", "REQ"), ("user", "ex"), ("user", "q")]
 
 
@@ -149,13 +155,16 @@ def test_runtime_config_reads_aistack_home_and_defaults_the_substitution(tmp_pat
 def test_bounded_integer_ranges_become_enums_the_grammar_enforces():
     from aistack.runtime.formats import bounded_integers_as_enums
 
-    schema = {"type": "object", "properties": {
-        "score": {"type": "integer", "minimum": 0, "maximum": 10, "description": "d"},
-        "count": {"type": "integer", "minimum": 0},
-        "odd": {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 3},
-        "big": {"type": "integer", "minimum": 0, "maximum": 100000},
-        "tags": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 2}},
-    }}
+    schema = {
+        "type": "object",
+        "properties": {
+            "score": {"type": "integer", "minimum": 0, "maximum": 10, "description": "d"},
+            "count": {"type": "integer", "minimum": 0},
+            "odd": {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 3},
+            "big": {"type": "integer", "minimum": 0, "maximum": 100000},
+            "tags": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 2}},
+        },
+    }
     props = bounded_integers_as_enums(schema)["properties"]
     assert props["score"] == {"type": "integer", "enum": list(range(11)), "description": "d"}
     assert props["count"] == {"type": "integer", "minimum": 0}

@@ -22,8 +22,11 @@ from aistack.resources.orchestration import (
     ArtifactDeclaration,
     ArtifactReference,
     FailureAction,
+    ForEach,
     MediaType,
+    Schedule,
     StepCondition,
+    StepReview,
     StepVerdict,
     StorageType,
 )
@@ -41,6 +44,10 @@ TRIGGER_RULES = {
     StepCondition.ANY_SUCCESS: "one_success",
 }
 FIRST_RETRY_DELAY = timedelta(seconds=5)
+ITEMS_SUFFIX = "__items"
+REVIEW_SUFFIX = "__review"
+"""Task ids of the tasks a step adds: step names are RFC 1123 labels, which never hold "_", so
+these never equal a step's own id."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,32 @@ class StepPlan:
     artifacts: tuple[ArtifactDeclaration, ...]
     include_input: bool = True
     enforce_verdict: bool = True
+    for_each: ForEach | None = None
+    cache_ttl: timedelta | None = None
+    review: StepReview | None = None
+    input_rounds: int = 3
+    input_timeout: timedelta = timedelta(hours=1)
+
+    @property
+    def items_task_id(self) -> str | None:
+        """The task that lists a forEach step's items (None for a plain step)."""
+        return self.task_id + ITEMS_SUFFIX if self.for_each else None
+
+    @property
+    def review_task_id(self) -> str | None:
+        """The task where a person reviews the step's output (None without review)."""
+        return self.task_id + REVIEW_SUFFIX if self.review else None
+
+    @property
+    def results_task_id(self) -> str:
+        """The task whose XCom holds the step's results as downstream steps see them: the
+        reviewed (possibly edited) ones when the step is reviewed."""
+        return self.review_task_id or self.task_id
+
+    @property
+    def last_task_id(self) -> str:
+        """The step's last task: downstream steps and publish run after it."""
+        return self.results_task_id
 
     @property
     def takes_upstream_results(self) -> bool:
@@ -95,6 +128,7 @@ class PipelinePlan:
     prefix: str
     local_path: str | None
     failure_action: FailureAction
+    schedule: Schedule | None = None
 
     def step(self, task_id: str) -> StepPlan:
         return next(s for s in self.steps if s.task_id == task_id)
@@ -158,6 +192,11 @@ def plan(orchestration: TaskOrchestration) -> PipelinePlan:
             artifacts=tuple(step.artifacts or ()),
             include_input=step.include_input,
             enforce_verdict=step.verdict is StepVerdict.ENFORCED,
+            for_each=step.for_each,
+            cache_ttl=step.cache.ttl if step.cache else None,
+            review=step.review,
+            input_rounds=step.input_required.max_rounds if step.input_required else 3,
+            input_timeout=step.input_required.timeout if step.input_required else timedelta(hours=1),
         )
         for step in spec.pipeline
     )
@@ -181,6 +220,7 @@ def plan(orchestration: TaskOrchestration) -> PipelinePlan:
         prefix=storage.prefix if storage else "",
         local_path=storage.path if storage else None,
         failure_action=policy.failure_action if policy else FailureAction.CONTINUE,
+        schedule=spec.schedule,
     )
 
 

@@ -66,6 +66,147 @@ class StepVerdict(str, Enum):
     INFORMATIONAL = "informational"  # the verdict is recorded in the results only
 
 
+def _cel(rule: str, message: str) -> ConfigDict:
+    """A one-line rule the API server enforces too (x-kubernetes-validations), beside the Python check."""
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": [{"rule": rule, "message": message}]})
+
+
+class StorageType(str, Enum):
+    S3 = "s3"
+    LOCAL = "local"
+
+
+class ItemSplit(str, Enum):
+    """How the run's input becomes a list of items."""
+
+    JSON = "json"  # a JSON array: each element is an item
+    LINES = "lines"  # each non-blank line
+    PARAGRAPHS = "paragraphs"  # blocks separated by blank lines
+    SEPARATOR = "separator"  # pieces between occurrences of `separator`
+
+
+class ItemsFromInput(WireModel):
+    model_config = _cel("self.split != 'separator' || has(self.separator)", "separator is required when split is separator")
+
+    split: ItemSplit = Field(default=ItemSplit.JSON, description="`json` (a JSON array), `lines`, `paragraphs` or `separator`.")
+    separator: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = Field(default=None, description="The text between items (split separator).")
+
+    @model_validator(mode="after")
+    def _separator_when_needed(self) -> ItemsFromInput:
+        if self.split is ItemSplit.SEPARATOR and not self.separator:
+            raise ValueError("separator is required when split is separator")
+        return self
+
+
+JSON_PATH_PATTERN = r"^([A-Za-z0-9_-]+|\[[0-9]+\])(\.[A-Za-z0-9_-]+|\[[0-9]+\])*$"
+
+
+class ItemsFromArtifact(WireModel):
+    task_ref: StepName = Field(description="An upstream step (direct or transitive).")
+    artifact_name: StepName = Field(description="A JSON artifact that step declares.")
+    path: Annotated[StrictStr, Field(max_length=256, pattern=JSON_PATH_PATTERN)] | None = Field(
+        default=None, description="Where the array is inside the artifact, such as `documents` or `result.items[0]`; the artifact itself when omitted."
+    )
+
+
+class ItemWindow(str, Enum):
+    """Which objects of a storage listing become items."""
+
+    DATA_INTERVAL = "dataInterval"  # modified within the run's data interval: what arrived since the last scheduled run
+    ALL = "all"  # every object under the prefix
+
+
+class ItemsFromStorage(WireModel):
+    model_config = _cel("self.type != 's3' || has(self.bucket)", "bucket is required when type is s3")
+
+    type: StorageType = Field(description="`s3`, or `local` for a folder below the input directory (AISTACK_INPUT_DIR).")
+    bucket: StrictStr | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="S3 bucket (type s3).")
+    prefix: RelativeKey = Field(default="", description="Key prefix (S3) or folder (local) listed for items, e.g. `incoming/`.")
+    window: ItemWindow = Field(default=ItemWindow.DATA_INTERVAL, description="`dataInterval`: objects modified in the run's data interval; `all`: every object.")
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> ItemsFromStorage:
+        if self.type is StorageType.S3 and not self.bucket:
+            raise ValueError("bucket is required when type is s3")
+        return self
+
+
+class ItemFailure(str, Enum):
+    """What one failed item (after its retries) does to its step."""
+
+    FAIL = "fail"  # the step fails (the other items still finish)
+    CONTINUE = "continue"  # the step succeeds with the items that did; the failed ones are reported
+
+
+MAX_ITEMS = 10_000
+
+
+class ForEach(WireModel):
+    model_config = _cel(
+        "(has(self.fromInput) ? 1 : 0) + (has(self.fromArtifact) ? 1 : 0) + (has(self.fromStorage) ? 1 : 0) == 1",
+        "set exactly one of fromInput, fromArtifact and fromStorage",
+    )
+
+    from_input: ItemsFromInput | None = Field(default=None, description="Items from the run's input.")
+    from_artifact: ItemsFromArtifact | None = Field(default=None, description="Items from a JSON array in an upstream step's artifact.")
+    from_storage: ItemsFromStorage | None = Field(default=None, description="Items from the objects of an S3 prefix or a folder.")
+    max_parallel: StrictInt = Field(default=4, ge=1, le=64, description="Items run at the same time.")
+    max_items: StrictInt = Field(default=1000, ge=1, le=MAX_ITEMS, description="More items than this fails the step before any runs.")
+    on_item_failure: ItemFailure = Field(default=ItemFailure.FAIL, description="`fail`: a failed item fails the step; `continue`: it is reported and the rest go on.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ForEach:
+        sources = {"fromInput": self.from_input, "fromArtifact": self.from_artifact, "fromStorage": self.from_storage}
+        given = [name for name, value in sources.items() if value is not None]
+        if len(given) != 1:
+            raise ValueError(f"set exactly one of fromInput, fromArtifact and fromStorage (given: {', '.join(given) or 'none'})")
+        return self
+
+
+class StepCache(WireModel):
+    ttl: Duration = Field(default=timedelta(hours=24), description="How long a result may be reused.")
+
+    @model_validator(mode="after")
+    def _bounded_ttl(self) -> StepCache:
+        if not timedelta(minutes=1) <= self.ttl <= timedelta(days=365):
+            raise ValueError("ttl must be between 1m and 8760h")
+        return self
+
+
+class ReviewTimeout(str, Enum):
+    """What a review nobody answered in time means."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+SubjectText = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+
+
+class StepReview(WireModel):
+    subject: SubjectText | None = Field(default=None, description="The headline the reviewer sees; `Review <step>` when omitted.")
+    allow_edit: StrictBool = Field(default=False, description="The reviewer may replace the step's text artifacts before they go downstream.")
+    timeout: Duration = Field(default=timedelta(hours=24), description="How long to wait for a decision.")
+    on_timeout: ReviewTimeout = Field(default=ReviewTimeout.REJECT, description="`reject` (the step fails) or `approve` (the output goes on as it is).")
+
+    @model_validator(mode="after")
+    def _bounded_timeout(self) -> StepReview:
+        if not timedelta(minutes=1) <= self.timeout <= timedelta(days=30):
+            raise ValueError("timeout must be between 1m and 720h")
+        return self
+
+
+class InputRequired(WireModel):
+    max_rounds: StrictInt = Field(default=3, ge=0, le=20, description="Questions a person may answer before the step fails; 0: fail at the first.")
+    timeout: Duration = Field(default=timedelta(hours=1), description="How long each question waits for an answer; unanswered, the step fails.")
+
+    @model_validator(mode="after")
+    def _bounded_timeout(self) -> InputRequired:
+        if not timedelta(minutes=1) <= self.timeout <= timedelta(days=30):
+            raise ValueError("timeout must be between 1m and 720h")
+        return self
+
+
 class PipelineStep(WireModel):
     name: StepName = Field(description="Step name, unique in the pipeline; becomes the Airflow task id.")
     agent_ref: ResourceName = Field(description="The OllamaAgent that performs the step.")
@@ -95,17 +236,18 @@ class PipelineStep(WireModel):
         default=StepVerdict.ENFORCED,
         description="`enforced`: a quality verdict among the step's results that did not pass fails the step; `informational`: it is only recorded.",
     )
+    for_each: ForEach | None = Field(default=None, description="Run the step once per item (Airflow dynamic task mapping).")
+    cache: StepCache | None = Field(default=None, description="Reuse an earlier result of the same agent, model build and inputs.")
+    review: StepReview | None = Field(default=None, description="A person approves, rejects or edits the step's output before the pipeline goes on.")
+    input_required: InputRequired | None = Field(
+        default=None, description="When the agent asks for input, a person answers it in Airflow (default: up to 3 questions, 1h each)."
+    )
 
     @model_validator(mode="after")
     def _bounded_timeout(self) -> PipelineStep:
         if self.timeout is not None and not timedelta(seconds=1) <= self.timeout <= timedelta(hours=24):
             raise ValueError("timeout must be between 1s and 24h")
         return self
-
-
-def _cel(rule: str, message: str) -> ConfigDict:
-    """A one-line rule the API server enforces too (x-kubernetes-validations), beside the Python check."""
-    return ConfigDict(json_schema_extra={"x-kubernetes-validations": [{"rule": rule, "message": message}]})
 
 
 class PushNotifications(WireModel):
@@ -124,11 +266,6 @@ class PushNotifications(WireModel):
 class Communication(WireModel):
     streaming: StrictBool = Field(default=False, description="Stream tokens from the agents into the task logs.")
     push_notifications: PushNotifications | None = Field(default=None, description="Event webhooks.")
-
-
-class StorageType(str, Enum):
-    S3 = "s3"
-    LOCAL = "local"
 
 
 class OutputStorage(WireModel):
@@ -176,6 +313,46 @@ class ErrorPolicy(WireModel):
     failure_action: FailureAction = Field(default=FailureAction.CONTINUE, description="What a failed run does.")
 
 
+SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+ASSET_URI_PATTERN = r"^(aistack://taskorchestrations/[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\\s]+)$"
+
+
+class Schedule(WireModel):
+    model_config = _cel("has(self.cron) != has(self.assets)", "set exactly one of cron and assets")
+
+    cron: Annotated[StrictStr, Field(max_length=128)] | None = Field(
+        default=None, description="A cron expression (`0 6 * * *`) or a preset: " + ", ".join(SCHEDULE_PRESETS) + ". Runs cover data intervals."
+    )
+    assets: list[Annotated[StrictStr, Field(max_length=1024, pattern=ASSET_URI_PATTERN)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="Run when every listed asset was updated: `aistack://taskorchestrations/<namespace>/<name>` (another pipeline of the "
+        "same namespace published) or `s3://<bucket>/<key>` (an S3 object, through the Amazon provider).",
+    )
+    catchup: StrictBool = Field(default=False, description="Also run the intervals missed since the first one (cron only).")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.cron is None) == (self.assets is None):
+            raise ValueError("set exactly one of cron and assets")
+        if self.cron is not None:
+            check_cron(self.cron)
+        return self
+
+
+def check_cron(expression: str) -> None:
+    """A schedule Airflow accepts: a preset, or a five-field cron expression croniter parses."""
+    from croniter import croniter
+
+    if expression.startswith("@"):
+        if expression not in SCHEDULE_PRESETS:
+            raise ValueError(f"unknown preset {expression!r}: use one of {', '.join(SCHEDULE_PRESETS)} or a cron expression")
+        return
+    if len(expression.split()) != 5 or not croniter.is_valid(expression):
+        raise ValueError(f"invalid cron expression {expression!r}: write five fields, minute hour day month weekday, such as '0 6 * * *'")
+
+
 class OrchestrationSpec(WireModel):
     input: TaskInput = Field(description="The pipeline's input.")
     pipeline: list[PipelineStep] = Field(
@@ -196,6 +373,9 @@ class OrchestrationSpec(WireModel):
     communication: Communication | None = Field(default=None, description="Streaming and event webhooks.")
     output: Output | None = Field(default=None, description="Where and how results are written.")
     error_policy: ErrorPolicy | None = Field(default=None, description="Retries, backoff and failure action.")
+    schedule: Schedule | None = Field(
+        default=None, description="Run on a schedule (cron or assets) instead of once per submission; a manual run is still possible."
+    )
 
     @model_validator(mode="after")
     def _valid_graph(self) -> OrchestrationSpec:

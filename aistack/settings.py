@@ -94,6 +94,16 @@ def output_dir() -> Path:
     return Path(value) if value else data_dir() / "outputs"
 
 
+INPUT_DIR = "AISTACK_INPUT_DIR"
+
+
+def input_dir() -> Path:
+    """Where forEach.fromStorage of type local lists its items: `<input dir>/<namespace>/<prefix>`,
+    so a pipeline reads only its own namespace's folder."""
+    value = os.environ.get(INPUT_DIR)
+    return Path(value) if value else data_dir() / "inputs"
+
+
 LOCAL_OUTPUTS = "AISTACK_LOCAL_OUTPUTS"
 
 

@@ -27,6 +27,7 @@ from airflow.sdk.execution_time.xcom import XCom
 from aistack.agents.client import INTERRUPTED, AgentError, SyncAgentClient, TaskResult
 from aistack.agents.directory import resolve_agent_url
 from aistack.agents.quality import is_verdict
+from aistack.pipelines.items import gather
 from aistack_airflow.hooks.a2a import A2AHook
 
 CARD_URL_KEY = "agent_card_url"
@@ -50,6 +51,18 @@ def _task_id_of(response: Any) -> str | None:
     if kind in ("status_update", "artifact_update"):
         return getattr(response, kind).task_id
     return None
+
+
+def pulled_result(ti: Any, task_id: str) -> dict[str, Any] | None:
+    """An upstream task's result: its XCom, or for a mapped task (a forEach step) its items'
+    results gathered in item order (aistack.pipelines.items.gather). Airflow returns a mapped
+    task's only XCom as is, not in a list: an item's result is known by its `item` entry."""
+    value = ti.xcom_pull(task_ids=task_id)
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return gather([value]) if "item" in value else dict(value)
+    return gather(list(value))
 
 
 class _TokenLog:
@@ -153,14 +166,14 @@ class A2AAgentOperator(BaseOperator):
         ti = context["ti"]
         gathered = list(self.inputs)
         for task_id, name in self.input_from:
-            result = ti.xcom_pull(task_ids=task_id) or {}
+            result = pulled_result(ti, task_id) or {}
             artifact = next((a for a in result.get("artifacts", []) if a["name"] == name), None)
             if artifact is None and result:
                 raise AirflowException(f'step "{task_id}" returned no artifact "{name}"')
             if artifact is not None:
                 gathered.append(artifact)
         for task_id in self.upstream_results:
-            gathered.extend((ti.xcom_pull(task_ids=task_id) or {}).get("artifacts", []))
+            gathered.extend((pulled_result(ti, task_id) or {}).get("artifacts", []))
         return gathered
 
     def _send(self, client: SyncAgentClient, message_id: str, inputs: list[Any], context: Any) -> TaskResult:

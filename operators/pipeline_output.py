@@ -17,6 +17,7 @@ from aistack.pipelines import output as pipeline_output
 from aistack.pipelines.plan import PipelinePlan
 from aistack.pipelines.status import RunReporter
 from aistack.resources.orchestration import StorageType
+from aistack_airflow.operators.a2a import pulled_result
 
 
 class S3Storage:
@@ -70,7 +71,8 @@ class PublishResultsOperator(BaseOperator):
 
     def execute(self, context: Any) -> list[str]:
         ti = context["ti"]
-        results = {step.task_id: ti.xcom_pull(task_ids=step.task_id) for step in self.plan.steps}
+        results = {step.task_id: pulled_result(ti, step.results_task_id) for step in self.plan.steps}
+        self._report_fan_outs(context, results)
         plan, storage = output_target(self.plan, self.aws_conn_id)
         locations = pipeline_output.publish(plan, context["run_id"], results, storage)
         for location in locations:
@@ -88,6 +90,17 @@ class PublishResultsOperator(BaseOperator):
         if unfinished:
             raise AirflowException(f"final steps that did not complete: {', '.join(unfinished)} (results written to {', '.join(locations)})")
         return locations
+
+
+    def _report_fan_outs(self, context: Any, results: dict[str, Any]) -> None:
+        """A forEach step's own node, once its items are done: how many, how many failed."""
+        report = RunReporter.for_run(self.plan, context["run_id"])
+        for step in self.plan.steps:
+            result = results.get(step.task_id)
+            if step.for_each and result:
+                failed = sum(1 for item in result["items"] if item["state"] != "TASK_STATE_COMPLETED")
+                phase = "Succeeded" if result["state"] == "TASK_STATE_COMPLETED" else "Failed"
+                report.step(step.task_id, phase, items=len(result["items"]), failedItems=failed)
 
 
 class RollbackResultsOperator(BaseOperator):
@@ -113,6 +126,6 @@ class RollbackResultsOperator(BaseOperator):
             removed.append(key)
             self.log.info("rolled back %s", key)
         context["ti"].xcom_push(key="rolled_back", value=removed)
-        done = sum(1 for step in self.plan.steps if context["ti"].xcom_pull(task_ids=step.task_id))
+        done = sum(1 for step in self.plan.steps if pulled_result(context["ti"], step.results_task_id))
         RunReporter.for_run(self.plan, context["run_id"]).finished("RolledBack", done, f"a step failed; removed {', '.join(removed) or 'nothing'}", [])
         raise AirflowException(f"{', '.join(failed)} failed: rolled back {len(removed)} published objects of run {context['run_id']}")

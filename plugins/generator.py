@@ -16,17 +16,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param
 from airflow.sdk.exceptions import AirflowException
 
 from aistack.pipelines import source as orchestration_source
-from aistack.pipelines.plan import PipelinePlan, StepPlan, dag_id_for, plan
+from aistack.pipelines.plan import PipelinePlan, StepPlan, dag_id_for, plan, published_asset
 from aistack.pipelines.source import InvalidOrchestration, Snapshot
 from aistack.pipelines.status import RunReporter
 from aistack.resources import FieldError, TaskOrchestration
 from aistack.resources.orchestration import MAX_RUN_INPUT, FailureAction
+from aistack_airflow.operators.pipeline_items import ItemStepOperator, StepItemsOperator
 from aistack_airflow.operators.pipeline_output import PublishResultsOperator, RollbackResultsOperator
-from aistack_airflow.operators.pipeline_step import PipelineStepOperator
+from aistack_airflow.operators.pipeline_step import PipelineStepOperator, attach_plan
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +139,9 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
     p = plan(orchestration)
     dag = DAG(
         p.dag_id,
-        schedule=None,
-        start_date=START,
-        catchup=False,
+        schedule=schedule_of(p),
+        start_date=_start_date(orchestration),
+        catchup=bool(p.schedule and p.schedule.catchup),
         tags=list(p.tags),
         doc_md=p.doc_md,
         is_paused_upon_creation=False,  # a submitted resource runs at once
@@ -150,19 +151,60 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
         },
         on_failure_callback=_aborted(p) if p.failure_action is FailureAction.ABORT else None,
     )
+    attach_plan(dag, p)
     with dag:
-        tasks = {step.task_id: _step_task(p, step) for step in p.steps}
+        first: dict[str, Any] = {}
+        last: dict[str, Any] = {}
+        for step in p.steps:
+            first[step.task_id], last[step.task_id] = _step_tasks(p, step)
         for step in p.steps:
             for upstream in step.upstream:
-                tasks[upstream] >> tasks[step.task_id]
+                last[upstream] >> first[step.task_id]
         publish = PublishResultsOperator(
-            task_id="publish", plan=p, owner=_owner(p), trigger_rule="all_success" if p.failure_action is FailureAction.ABORT else "all_done"
+            task_id="publish",
+            plan=p,
+            owner=_owner(p),
+            trigger_rule="all_success" if p.failure_action is FailureAction.ABORT else "all_done",
+            outlets=[Asset(published_asset(p.namespace, p.name))],
         )
-        list(tasks.values()) >> publish
+        list(last.values()) >> publish
         if p.failure_action is FailureAction.ROLLBACK:
             rollback = RollbackResultsOperator(task_id="rollback", plan=p, owner=_owner(p), trigger_rule="all_done")
-            [*tasks.values(), publish] >> rollback
+            [*last.values(), publish] >> rollback
     return dag
+
+
+def _step_tasks(p: PipelinePlan, step: StepPlan) -> tuple[Any, Any]:
+    """The step's tasks, first and last: [items ->] step [-> review]."""
+    if step.for_each:
+        items = StepItemsOperator(task_id=step.items_task_id, step=step.task_id, owner=_owner(p), trigger_rule=step.trigger_rule)
+        task = _step_task(p, step, items)
+        items >> task
+        head = items
+    else:
+        task = head = _step_task(p, step)
+    if step.review:
+        review = _review_task(p, step)
+        task >> review
+        return head, review
+    return head, task
+
+
+def schedule_of(p: PipelinePlan) -> Any:
+    """spec.schedule as Airflow's: a cron data-interval timetable (so each run knows the interval
+    it covers, which forEach.fromStorage's window dataInterval reads), or assets, all of which
+    must be updated for a run; no schedule: runs are triggered (by a submission, the UI or the API)."""
+    if p.schedule is None:
+        return None
+    if p.schedule.cron is not None:
+        return CronDataIntervalTimetable(p.schedule.cron, timezone="UTC")
+    return [Asset(uri) for uri in p.schedule.assets or ()]
+
+
+def _start_date(orchestration: TaskOrchestration) -> datetime:
+    """Catchup starts at the resource's creation, not at aistack's epoch (a cluster knows it)."""
+    created = orchestration.metadata.creation_timestamp
+    return max(created, START) if created is not None else START
 
 
 def _owner(p: PipelinePlan) -> str:
@@ -180,16 +222,16 @@ def _aborted(p: PipelinePlan) -> Any:
     return callback
 
 
-def _step_task(p: PipelinePlan, step: StepPlan) -> PipelineStepOperator:
-    return PipelineStepOperator.for_step(
-        p,
+def _step_task(p: PipelinePlan, step: StepPlan, items: StepItemsOperator | None = None) -> Any:
+    """The step's A2A task; for a forEach step, one mapped task over the items task's list."""
+    kwargs: dict[str, Any] = dict(
         task_id=step.task_id,
         owner=_owner(p),
         agent=step.agent_ref,
         agent_namespace=p.namespace,
         text=step.prompt or (None if step.include_input else DEFAULT_INSTRUCTION),  # the input needs no preamble
-        input_from=[(ref.task_ref, ref.artifact_name) for ref in step.inputs],
-        upstream_results=list(step.upstream) if step.takes_upstream_results else [],
+        input_from=[(p.step(ref.task_ref).results_task_id, ref.artifact_name) for ref in step.inputs],
+        upstream_results=[p.step(u).results_task_id for u in step.upstream] if step.takes_upstream_results else [],
         artifacts=[{"name": a.name, "mediaType": a.type.value, **({"schema": a.schema_} if a.schema_ else {})} for a in step.artifacts],
         streaming=p.streaming,
         enforce_verdict=step.enforce_verdict,
@@ -198,8 +240,12 @@ def _step_task(p: PipelinePlan, step: StepPlan) -> PipelineStepOperator:
         retry_exponential_backoff=2.0,
         max_retry_delay=step.max_retry_delay,
         execution_timeout=step.execution_timeout,
-        trigger_rule=step.trigger_rule,
     )
+    if items is None:
+        return PipelineStepOperator(trigger_rule=step.trigger_rule, **kwargs)
+    assert step.for_each is not None
+    # Every item runs once its list exists: the step's condition was judged by the items task.
+    return ItemStepOperator.partial(max_active_tis_per_dagrun=step.for_each.max_parallel, **kwargs).expand(item=items.output)
 
 
 def invalid_dag(invalid: InvalidOrchestration) -> DAG:
@@ -224,3 +270,8 @@ def _code(text: str, limit: int = MAX_SHOWN) -> str:
     backticks, newlines or markup, and a huge one would bloat every parse's DAG docs."""
     flat = text.replace("`", "'").replace("\r", "\\r").replace("\n", "\\n")
     return f"`{flat if len(flat) <= limit else flat[:limit] + '...'}`"
+
+
+def _review_task(p: PipelinePlan, step: StepPlan) -> Any:
+    """The task where a person reviews the step's output (see operators/pipeline_review.py)."""
+    raise NotImplementedError("human review is being built")

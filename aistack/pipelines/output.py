@@ -17,6 +17,7 @@ from aistack.files import write_atomic
 from aistack.pipelines.plan import PipelinePlan
 from aistack.resources.types import MediaType
 
+COMPLETED = "TASK_STATE_COMPLETED"
 EXTENSIONS = {MediaType.JSON: "json", MediaType.MARKDOWN: "md", MediaType.TEXT: "txt"}
 
 
@@ -71,10 +72,7 @@ def run_folder(plan: PipelinePlan, run_id: str) -> str:
 
 def render(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, Any] | None], media: MediaType) -> bytes:
     """One document with every step: its state and artifacts (steps that did not complete say so)."""
-    steps = {
-        step.task_id: {"state": "completed" if results.get(step.task_id) else "not completed", "artifacts": (results.get(step.task_id) or {}).get("artifacts", [])}
-        for step in plan.steps
-    }
+    steps = {step.task_id: _step_document(results.get(step.task_id)) for step in plan.steps}
     if media is MediaType.JSON:
         document = {"orchestration": f"{plan.namespace}/{plan.name}", "runId": run_id, "steps": steps}
         return json.dumps(document, indent=2, ensure_ascii=False).encode()
@@ -93,6 +91,15 @@ def render(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, A
                 "",
             ]
     return "\n".join(lines).encode()
+
+
+def _step_document(result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A step in the published results: its state and artifacts; a forEach step's items too."""
+    completed = bool(result) and result.get("state", COMPLETED) == COMPLETED
+    document: dict[str, Any] = {"state": "completed" if completed else "not completed", "artifacts": (result or {}).get("artifacts", [])}
+    if result and "items" in result:
+        document["items"] = result["items"]
+    return document
 
 
 def publish(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, Any] | None], storage: Storage) -> list[str]:

@@ -95,8 +95,9 @@ class StepPlan:
     @property
     def takes_upstream_results(self) -> bool:
         """Steps without inputFrom get every artifact of their upstream steps (so the seed's quality
-        check sees the summary it checks); the others get exactly their inputFrom."""
-        return not self.inputs
+        check sees the summary it checks); the others get exactly their inputFrom. A step whose
+        items come from an upstream artifact gets its item, not the whole artifact again."""
+        return not self.inputs and not (self.for_each and self.for_each.from_artifact)
 
     def receives(self) -> str:
         """What the step's message holds, in words (the DAG docs and the README say the same)."""
@@ -160,6 +161,15 @@ def dag_id_for(namespace: str, name: str) -> str:
 def _readable(text: str) -> str:
     """`text` in the characters a DAG id allows, except the "_" that marks a hashed id."""
     return re.sub(r"[^A-Za-z0-9.-]", "-", text) or "-"
+
+
+PUBLISHED_ASSET_PREFIX = "aistack://taskorchestrations/"
+
+
+def published_asset(namespace: str, name: str) -> str:
+    """The asset a pipeline's publish task updates: other pipelines of the namespace can be
+    scheduled on it (spec.schedule.assets)."""
+    return f"{PUBLISHED_ASSET_PREFIX}{namespace}/{name}"
 
 
 def parse_dag_id(dag_id: str) -> tuple[str, str] | None:

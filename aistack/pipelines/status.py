@@ -47,6 +47,10 @@ class RunReporter:
             patch["phase"] = "Running"
         self._write(patch, {"type": "step", "step": step, **node})
 
+    def for_item(self, index: int, label: str) -> RunReporter:
+        """The reporter of one forEach item: its node is `<step>[<index>]`, labelled."""
+        return ItemReporter(self.namespace, self.name, self.dag_id, self.run_id, self.steps, self.events_endpoint, index, label)
+
     def finished(self, phase: str, done: int, message: str, outputs: list[str] | None = None) -> None:
         patch: dict[str, Any] = {
             "phase": phase,
@@ -94,3 +98,14 @@ class RunReporter:
             asyncio.run(send())
         except Exception as exc:
             log.warning("could not deliver the %s event to %s: %s", event["type"], endpoint, exc)
+
+
+class ItemReporter(RunReporter):
+    """Writes a forEach item's node, `<step>[<index>]` with its label, instead of the step's."""
+
+    def __init__(self, namespace: str, name: str, dag_id: str, run_id: str, steps: int, events_endpoint: str | None, index: int, label: str) -> None:
+        super().__init__(namespace, name, dag_id, run_id, steps, events_endpoint)
+        self.index, self.label = index, label
+
+    def step(self, step: str, phase: str, **fields: Any) -> None:
+        super().step(f"{step}[{self.index}]", phase, item=self.label, **fields)

@@ -403,6 +403,21 @@ class StepStatus(WireModel):
     artifacts: list[StrictStr] | None = Field(default=None, description="Names of the artifacts produced.")
     locations: list[StrictStr] | None = Field(default=None, description="Where the artifacts were stored.")
     message: StrictStr | None = Field(default=None, description="The error, when the step failed.")
+    item: StrictStr | None = Field(default=None, description="A forEach item's label (its node is `<step>[<index>]`).")
+    items: StrictInt | None = Field(default=None, ge=0, description="A forEach step's number of items.")
+    failed_items: StrictInt | None = Field(default=None, ge=0, description="A forEach step's items that failed (onItemFailure continue).")
+
+
+class ResumeStatus(WireModel):
+    """The last `ai.stack/resume` request the watcher handled: each annotation value is acted on once."""
+
+    request: StrictStr | None = Field(default=None, description="The annotation value handled: `latest` or a run id, optionally followed by `#` and any text.")
+    run_id: StrictStr | None = Field(default=None, description="The run it named.")
+    handled_at: datetime | None = Field(default=None, description="When the watcher handled it.")
+    result: Literal["Resumed", "Refused"] | None = Field(default=None, description="Resumed, or Refused (see message).")
+    cleared: list[StrictStr] | None = Field(default=None, description="The tasks cleared to run again (`task`, or `task[index]` for a forEach item).")
+    message: StrictStr | None = Field(default=None, description="What was done, or why it was refused and what to do.")
+    resumes: StrictInt | None = Field(default=None, ge=0, description="How many times the watcher resumed a run of this resource.")
 
 
 class OrchestrationStatus(ResourceStatus):
@@ -416,6 +431,7 @@ class OrchestrationStatus(ResourceStatus):
     run_url: StrictStr | None = Field(default=None, description="Link to the run in the Airflow UI.")
     nodes: dict[str, StepStatus] | None = Field(default=None, description="Per-step status, by step name.")
     outputs: list[StrictStr] | None = Field(default=None, description="Locations of the written outputs.")
+    resume: ResumeStatus | None = Field(default=None, description="The last resume request (annotation ai.stack/resume) and what came of it.")
 
 
 class TaskOrchestration(CustomResource):

@@ -1,35 +1,16 @@
 """The generator: TaskOrchestrations become DAGs (golden structure), and those DAGs run with dag.test()
 against real A2A agent servers whose models are deterministic fakes (ScriptedModel / FailingModel)."""
 
-import importlib
 import json
 import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from aistack.agents.fakes import FailingModel, ScriptedModel, SwappableModel
-from aistack.agents.runner import serve_agents
-from aistack.resources import OllamaAgent, OllamaModelDefinition
-from aistack.resources.validation import validate_paths
+from aistack.agents.fakes import FailingModel, ScriptedModel
+from tests.plugins.support import load_dags, outputs_of
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def aistack_home(tmp_path: Path, monkeypatch) -> Path:
-    """Each test's own aistack home: the generator keeps its cache of validated manifests there."""
-    monkeypatch.setenv("AISTACK_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-def load_dags(folder: Path, monkeypatch) -> dict:
-    monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(folder))
-    sys.modules.pop("aistack_airflow.dags.task_orchestrations", None)  # a fresh parse, as the DAG processor does
-    module = importlib.import_module("aistack_airflow.dags.task_orchestrations")
-    return {k: v for k, v in vars(module).items() if k.startswith("aistack__")}
 
 
 def test_examples_become_the_expected_dags(repo: Path, monkeypatch, airflow_db):
@@ -72,56 +53,13 @@ def test_fifty_valid_and_five_broken_resources(tmp_path: Path, repo: Path, monke
 # -- runs -------------------------------------------------------------------------------
 
 
-def _agents(repo: Path) -> list:
-    result = validate_paths([repo / "examples"])
-    definitions = {d.name: d for d in result.of_kind(OllamaModelDefinition)}
-    seen, pairs = set(), []
-    for agent in result.of_kind(OllamaAgent):
-        if agent.name not in seen:
-            seen.add(agent.name)
-            pairs.append((agent, definitions[agent.spec.model_definition.name]))
-    return pairs
-
-
-@pytest.fixture
-def pipeline(repo: Path, tmp_path: Path, monkeypatch, airflow_db):
-    """Runs a TaskOrchestration (YAML text) through its generated DAG; agents answer from `fakes`."""
-    monkeypatch.setenv("AISTACK_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AISTACK_OUTPUT_DIR", str(tmp_path / "outputs"))
-    monkeypatch.setenv("AISTACK_AGENT_TOKEN", "pipeline-test-token")
-    fakes: dict = {}
-    routes: dict = {}
-
-    def backend(agent, definition):
-        routes[agent.name] = SwappableModel(ScriptedModel(["ok"]))
-        return routes[agent.name]
-
-    def run(manifest: str, dag_id: str):
-        folder = tmp_path / "pipelines"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir()
-        (folder / "task.yaml").write_text(manifest)
-        for name, fake in fakes.items():
-            routes[name].current = fake
-        dags = load_dags(folder, monkeypatch)
-        return dags[dag_id].test()
-
-    with serve_agents(_agents(repo), backends=backend, registry=True):
-        yield run, fakes, tmp_path / "outputs"
-
-
-def _outputs(outputs: Path, name: str) -> dict:
-    (path,) = (outputs / "default" / name).glob("*/result.json")
-    return json.loads(path.read_text())
-
-
 def test_question_answering_runs_end_to_end_fake_models(pipeline, repo: Path):
     run, fakes, outputs = pipeline
     fakes["chat-agent"] = ScriptedModel(["About 21 and a half hours."])
     fakes["qa-agent"] = ScriptedModel(['{"passed": true, "score": 9, "issues": []}'])
     dag_run = run((repo / "examples" / "question-answering" / "task.yaml").read_text(), "aistack__default__question-answering")
     assert dag_run.state == "success"
-    result = _outputs(outputs, "question-answering")
+    result = outputs_of(outputs, "question-answering")
     assert result["steps"]["answer"]["artifacts"] == [{"name": "answer", "mediaType": "text/plain", "text": "About 21 and a half hours."}]
     verdict = result["steps"]["check-answer"]["artifacts"][0]["data"]
     assert (verdict["passed"], verdict["score"], verdict["issues"]) == (True, 9, [])
@@ -153,7 +91,7 @@ def test_a_failing_step_runs_its_failure_handler_fake_models(pipeline):
     dag_run = run(FAILING % "continue", "aistack__default__handled")
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == {"classify": "failed", "on-failure": "success", "publish": "success"}
-    result = _outputs(outputs, "handled")
+    result = outputs_of(outputs, "handled")
     assert result["steps"]["classify"]["state"] == "not completed"
     assert result["steps"]["on-failure"]["artifacts"][0]["text"] == "Sorry, that did not work."
 

@@ -1,0 +1,183 @@
+"""A forEach step's items: where they come from, how they are labelled, and how their results gather.
+
+The items are computed when the run gets there (a task before the mapped step), never when the
+DAG is parsed, so 1,000 items make one mapped task in the DAG and 1,000 task instances in the
+run. An item is a small JSON object, `{"index", "label"}` plus its content: `text` or `data`
+for items from the input or an artifact, `key` for an object of a storage listing (read by the
+item's own task, so the list stays small in XCom).
+
+Every walk is bounded: splitting is linear, a path into an artifact has at most 32 parts,
+items beyond `maxItems` fail the listing before any item runs, and a label is one short line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from aistack.documents.storage import DocumentRef
+from aistack.resources.orchestration import ForEach, ItemsFromInput, ItemSplit, ItemWindow
+from aistack.resources.types import MediaType
+
+MAX_LABEL = 60
+MAX_PATH_PARTS = 32
+_PATH_PART = re.compile(r"([A-Za-z0-9_-]+)|\[([0-9]+)\]")
+
+
+class ItemsError(ValueError):
+    """The items cannot be listed: the message says which field and what to do."""
+
+
+def label_of(value: Any) -> str:
+    """A short, one-line label: the first line of a text, a title-like field of an object."""
+    if isinstance(value, Mapping):
+        for field in ("label", "name", "title", "id", "key"):
+            if isinstance(value.get(field), (str, int)) and not isinstance(value.get(field), bool):
+                return label_of(str(value[field]))
+        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    elif not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False)
+    line = next((line.strip() for line in value.splitlines() if line.strip()), "")
+    return line if len(line) <= MAX_LABEL else line[: MAX_LABEL - 3] + "..."
+
+
+def _item(index: int, value: Any) -> dict[str, Any]:
+    content = {"text": value} if isinstance(value, str) else {"data": value}
+    return {"index": index, "label": label_of(value), **content}
+
+
+def split_input(text: str, rule: ItemsFromInput) -> list[Any]:
+    """The run's input as a list, by the declared rule."""
+    if rule.split is ItemSplit.JSON:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ItemsError(f"forEach.fromInput: the run's input is not JSON ({exc}): pass a JSON array, or set split to lines, paragraphs or separator") from None
+        if not isinstance(value, list):
+            raise ItemsError(f"forEach.fromInput: the run's input is a JSON {type(value).__name__}, not an array: pass a JSON array of items")
+        return value
+    if rule.split is ItemSplit.LINES:
+        pieces = text.splitlines()
+    elif rule.split is ItemSplit.PARAGRAPHS:
+        pieces = re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n"))
+    else:
+        assert rule.separator is not None
+        pieces = text.split(rule.separator)
+    return [piece.strip() for piece in pieces if piece.strip()]
+
+
+def parse_path(path: str) -> list[str | int]:
+    """`documents`, `result.items[0]`: object fields and list indexes, at most MAX_PATH_PARTS."""
+    parts: list[str | int] = []
+    for segment in path.split("."):
+        position = 0
+        while position < len(segment):
+            match = _PATH_PART.match(segment, position)
+            if match is None:
+                raise ItemsError(f"forEach.fromArtifact.path: cannot read {path!r} at {segment[position:]!r}: write fields and [index], such as result.items[0]")
+            parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+            position = match.end()
+    if len(parts) > MAX_PATH_PARTS:
+        raise ItemsError(f"forEach.fromArtifact.path has {len(parts)} parts; at most {MAX_PATH_PARTS}")
+    return parts
+
+
+def at_path(value: Any, path: str | None) -> Any:
+    """The value `path` names inside `value` (the value itself without a path)."""
+    current = value
+    walked = []
+    for part in parse_path(path) if path else ():
+        if isinstance(part, int) and isinstance(current, list) and part < len(current):
+            current = current[part]
+        elif isinstance(part, str) and isinstance(current, dict) and part in current:
+            current = current[part]
+        else:
+            where = ".".join(str(p) for p in walked) or "the artifact"
+            raise ItemsError(f"forEach.fromArtifact.path: {where} has no {part!r}: check the path against the artifact's JSON")
+        walked.append(part)
+    return current
+
+
+def artifact_items(result: Mapping[str, Any] | None, task_ref: str, artifact_name: str, path: str | None) -> list[Any]:
+    """The array inside an upstream step's artifact (a JSON artifact, or a text one holding JSON)."""
+    if not result:
+        raise ItemsError(f"forEach.fromArtifact: step {task_ref!r} returned nothing (it did not run or did not complete)")
+    artifact = next((a for a in result.get("artifacts", []) if a.get("name") == artifact_name), None)
+    if artifact is None:
+        raise ItemsError(f"forEach.fromArtifact: step {task_ref!r} returned no artifact {artifact_name!r}")
+    value = artifact.get("data") if "data" in artifact else artifact.get("text")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ItemsError(f"forEach.fromArtifact: artifact {artifact_name!r} of {task_ref!r} is not JSON: declare it with type application/json") from None
+    found = at_path(value, path)
+    if not isinstance(found, list):
+        raise ItemsError(f"forEach.fromArtifact: {path or 'the artifact'} is a {type(found).__name__}, not an array: point path at the array of items")
+    return found
+
+
+def listing_items(refs: Iterable[DocumentRef], window: ItemWindow, interval: tuple[datetime, datetime] | None) -> list[dict[str, Any]]:
+    """Objects of a storage listing, in key order: those modified in `[start, end)` of the run's data
+    interval (window dataInterval; a run without one, such as a manual run of an unscheduled
+    pipeline, takes every object), or all."""
+    selected = sorted(refs, key=lambda ref: ref.key)
+    if window is ItemWindow.DATA_INTERVAL and interval is not None:
+        start, end = interval
+        selected = [ref for ref in selected if start <= ref.modified < end]
+    return [{"index": index, "label": label_of(ref.key), "key": ref.key, "size": ref.size} for index, ref in enumerate(selected)]
+
+
+def numbered(values: Sequence[Any], for_each: ForEach) -> list[dict[str, Any]]:
+    """Values as items, checked against maxItems."""
+    items = [_item(index, value) for index, value in enumerate(values)]
+    return bounded(items, for_each)
+
+
+def bounded(items: list[dict[str, Any]], for_each: ForEach) -> list[dict[str, Any]]:
+    if len(items) > for_each.max_items:
+        raise ItemsError(f"{len(items):,} items exceed forEach.maxItems ({for_each.max_items:,}): raise maxItems (up to 10,000) or split the work")
+    return items
+
+
+def item_part(item: Mapping[str, Any], text: str | None = None, media: MediaType = MediaType.TEXT) -> dict[str, Any]:
+    """The message part an item's task sends: the item itself (its text or data), labelled."""
+    name = f"item-{item['index']}"
+    if text is not None:
+        return {"name": name, "mediaType": media.value, "text": text}
+    if "text" in item:
+        return {"name": name, "mediaType": MediaType.TEXT.value, "text": item["text"]}
+    return {"name": name, "mediaType": MediaType.JSON.value, "data": item.get("data")}
+
+
+def gather(results: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """The results of a forEach step's items as one step result, in item order.
+
+    Each artifact name becomes one artifact: JSON ones a JSON array of the items' values, text
+    ones the items' texts as sections headed by their labels. Items that failed (continue) or
+    did not run contribute nothing and are listed under `items` with their state."""
+    done = [r for r in results if r]
+    ordered = sorted(done, key=lambda r: r.get("item", {}).get("index", 0))
+    by_name: dict[str, list[tuple[Mapping[str, Any], Mapping[str, Any]]]] = {}
+    for result in ordered:
+        for artifact in result.get("artifacts") or ():
+            by_name.setdefault(artifact["name"], []).append((result.get("item") or {}, artifact))
+    artifacts = []
+    for name, pairs in by_name.items():
+        media = pairs[0][1].get("mediaType", MediaType.TEXT.value)
+        if media == MediaType.JSON.value:
+            artifacts.append({"name": name, "mediaType": media, "data": [artifact.get("data") for _, artifact in pairs]})
+        else:
+            sections = [f"## {_heading(item)}\n\n{artifact.get('text', '')}".strip() for item, artifact in pairs]
+            artifacts.append({"name": name, "mediaType": media, "text": "\n\n".join(sections)})
+    items = [{**(r.get("item") or {}), "state": r.get("state", "TASK_STATE_COMPLETED")} for r in ordered]
+    failed = [i for i in items if i["state"] != "TASK_STATE_COMPLETED"]
+    state = "TASK_STATE_COMPLETED" if ordered and len(failed) < len(ordered) else "TASK_STATE_FAILED"
+    return {"state": state, "artifacts": artifacts, "items": [{k: v for k, v in i.items() if k in ("index", "label", "state")} for i in items]}
+
+
+def _heading(item: Mapping[str, Any]) -> str:
+    return str(item.get("label") or f"item {item.get('index', 0)}")

@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from aistack.resources import TaskOrchestration
 from aistack.resources.orchestration import (
+    PUBLISHED_PREFIX,
     ArtifactDeclaration,
     ArtifactReference,
     FailureAction,
@@ -163,13 +164,10 @@ def _readable(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "-", text) or "-"
 
 
-PUBLISHED_ASSET_PREFIX = "aistack://taskorchestrations/"
-
-
 def published_asset(namespace: str, name: str) -> str:
     """The asset a pipeline's publish task updates: other pipelines of the namespace can be
     scheduled on it (spec.schedule.assets)."""
-    return f"{PUBLISHED_ASSET_PREFIX}{namespace}/{name}"
+    return f"{PUBLISHED_PREFIX}{namespace}/{name}"
 
 
 def parse_dag_id(dag_id: str) -> tuple[str, str] | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from aistack.resources.base import CustomResource, PrinterColumn, ResourceStatus, WireModel
@@ -104,9 +105,16 @@ JSON_PATH_PATTERN = r"^([A-Za-z0-9_-]+|\[[0-9]+\])(\.[A-Za-z0-9_-]+|\[[0-9]+\])*
 class ItemsFromArtifact(WireModel):
     task_ref: StepName = Field(description="An upstream step (direct or transitive).")
     artifact_name: StepName = Field(description="A JSON artifact that step declares.")
-    path: Annotated[StrictStr, Field(max_length=256, pattern=JSON_PATH_PATTERN)] | None = Field(
+    path: Annotated[StrictStr, Field(max_length=256), WithJsonSchema({"type": "string", "maxLength": 256, "pattern": JSON_PATH_PATTERN})] | None = Field(
         default=None, description="Where the array is inside the artifact, such as `documents` or `result.items[0]`; the artifact itself when omitted."
     )
+
+    @field_validator("path")
+    @classmethod
+    def _valid_path(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(JSON_PATH_PATTERN, value):
+            raise PydanticCustomError("json_path", f"invalid path {value!r}: write field names and [index] joined by '.', such as result.items[0]")
+        return value
 
 
 class ItemWindow(str, Enum):
@@ -313,6 +321,7 @@ class ErrorPolicy(WireModel):
     failure_action: FailureAction = Field(default=FailureAction.CONTINUE, description="What a failed run does.")
 
 
+PUBLISHED_PREFIX = "aistack://taskorchestrations/"
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
 ASSET_URI_PATTERN = r"^(aistack://taskorchestrations/[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\\s]+)$"
 
@@ -332,12 +341,17 @@ class Schedule(WireModel):
     )
     catchup: StrictBool = Field(default=False, description="Also run the intervals missed since the first one (cron only).")
 
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_cron(value)
+        return value
+
     @model_validator(mode="after")
     def _one_kind(self) -> Schedule:
         if (self.cron is None) == (self.assets is None):
             raise ValueError("set exactly one of cron and assets")
-        if self.cron is not None:
-            check_cron(self.cron)
         return self
 
 
@@ -450,4 +464,22 @@ class TaskOrchestration(CustomResource):
 
     kind: Literal["TaskOrchestration"] = Field(description="TaskOrchestration.")
     spec: OrchestrationSpec = Field(description="The pipeline and where its results go.")
+
+    @model_validator(mode="after")
+    def _own_namespace_assets(self) -> TaskOrchestration:
+        """A pipeline is scheduled only on what its own namespace publishes, and not on itself."""
+        schedule = self.spec.schedule
+        for position, uri in enumerate(schedule.assets or () if schedule else ()):
+            if not uri.startswith(PUBLISHED_PREFIX):
+                continue
+            namespace, _, name = uri[len(PUBLISHED_PREFIX) :].partition("/")
+            if namespace != self.namespace:
+                raise PydanticCustomError(
+                    "asset_namespace",
+                    f"spec.schedule.assets[{position}]: {uri} belongs to namespace {namespace!r}; a pipeline may only be scheduled on "
+                    f"pipelines of its own namespace ({self.namespace!r})",
+                )
+            if name == self.name:
+                raise PydanticCustomError("asset_self", f"spec.schedule.assets[{position}]: a pipeline cannot be scheduled on its own results")
+        return self
     status: OrchestrationStatus | None = Field(default=None, description="Progress of the latest run, written by Airflow.")

@@ -17,7 +17,7 @@ AnyResource = OllamaModelDefinition | OllamaAgent | TaskOrchestration
 RESOURCE_TYPES: tuple[type[AnyResource], ...] = (OllamaModelDefinition, OllamaAgent, TaskOrchestration)
 KINDS: dict[str, type[AnyResource]] = {cls.KIND: cls for cls in RESOURCE_TYPES}
 
-_GRAPH_FIELDS = ("name", "depends_on", "input_from", "artifacts", "condition")
+_GRAPH_FIELDS = ("name", "depends_on", "input_from", "artifacts", "condition", "for_each", "review")
 # The part of a step the graph rules read, with the same field definitions: a step whose
 # other fields are wrong still takes part in the graph checks.
 _GraphStep = create_model(  # type: ignore[call-overload]  # the fields are PipelineStep's own, as pydantic built them

@@ -72,8 +72,17 @@ def _check_inputs(indexed: Sequence[tuple[int, PipelineStep]], by_name: dict[str
     errors = []
     for index, step in indexed:
         ancestors = upstream_of(step.name, by_name)
-        for position, ref in enumerate(step.input_from or []):
-            here = f"{prefix}[{index}].inputFrom[{position}]"
+        refs = [(f"{prefix}[{index}].inputFrom[{position}]", ref) for position, ref in enumerate(step.input_from or [])]
+        if step.for_each is not None and step.for_each.from_artifact is not None:
+            refs.append((f"{prefix}[{index}].forEach.fromArtifact", step.for_each.from_artifact))
+        if step.for_each is not None and step.review is not None:
+            errors.append(
+                FieldError(
+                    f"{prefix}[{index}].review",
+                    "a forEach step cannot be reviewed item by item: review a step after it that receives the gathered results",
+                )
+            )
+        for here, ref in refs:
             source = by_name.get(ref.task_ref)
             if source is None and ref.task_ref in skipped:
                 continue

@@ -104,6 +104,17 @@ def input_dir() -> Path:
     return Path(value) if value else data_dir() / "inputs"
 
 
+LOCAL_ITEMS = "AISTACK_LOCAL_ITEMS"
+
+
+def local_items_dir() -> Path | None:
+    """A folder every forEach.fromStorage source lists instead of its S3 prefix or input folder:
+    set by local runs (`aistack run`, `aistack airflow`) to the `documents/` folder beside the
+    resources, as AISTACK_LOCAL_OUTPUTS sends the results to the local output directory."""
+    value = os.environ.get(LOCAL_ITEMS)
+    return Path(value) if value else None
+
+
 LOCAL_OUTPUTS = "AISTACK_LOCAL_OUTPUTS"
 
 

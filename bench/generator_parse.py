@@ -58,6 +58,18 @@ def manifest(index: int, steps: int = STEPS) -> str:
     return "\n".join(lines) + "\n"
 
 
+def featured_manifest(index: int, steps: int = STEPS) -> str:
+    """`manifest`, using the pipeline features: a daily schedule, a forEach step over the previous
+    step's JSON artifact, a cached step and a reviewed step (each adds tasks or fields to parse)."""
+    lines = manifest(index, steps).splitlines()
+    lines.insert(lines.index("  pipeline:"), '  schedule: {cron: "@daily"}')
+    extras = {1: ", forEach: {fromArtifact: {taskRef: step-0, artifactName: out, path: items}, maxParallel: 4}", 3: ", cache: {ttl: 24h}", 5: ", review: {allowEdit: true}"}
+    for step, extra in extras.items():
+        position = next(i for i, line in enumerate(lines) if line.startswith(f"    - {{name: step-{step},"))
+        lines[position] = lines[position][:-1] + extra + "}"
+    return "\n".join(lines) + "\n"
+
+
 def airflow_floor(count: int, tasks: int = TASKS) -> float:
     """Seconds Airflow itself needs to build `count` DAGs of `tasks` chained EmptyOperators."""
     from datetime import datetime
@@ -169,6 +181,25 @@ def main() -> None:
             f"  {empty:>11.3f}{empty_paused:>12.3f}{shaped:>12.3f}  {sum(cold) / empty:>10.2f}x{sum(warm) / empty:>10.2f}x"
             f"{sum(warm) / empty_paused:>9.2f}x{sum(warm) / shaped:>10.2f}x  {file_import():>11.3f}s"
         )
+    count = COUNTS[-1]
+    for kind, make in (("plain", manifest), ("featured", featured_manifest)):
+        folder = home / f"{kind}-{count}"
+        folder.mkdir()
+        for index in range(count):
+            (folder / f"pipeline-{index}.yaml").write_text(make(index))
+    figures = {}
+    for kind in ("plain", "featured"):
+        os.environ["AISTACK_ORCHESTRATIONS_PATH"] = str(home / f"{kind}-{count}")
+        figures[kind] = (
+            sum(best(lambda: timed_parse(count), before=lambda: shutil.rmtree(home / "aistack", ignore_errors=True))),
+            sum(best(lambda: timed_parse(count))),
+        )
+    (plain_cold, plain_warm), (featured_cold, featured_warm) = figures["plain"], figures["featured"]
+    print(
+        f"\n{count} pipelines using schedule, forEach, cache and review against plain ones (target: within 20 %):"
+        f" cold {featured_cold:.3f}s vs {plain_cold:.3f}s ({featured_cold / plain_cold:.2f}x),"
+        f" warm {featured_warm:.3f}s vs {plain_warm:.3f}s ({featured_warm / plain_warm:.2f}x)"
+    )
     print(
         "cold: no cache; warm: cache filled; load: read+validate; empty: EmptyOperator DAGs, collector on (as Airflow"
         " builds); paused: the same, collector paused (as the generator builds); shaped: the generator's DAG shape"

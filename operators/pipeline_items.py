@@ -26,7 +26,11 @@ from aistack_airflow.operators.pipeline_step import PipelineStepOperator, plan_o
 
 def items_store(plan: PipelinePlan, source: ItemsFromStorage, aws_conn_id: str) -> Store:
     """Where fromStorage lists: the S3 prefix through the Amazon provider's S3Hook, or the folder
-    `<input dir>/<namespace>/<prefix>` (a pipeline never lists another namespace's folder)."""
+    `<input dir>/<namespace>/<prefix>` (a pipeline never lists another namespace's folder); in a
+    local run, the folder it names instead (settings.local_items_dir)."""
+    local = settings.local_items_dir()
+    if local is not None:
+        return ConfinedStore(local, within=local)
     if source.type is StorageType.S3:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -85,9 +89,19 @@ class StepItemsOperator(BaseOperator):
             return step_items.numbered(step_items.artifact_items(result, ref.task_ref, ref.artifact_name, ref.path), for_each)
         assert for_each.from_storage is not None
         store = items_store(plan, for_each.from_storage, self.aws_conn_id)
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        interval = (start, end) if start is not None and end is not None and start < end else None
-        return step_items.bounded(step_items.listing_items(store.list(), for_each.from_storage.window, interval), for_each)
+        return step_items.bounded(step_items.listing_items(store.list(), for_each.from_storage.window, _scheduled_interval(context)), for_each)
+
+
+def _scheduled_interval(context: Any) -> tuple[Any, Any] | None:
+    """The data interval of a scheduled run. A manual or triggered run (a submission, the UI, the
+    API) is a request to process what is there, so it has none and takes every object; the
+    step's cache makes that cheap for objects already done."""
+    dag_run = context.get("dag_run")
+    run_type = getattr(dag_run, "run_type", None)
+    if getattr(run_type, "value", run_type) != "scheduled":
+        return None
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    return (start, end) if start is not None and end is not None and start < end else None
 
 
 class ItemStepOperator(PipelineStepOperator):

@@ -103,8 +103,11 @@ class StepPlan:
     def receives(self) -> str:
         """What the step's message holds, in words (the DAG docs and the README say the same)."""
         parts = ["the prompt"] if self.prompt else [] if self.include_input else ["a generic instruction"]
-        if self.include_input:
+        from_input = bool(self.for_each and self.for_each.from_input)
+        if self.include_input and not from_input:
             parts.append("the run's input")
+        if self.for_each:
+            parts.append(f"one item ({_items_source(self.for_each)})")
         if self.inputs:
             parts += [f"{ref.artifact_name} from {ref.task_ref}" for ref in self.inputs]
         elif self.upstream:
@@ -180,6 +183,32 @@ def parse_dag_id(dag_id: str) -> tuple[str, str] | None:
     return namespace, name
 
 
+def _items_source(for_each: ForEach) -> str:
+    if for_each.from_input is not None:
+        return f"of the run's input, split by {for_each.from_input.split.value}"
+    if for_each.from_artifact is not None:
+        ref = for_each.from_artifact
+        return f"of {ref.artifact_name}{'.' + ref.path if ref.path else ''} from {ref.task_ref}"
+    assert for_each.from_storage is not None
+    source = for_each.from_storage
+    where = f"s3://{source.bucket}/{source.prefix}" if source.bucket else f"the input folder's {source.prefix or '/'}"
+    return f"an object of {where}, {source.window.value}"
+
+
+def features(step: StepPlan) -> list[str]:
+    """A step's extras in words: fan-out, cache, review (the DAG docs list them)."""
+    notes = []
+    if step.for_each:
+        failure = step.for_each.on_item_failure.value
+        notes.append(f"once per item, {step.for_each.max_parallel} at a time, at most {step.for_each.max_items}; a failed item: {failure}")
+    if step.cache_ttl:
+        notes.append(f"results reused for {format_duration(step.cache_ttl)}")
+    if step.review:
+        edit = ", may edit" if step.review.allow_edit else ""
+        notes.append(f"reviewed by a person{edit} (timeout {format_duration(step.review.timeout)}: {step.review.on_timeout.value})")
+    return notes
+
+
 def plan(orchestration: TaskOrchestration) -> PipelinePlan:
     spec = orchestration.spec
     policy = spec.error_policy
@@ -247,5 +276,12 @@ def _doc(orchestration: TaskOrchestration, steps: tuple[StepPlan, ...]) -> str:
         returns = ", ".join(f"{a.name} ({a.type.value})" for a in step.artifacts) or "text"
         timeout = format_duration(step.execution_timeout) if step.execution_timeout else "-"
         lines.append(f"| {step.task_id} | {step.agent_ref} | {after} | {spec.condition.value} | {step.receives()} | {step.retries} | {timeout} | {returns} |")
+    extras = [f"- {step.task_id}: {'; '.join(notes)}" for step in steps if (notes := features(step))]
+    if extras:
+        lines += ["", *extras]
+    schedule = orchestration.spec.schedule
+    if schedule is not None:
+        when = f"cron `{schedule.cron}`, one run per data interval" if schedule.cron else "updates of " + ", ".join(f"`{a}`" for a in schedule.assets or ())
+        lines += ["", f"Schedule: {when}{' (catchup)' if schedule.catchup else ''}."]
     lines += ["", "Input:", "", "```", orchestration.spec.input.text.strip(), "```"]
     return "\n".join(lines)

@@ -27,6 +27,14 @@ class Project:
     orchestrations_path: Path  # what AISTACK_ORCHESTRATIONS_PATH is set to (absolute)
 
     @property
+    def items_dir(self) -> Path | None:
+        """The `documents/` folder beside the resources: in a local run, forEach.fromStorage lists it
+        instead of S3 or the input folder (settings.local_items_dir)."""
+        path = self.orchestrations_path
+        folder = (path if path.is_dir() else path.parent) / "documents"
+        return folder if folder.is_dir() else None
+
+    @property
     def definitions(self) -> list[OllamaModelDefinition]:
         seen: dict[str, OllamaModelDefinition] = {}
         for _, definition in self.agents:

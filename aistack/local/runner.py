@@ -88,6 +88,7 @@ class WorkerProcess:
             "namespace": project.plan.namespace,
             "name": project.plan.name,
             "output_root": str(target.directory) if target.forced else None,
+            "items_root": str(project.items_dir) if project.items_dir else None,
         }
         self.log = open(log_path, "ab")
         try:

@@ -87,8 +87,9 @@ def _environment(home: AirflowHome, request: UIRequest, dags: Path, ollama_url: 
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         }
     )
-    if (path / "documents").is_dir():  # the batch summarization DAG's inbox: the example documents
+    if (path / "documents").is_dir():  # the inbox of the batch summarization DAG and of forEach.fromStorage: the example documents
         env[documents_settings.SOURCE] = str(path / "documents")
+        env[settings.LOCAL_ITEMS] = str(path / "documents")
     if aws_configuration() is None:  # as `aistack run`: S3 outputs land in the local output directory
         env[settings.LOCAL_OUTPUTS] = "1"
     return env

@@ -142,6 +142,8 @@ def build(config: dict[str, Any], events: Events) -> Any:
     if root:  # the tasks run in this process: publish and rollback read these settings
         os.environ[settings.OUTPUT_DIR] = root
         os.environ[settings.LOCAL_OUTPUTS] = "1"
+    if config.get("items_root"):
+        os.environ[settings.LOCAL_ITEMS] = config["items_root"]
     for task in dag.tasks:
         _report(task, events)
     return dag
@@ -154,7 +156,7 @@ def _report(task: Any, events: Events) -> None:
             error = context.get("exception")
             events(
                 "task",
-                task=ti.task_id,
+                task=ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]",
                 state=state,
                 attempt=ti.try_number,
                 run_id=context.get("run_id"),
@@ -185,25 +187,21 @@ def _timestamp(value: Any) -> float | None:
 
 
 def outcome(dag: Any, dag_run: Any) -> dict[str, Any]:
-    """The run as plain data: task states and times, step results (XCom), published locations."""
-    instances = {ti.task_id: ti for ti in dag_run.get_task_instances()}
-    tasks = [
-        {
-            "task": ti.task_id,
-            "state": str(ti.state.value if hasattr(ti.state, "value") else ti.state),
-            "attempts": ti.try_number,
-            "start": _timestamp(ti.start_date),
-            "end": _timestamp(ti.end_date),
-            "duration": ti.duration,
-        }
-        for ti in sorted(instances.values(), key=lambda ti: (_timestamp(ti.start_date) or float("inf"), ti.task_id))
-    ]
+    """The run as plain data: task states and times, step results (XCom), published locations.
+    A forEach step's mapped task instances are one task here, and its result their gathered ones."""
+    from aistack_airflow.operators.a2a import pulled_result
+
+    by_task: dict[str, list[Any]] = {}
+    for ti in dag_run.get_task_instances():
+        by_task.setdefault(ti.task_id, []).append(ti)
+    instances = {task_id: tis[0] for task_id, tis in by_task.items()}
+    tasks = sorted((_task_summary(task_id, tis) for task_id, tis in by_task.items()), key=lambda t: (t["start"] or float("inf"), t["task"]))
     results: dict[str, Any] = {}
     for task_id, ti in instances.items():
         if task_id in ("publish", "rollback"):
             continue
         with contextlib.suppress(Exception):
-            results[task_id] = ti.xcom_pull(task_ids=task_id)
+            results[task_id] = pulled_result(instances.get("publish", ti), task_id)
     outputs: list[str] = []
     rolled_back: list[str] = []
     if "publish" in instances:
@@ -214,6 +212,24 @@ def outcome(dag: Any, dag_run: Any) -> dict[str, Any]:
             rolled_back = list(instances["rollback"].xcom_pull(task_ids="rollback", key="rolled_back") or [])
     state = dag_run.state.value if hasattr(dag_run.state, "value") else str(dag_run.state)
     return {"state": state, "run_id": dag_run.run_id, "tasks": tasks, "results": results, "outputs": outputs, "rolled_back": rolled_back}
+
+
+def _task_summary(task_id: str, instances: list[Any]) -> dict[str, Any]:
+    """One task's state and times; a mapped task's over all its instances (failed if one failed)."""
+    states = [str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in instances]
+    state = next((s for s in ("failed", "upstream_failed", "running", "up_for_retry") if s in states), states[0])
+    starts = [t for ti in instances if (t := _timestamp(ti.start_date)) is not None]
+    ends = [t for ti in instances if (t := _timestamp(ti.end_date)) is not None]
+    duration = instances[0].duration if len(instances) == 1 else (max(ends) - min(starts) if starts and ends else None)
+    return {
+        "task": task_id,
+        "state": state,
+        "attempts": max(ti.try_number for ti in instances),
+        "start": min(starts) if starts else None,
+        "end": max(ends) if ends else None,
+        "duration": duration,
+        **({"items": len(instances)} if len(instances) > 1 or instances[0].map_index >= 0 else {}),
+    }
 
 
 def abandon(dag_id: str) -> None:

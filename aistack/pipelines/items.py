@@ -88,7 +88,7 @@ def parse_path(path: str) -> list[str | int]:
 def at_path(value: Any, path: str | None) -> Any:
     """The value `path` names inside `value` (the value itself without a path)."""
     current = value
-    walked = []
+    walked: list[str | int] = []
     for part in parse_path(path) if path else ():
         if isinstance(part, int) and isinstance(current, list) and part < len(current):
             current = current[part]

@@ -95,7 +95,7 @@ def render(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, A
 
 def _step_document(result: Mapping[str, Any] | None) -> dict[str, Any]:
     """A step in the published results: its state and artifacts; a forEach step's items too."""
-    completed = bool(result) and result.get("state", COMPLETED) == COMPLETED
+    completed = result is not None and bool(result) and result.get("state", COMPLETED) == COMPLETED
     document: dict[str, Any] = {"state": "completed" if completed else "not completed", "artifacts": (result or {}).get("artifacts", [])}
     if result and "items" in result:
         document["items"] = result["items"]

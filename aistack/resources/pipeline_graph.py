@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from aistack.resources.errors import FieldError, did_you_mean
 
 if TYPE_CHECKING:
-    from aistack.resources.orchestration import PipelineStep
+    from aistack.resources.orchestration import ArtifactReference, ItemsFromArtifact, PipelineStep
 
 
 def check_pipeline(
@@ -72,7 +72,9 @@ def _check_inputs(indexed: Sequence[tuple[int, PipelineStep]], by_name: dict[str
     errors = []
     for index, step in indexed:
         ancestors = upstream_of(step.name, by_name)
-        refs = [(f"{prefix}[{index}].inputFrom[{position}]", ref) for position, ref in enumerate(step.input_from or [])]
+        refs: list[tuple[str, ArtifactReference | ItemsFromArtifact]] = [
+            (f"{prefix}[{index}].inputFrom[{position}]", ref) for position, ref in enumerate(step.input_from or [])
+        ]
         if step.for_each is not None and step.for_each.from_artifact is not None:
             refs.append((f"{prefix}[{index}].forEach.fromArtifact", step.for_each.from_artifact))
         if step.for_each is not None and step.review is not None:

@@ -36,8 +36,14 @@ def check_path(run: Run, plan: PipelinePlan) -> list[str]:
     """Every step ran once and succeeded, each after all its upstream steps; publish after them all.
     Returns the steps in the order they started."""
     events = run.events("task")
-    started = {e["task"]: e["time"] for e in events if e["state"] == "running"}
-    ended = {e["task"]: e["time"] for e in events if e["state"] == "success"}
+    started: dict[str, float] = {}
+    ended: dict[str, float] = {}
+    for event in events:  # a forEach step's items ("<step>[<index>]") count as the step: from the first start to the last end
+        task = event["task"].partition("[")[0]
+        if event["state"] == "running":
+            started[task] = min(started.get(task, event["time"]), event["time"])
+        elif event["state"] == "success":
+            ended[task] = max(ended.get(task, event["time"]), event["time"])
     for step in plan.steps:
         assert step.task_id in ended, f"{step.task_id} did not succeed:\n{run.explain()}"
         for upstream in step.upstream:
@@ -90,7 +96,11 @@ def check_outputs(run: Run, plan: PipelinePlan, root: Path, results: dict[str, A
     document = json.loads(next(p for p in outputs if p.suffix == ".json").read_text())
     assert document["runId"] == run.finished["run_id"]
     for step in plan.steps:
-        assert document["steps"][step.task_id] == {"state": "completed", "artifacts": results[step.task_id]["artifacts"]}
+        expected = {"state": "completed", "artifacts": results[step.task_id]["artifacts"]}
+        if step.for_each:  # and its items, each completed
+            expected["items"] = results[step.task_id]["items"]
+            assert expected["items"] and all(item["state"] == "TASK_STATE_COMPLETED" for item in expected["items"])
+        assert document["steps"][step.task_id] == expected
     markdown = next(p for p in outputs if p.suffix == ".md").read_text()
     assert all(f"## {s.task_id} (completed)" in markdown for s in plan.steps)
 
@@ -112,7 +122,8 @@ def test_each_example_runs_end_to_end(home: Path, example: str, tmp_path: Path):
     check_outputs(run, plan, home / "outputs" if s3 else tmp_path / "out", results)
     assert "embedded llama.cpp runtime" in run.stdout
     for step in plan.steps:
-        assert f"{step.task_id}".ljust(20) + " running" in run.stdout and f"{step.task_id}".ljust(20) + " succeeded" in run.stdout
+        shown = f"{step.task_id}[0]" if step.for_each else step.task_id
+        assert shown.ljust(20) + " running" in run.stdout and shown.ljust(20) + " succeeded" in run.stdout
     if s3:
         assert "instead of the declared s3://ai-results/outputs/ (local override: no AWS connection is configured" in run.stdout
     if plan.streaming:

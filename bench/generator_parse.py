@@ -63,7 +63,11 @@ def featured_manifest(index: int, steps: int = STEPS) -> str:
     step's JSON artifact, a cached step and a reviewed step (each adds tasks or fields to parse)."""
     lines = manifest(index, steps).splitlines()
     lines.insert(lines.index("  pipeline:"), '  schedule: {cron: "@daily"}')
-    extras = {1: ", forEach: {fromArtifact: {taskRef: step-0, artifactName: out, path: items}, maxParallel: 4}", 3: ", cache: {ttl: 24h}", 5: ", review: {allowEdit: true}"}
+    extras = {
+        1: ", forEach: {fromArtifact: {taskRef: step-0, artifactName: out, path: items}, maxParallel: 4}",
+        3: ", cache: {ttl: 24h}",
+        5: ", review: {allowEdit: true}",
+    }
     for step, extra in extras.items():
         position = next(i for i, line in enumerate(lines) if line.startswith(f"    - {{name: step-{step},"))
         lines[position] = lines[position][:-1] + extra + "}"

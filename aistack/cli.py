@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     manifests.set_defaults(handler=_agents_manifests)
     _add_run_command(commands)
     _add_airflow_command(commands)
+    _add_resume_command(commands)
     return parser
 
 
@@ -101,6 +102,61 @@ def _add_airflow_command(commands: argparse._SubParsersAction) -> None:
     airflow.add_argument("--host", default="127.0.0.1", help="address of the UI and API (default: 127.0.0.1)")
     airflow.add_argument("--port", type=int, default=8080, help="port of the UI and API (default: 8080)")
     airflow.set_defaults(handler=_airflow)
+
+
+def _add_resume_command(commands: argparse._SubParsersAction) -> None:
+    """`aistack resume`: a failed run from its failed steps (aistack/pipelines/resume.py), imported only when run."""
+    resume = commands.add_parser(
+        "resume",
+        help="resume a failed pipeline run: run its failed steps again, keep what succeeded",
+        description=(
+            "Resume a failed run of a pipeline DAG through Airflow's REST API: its failed tasks and the tasks after them "
+            "(publish included) are cleared and run again; the steps that succeeded keep their results and are not repeated. "
+            "NAME is a TaskOrchestration (its DAG is aistack__<namespace>__<name>); an argument with '_', which no Kubernetes "
+            "name has, is a DAG id. Without RUN_ID: the run of that DAG that failed last. Airflow is `aistack airflow`'s "
+            "unless --url says otherwise, logged in as the admin with the password `aistack airflow` generated, or with "
+            "--user and --password. Exit status: 0 when resumed, 1 when refused (the message says why) or Airflow "
+            "cannot be reached."
+        ),
+    )
+    resume.add_argument("target", metavar="NAME_OR_DAG_ID", help="TaskOrchestration name, or DAG id")
+    resume.add_argument("run_id", nargs="?", default=None, metavar="RUN_ID", help="the run (default: the one that failed last)")
+    resume.add_argument("-n", "--namespace", default="default", help="the TaskOrchestration's namespace (default: default)")
+    resume.add_argument("--url", default=None, help="Airflow's base URL (default: $AISTACK_AIRFLOW_URL, else http://localhost:8080)")
+    resume.add_argument("--user", default=None, help="Airflow user (default: admin, with --password or the generated password)")
+    resume.add_argument("--password", default=None, help="the user's password (default: the one `aistack airflow` generated)")
+    resume.set_defaults(handler=_resume)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from aistack.pipelines.airflow_rest import AirflowAPI, AirflowAPIError
+    from aistack.pipelines.plan import dag_id_for
+    from aistack.pipelines.resume import ResumeRefused, resume_run
+
+    dag_id = args.target if "_" in args.target else dag_id_for(args.namespace, args.target)
+    base = (args.url or settings.airflow_ui_url()).rstrip("/")
+    try:
+        with AirflowAPI(base, _airflow_token(base, args.user, args.password)) as api:
+            resumed = resume_run(api, dag_id, args.run_id)
+    except (ResumeRefused, AirflowAPIError) as exc:
+        print(f"aistack resume: {exc}", file=sys.stderr)
+        return 1
+    print(resumed.describe())
+    print(f"{base}/dags/{dag_id}/runs/{resumed.run_id}")
+    return 0
+
+
+def _airflow_token(base: str, user: str | None, password: str | None) -> str | None:
+    """A token for --user/--password; else for `aistack airflow`'s admin, when its generated password
+    is there; else none (an Airflow where everyone is admin, or the refusal says to log in)."""
+    from aistack.local.airflow_home import AirflowHome
+    from aistack.local.standalone import HOME_NAME, USER
+    from aistack.local.standalone import _password as generated_password
+    from aistack.pipelines.airflow_rest import get_token
+
+    if password is None and user is None:
+        password = generated_password(AirflowHome(name=HOME_NAME))
+    return get_token(base, user or USER, password) if password is not None else None
 
 
 def _airflow(args: argparse.Namespace) -> int:

@@ -8,8 +8,10 @@ requests a parse of the generator (`dags/task_orchestrations.py`) through the RE
 generation}`` and run id ``k8s__<uid>__g<generation>``, and records it on the resource's status
 (``observedGeneration``, ``phase: Pending``, ``dagId``, ``runId``, condition ``Accepted``). An
 invalid resource gets ``Accepted=False`` with the validation errors and no run. A deleted
-resource's queued and running runs are marked failed. When the run ends, the scheduler starts
-the next one: that is how the watch re-arms.
+resource's queued and running runs are marked failed. The annotation ``ai.stack/resume``
+(``latest`` or a run id) resumes a failed run from its failed steps (REST ``clearTaskInstances``),
+once per value: ``status.resume`` records it (aistack.pipelines.submissions). When the run ends,
+the scheduler starts the next one: that is how the watch re-arms.
 
 Why a sensor DAG rather than an AssetWatcher (event-driven scheduling): the handled/unhandled
 record lives in the cluster (status.observedGeneration), so each sensor's trigger starts by

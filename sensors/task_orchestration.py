@@ -6,6 +6,10 @@ when it starts a run for that generation, so the cluster itself is the durable r
 was handled: a trigger that (re)starts lists the resources and reports every pending one
 first, then watches for new ones. Nothing is kept in the triggerer that a restart could lose.
 
+A *resume request* is an ``ai.stack/resume`` annotation value that ``status.resume.request`` has
+not recorded (aistack.pipelines.submissions): the watcher DAG records each value it handles, so a
+restarted trigger reports only the values still waiting, and each at most once per trigger.
+
 Within one trigger a (uid, generation) is reported at most once (aistack/kube/watch.py:
 a status-only or label-only change keeps the generation; dropped watches resume, 410 Gone
 re-lists). Generations that come and go while nothing watches (v2 then v3 before a re-list)
@@ -24,8 +28,8 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from aistack.kube.watch import SUBMITTED, event_for
-from aistack.pipelines.submissions import PLURAL, is_pending
+from aistack.kube.watch import SUBMITTED, event_for, resume_event
+from aistack.pipelines.submissions import PLURAL, is_pending, resume_request
 from aistack.resources import GROUP, VERSION
 from aistack_airflow.triggers.task_orchestration import TaskOrchestrationTrigger
 
@@ -33,13 +37,13 @@ log = logging.getLogger(__name__)
 
 
 class TaskOrchestrationSensor(BaseSensorOperator):
-    """Waits for TaskOrchestration submissions; returns them (a list of event dicts).
+    """Waits for TaskOrchestration submissions and resume requests; returns them (a list of event dicts).
 
     Deferrable by default: the watch runs in the triggerer (TaskOrchestrationTrigger). The
     resourceVersion the watch reached is pushed as the XCom ``resource_version``; pass it back
     as ``resource_version`` to the next sensor so that deletions in between are replayed.
     ``idle_timeout`` (seconds) ends the wait with an empty list. Non-deferrable, it polls: each
-    poke lists the pending submissions (no deletions).
+    poke lists the pending submissions and resume requests (no deletions).
     """
 
     template_fields: Sequence[str] = ("namespace", "resource_version")
@@ -103,5 +107,7 @@ class TaskOrchestrationSensor(BaseSensorOperator):
                 result = objects.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
             else:
                 result = objects.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-        events = [event_for(SUBMITTED, item) for item in result.get("items", []) if is_pending(item)]
+        items = result.get("items", [])
+        events = [event_for(SUBMITTED, item) for item in items if is_pending(item)]
+        events += [resume_event(item, request) for item in items if (request := resume_request(item)) is not None]
         return PokeReturnValue(is_done=bool(events), xcom_value=events or None)

@@ -1,5 +1,6 @@
-"""The triggerer's side of the TaskOrchestration watcher: a watch that fires with the submissions
-(and deletions) it sees. See aistack_airflow.sensors.task_orchestration for what a submission is."""
+"""The triggerer's side of the TaskOrchestration watcher: a watch that fires with the submissions,
+resume requests (and deletions) it sees. See aistack_airflow.sensors.task_orchestration for what
+they are."""
 
 from __future__ import annotations
 
@@ -10,19 +11,20 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from aistack.kube.watch import ResourceWatch, collect_batch
-from aistack.pipelines.submissions import PLURAL, is_pending
+from aistack.pipelines.submissions import PLURAL, is_pending, resume_request
 
 log = logging.getLogger(__name__)
 
 
 class TaskOrchestrationTrigger(BaseTrigger):
-    """Fires once with every submission (and, with ``report_deletions``, deletion) it sees.
+    """Fires once with every submission and resume request (and, with ``report_deletions``,
+    deletion) it sees.
 
-    It lists first (the pending submissions are reported at once), then watches. The first
-    event opens a short window (``batch_seconds``) so that several applies in a row make one
-    TriggerEvent: ``{"status": "ok", "events": [...], "resource_version": rv}``; with
-    ``idle_timeout``, an empty one after that many quiet seconds; ``{"status": "error",
-    "message": ...}`` when the cluster refuses access (401/403). Dropped connections and server
+    It lists first (the pending submissions and unhandled resume requests are reported at once),
+    then watches. The first event opens a short window (``batch_seconds``) so that several
+    applies in a row make one TriggerEvent: ``{"status": "ok", "events": [...],
+    "resource_version": rv}``; with ``idle_timeout``, an empty one after that many quiet seconds;
+    ``{"status": "error", "message": ...}`` when the cluster refuses access (401/403). Dropped connections and server
     errors are retried with exponential backoff up to ``max_backoff`` seconds.
     ``resource_version``: see ResourceWatch's ``resume_from``. Cluster access: the
     in-cluster service account, else ``kubeconfig``/``context`` or KUBECONFIG.
@@ -72,6 +74,7 @@ class TaskOrchestrationTrigger(BaseTrigger):
         return ResourceWatch(
             PLURAL,
             pending=is_pending,
+            resume_request=resume_request,
             namespace=self.namespace,
             report_deletions=self.report_deletions,
             resume_from=self.resource_version,

@@ -1,8 +1,9 @@
 """A list-then-watch loop over one aistack kind, with kubernetes_asyncio, that reports each
-(uid, generation) it is told to at most once.
+(uid, generation) it is told to at most once, and each request an object carries once.
 
 Shared by the TaskOrchestration watcher (triggers/task_orchestration.py: a *submission* is a
-generation without a run) and the asset watchers of model definitions and agents
+generation without a run; a *resume* request is an ``ai.stack/resume`` annotation value its
+status has not recorded) and the asset watchers of model definitions and agents
 (triggers/resource_changes.py: a *change* is a generation not seen before). The loop resumes from
 the last resourceVersion after a dropped watch (bookmarks included), re-lists on 410 Gone and
 reports only what changed in the gap, and reconnects with exponential backoff; 401/403 are
@@ -14,6 +15,8 @@ Events are plain dicts (they cross the triggerer/worker boundary as JSON)::
      "resourceVersion": "41"}
     {"type": "deleted",   "namespace": "default", "name": "qa", "uid": "...", "generation": 2,
      "resourceVersion": "57"}
+    {"type": "resume",    "namespace": "default", "name": "qa", "uid": "...", "generation": 2,
+     "resourceVersion": "63", "request": "latest"}
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 SUBMITTED = "submitted"
 DELETED = "deleted"
+RESUME = "resume"
 
 
 def event_for(kind: str, obj: dict[str, Any], resource_version: str | None = None) -> dict[str, Any]:
@@ -49,6 +53,10 @@ def event_for(kind: str, obj: dict[str, Any], resource_version: str | None = Non
     }
 
 
+def resume_event(obj: dict[str, Any], request: str) -> dict[str, Any]:
+    return event_for(RESUME, obj) | {"request": request}
+
+
 def _rv_int(value: str | None) -> int | None:
     """resourceVersions are opaque, but etcd's are integers; compare them only when they are."""
     return int(value) if value and value.isdigit() else None
@@ -59,11 +67,13 @@ class WatchGone(Exception):
 
 
 class _Known:
-    """What one watch knows of each object: its name and the highest generation seen (or reported)."""
+    """What one watch knows of each object: its name, the highest generation seen (or reported)
+    and the last request reported."""
 
     def __init__(self) -> None:
         self.generation: dict[str, int] = {}
         self.names: dict[str, dict[str, Any]] = {}
+        self.requests: dict[str, str] = {}
 
     def remember(self, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -75,8 +85,17 @@ class _Known:
         meta = obj["metadata"]
         return (meta.get("generation") or 1) > self.generation.get(meta["uid"], 0)
 
+    def is_new_request(self, obj: dict[str, Any], request: str) -> bool:
+        """Whether ``request`` was not reported for the object yet; it is, from now on."""
+        uid = obj["metadata"]["uid"]
+        if self.requests.get(uid) == request:
+            return False
+        self.requests[uid] = request
+        return True
+
     def forget(self, uid: str) -> dict[str, Any] | None:
         self.generation.pop(uid, None)
+        self.requests.pop(uid, None)
         return self.names.pop(uid, None)
 
 
@@ -85,8 +104,12 @@ class ResourceWatch:
 
     An object is reported when its generation is higher than any this watch knows for its uid
     (``seen`` seeds that knowledge, e.g. from a store that outlives the watch) and ``pending``
-    says it still needs handling. ``configuration`` (a kubernetes_asyncio Configuration) or a factory of one; by default the
-    in-cluster service account, else the kubeconfig (``kubeconfig``/``context`` or KUBECONFIG).
+    says it still needs handling. ``resume_request`` returns the resume request an object carries
+    that still needs handling, or None; each new value is reported once per watch, as a
+    ``resume`` event with ``request`` (the handler checks the object again: a restarted watch
+    reports what its status has not recorded). ``configuration`` (a kubernetes_asyncio
+    Configuration) or a factory of one; by default the in-cluster service account, else the
+    kubeconfig (``kubeconfig``/``context`` or KUBECONFIG).
     ``resume_from`` is a resourceVersion from an earlier watch: pending submissions come from
     the list as always, and the history after it is replayed only for deletions (so a deletion
     between two watcher runs is not lost). ``resource_version`` is where this watch has got to.
@@ -97,6 +120,7 @@ class ResourceWatch:
         plural: str,
         *,
         pending: Callable[[dict[str, Any]], bool] = lambda obj: not (obj.get("metadata") or {}).get("deletionTimestamp"),
+        resume_request: Callable[[dict[str, Any]], str | None] = lambda obj: None,
         seen: Mapping[str, int] | None = None,
         namespace: str | None = None,
         report_deletions: bool = False,
@@ -110,6 +134,7 @@ class ResourceWatch:
     ) -> None:
         self.plural = plural
         self.pending = pending
+        self.resume_request = resume_request
         self.namespace = namespace or None
         self.report_deletions = report_deletions
         self.resume_from = resume_from or None
@@ -215,10 +240,18 @@ class ResourceWatch:
             if self.report_deletions and gone_obj is not None:
                 events.append(event_for(DELETED, gone_obj, list_rv))
         for item in result.get("items", []):
-            if self._known.is_new_generation(item) and self.pending(item):
-                events.append(event_for(SUBMITTED, item))
+            events += self._events_of(item)
             self._known.remember(item)
         self.resource_version = list_rv
+        return events
+
+    def _events_of(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        """What a listed or changed object reports (before it is remembered): a submission when its
+        generation is new and pending, a resume request not reported yet."""
+        events = [event_for(SUBMITTED, obj)] if self._known.is_new_generation(obj) and self.pending(obj) else []
+        request = self.resume_request(obj)
+        if request is not None and self._known.is_new_request(obj, request):
+            events.append(resume_event(obj, request))
         return events
 
     async def _replay_deletions(self, call: Callable[..., Any]) -> AsyncIterator[dict[str, Any]]:
@@ -283,12 +316,11 @@ class ResourceWatch:
                     raise ApiException(status=obj.get("code"), reason=obj.get("message"))
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if kind in ("ADDED", "MODIFIED"):
-                    if self._known.is_new_generation(obj) and self.pending(obj):
-                        self._known.remember(obj)
+                    events = self._events_of(obj)
+                    self._known.remember(obj)
+                    for reported in events:
                         self.resource_version = rv
-                        yield event_for(SUBMITTED, obj)
-                    else:
-                        self._known.remember(obj)
+                        yield reported
                 elif kind == "DELETED":
                     known = self._known.forget(obj["metadata"]["uid"])
                     if self.report_deletions and known is not None:

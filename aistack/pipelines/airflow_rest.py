@@ -1,9 +1,9 @@
 """The few Airflow REST API (v2) calls aistack makes, over httpx, with or without Airflow installed.
 
-Two callers share it: the TaskOrchestration watcher (re-parse the generator file, stop the
-runs of a deleted resource; Airflow 3 tasks may not touch the metadata database and the
-execution API cannot do either) and `aistack airflow` (unpause the generated DAGs of a local
-UI). Endpoints used:
+Three callers share it: the TaskOrchestration watcher (re-parse the generator file, stop the
+runs of a deleted resource, resume a failed run; Airflow 3 tasks may not touch the metadata
+database and the execution API can do none of these), `aistack airflow` (unpause the generated
+DAGs of a local UI) and `aistack resume`. Endpoints used:
 
 - ``POST /auth/token``: a JWT for a user of the simple or FAB auth manager.
 - ``PUT /api/v2/parseDagFile/{file_token}``: queues a priority parse of one file. The token is
@@ -11,6 +11,8 @@ UI). Endpoints used:
   deployment shares. Airflow answers 404 while the file defines no DAG yet.
 - ``GET /api/v2/dags`` and ``/dags/{dag_id}/details``; ``PATCH /dags/{dag_id}`` (pause/unpause).
 - ``GET /api/v2/dags/{dag_id}/dagRuns`` and ``PATCH .../dagRuns/{run_id}`` to stop runs.
+- ``GET .../dagRuns/{run_id}`` and ``.../dagRuns/{run_id}/taskInstances``; ``POST
+  /api/v2/dags/{dag_id}/clearTaskInstances`` to resume a failed run (aistack.pipelines.resume).
 """
 
 from __future__ import annotations
@@ -107,6 +109,28 @@ class AirflowAPI:
         if note:
             body["note"] = note
         self._call("PATCH", f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}", json=body)
+
+    def get_run(self, dag_id: str, run_id: str) -> dict[str, Any] | None:
+        """One run, or None when the DAG or the run is unknown."""
+        response = self._call("GET", f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}")
+        return None if response.status_code == 404 else response.json()
+
+    def latest_run(self, dag_id: str, state: str) -> dict[str, Any] | None:
+        """The run in ``state`` that ended last, or None (also when the DAG is unknown)."""
+        params = {"state": state, "order_by": "-end_date", "limit": "1"}
+        response = self._call("GET", f"/dags/{quote(dag_id, safe='')}/dagRuns", params=params)
+        runs = [] if response.status_code == 404 else response.json().get("dag_runs", [])
+        return runs[0] if runs else None
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of a run, mapped ones one by one (none when the run is unknown)."""
+        return self._pages(f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances", "task_instances", [])
+
+    def clear_task_instances(self, dag_id: str, body: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """Clear task instances as ``body`` (ClearTaskInstancesBody) says; the cleared ones, or None
+        when the DAG or the run is unknown."""
+        response = self._call("POST", f"/dags/{quote(dag_id, safe='')}/clearTaskInstances", json=body)
+        return None if response.status_code == 404 else response.json().get("task_instances", [])
 
     def _pages(self, path: str, key: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
         """Every item of a paged list (empty when the parent is unknown: 404)."""

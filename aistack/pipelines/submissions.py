@@ -23,6 +23,17 @@ the next watcher run reports the submission again.
 
 For a deletion: the queued and running runs of that uid are marked failed (REST), and a parse
 of the generator is requested so its DAG goes away sooner.
+
+For a resume request (the annotation ``ai.stack/resume``: ``latest``, the run of ``status.runId``,
+or a run id; ``#`` and any text may follow, to ask again for the same run): each value is acted on
+once, because the status records it. Read the resource again; gone, replaced, or its value is
+``status.resume.request`` already: nothing to do. Otherwise resume the run (aistack.pipelines.resume,
+REST ``clearTaskInstances``) and record ``status.resume``: the value, the run id, when, the tasks
+cleared or why it was refused, and the number of resumes so far. A resumed run is the status's
+run again: ``phase: Pending`` until a resumed step reports Running, ``finishedAt`` and
+``message`` of its failed end removed. A duplicate event or a restarted watcher finds the value
+recorded; a retried task that cleared but died before recording finds the run resumed by its
+request (the note on the cleared tasks) and records it then.
 """
 
 from __future__ import annotations
@@ -34,8 +45,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from aistack.kube.watch import DELETED, SUBMITTED
+from aistack.kube.watch import DELETED, RESUME, SUBMITTED
 from aistack.pipelines.plan import dag_id_for
+from aistack.pipelines.resume import ResumeRefused, RunsAPI, resume_run
 from aistack.resources import GROUP, VERSION, Condition, InvalidResource, TaskOrchestration, parse_resource
 from aistack.resources.conditions import set_condition
 
@@ -66,6 +78,19 @@ def is_pending(obj: dict[str, Any]) -> bool:
     return not isinstance(observed, int) or observed < generation
 
 
+RESUME_ANNOTATION = "ai.stack/resume"
+LATEST = "latest"
+MAX_REQUEST = 512  # a run id is at most 250 characters
+
+
+def resume_request(obj: dict[str, Any]) -> str | None:
+    """The object's ai.stack/resume value while its status has not recorded it as handled."""
+    meta = obj.get("metadata") or {}
+    value = (meta.get("annotations") or {}).get(RESUME_ANNOTATION)
+    handled = ((obj.get("status") or {}).get("resume") or {}).get("request")
+    return value if value and value != handled and not meta.get("deletionTimestamp") else None
+
+
 ACCEPTED = "Accepted"
 GENERATION_PARAM = "generation"
 GENERATOR_FILE = "task_orchestrations.py"
@@ -76,16 +101,15 @@ CLOCK_SKEW = timedelta(seconds=1)
 RUN_FIELDS = ("progress", "startedAt", "finishedAt", "nodes", "outputs", "message")
 
 
-class Airflow(Protocol):
+class Airflow(RunsAPI, Protocol):
     def request_parse(self, bundle_name: str, relative_fileloc: str) -> bool: ...
-    def get_dag(self, dag_id: str) -> dict[str, Any] | None: ...
     def active_runs(self, dag_id: str) -> list[dict[str, Any]]: ...
     def fail_run(self, dag_id: str, run_id: str, note: str | None = None) -> None: ...
 
 
 @dataclass
 class Outcome:
-    action: str  # triggered | existed | rejected | skipped | waiting | stopped
+    action: str  # triggered | existed | rejected | skipped | waiting | stopped | resumed | refused
     namespace: str
     name: str
     uid: str
@@ -143,6 +167,8 @@ class TaskOrchestrationDispatcher:
                 outcomes.append(self.submit(event))
             elif event["type"] == DELETED:
                 outcomes.extend(self.stop(event))
+            elif event["type"] == RESUME:
+                outcomes.append(self.resume(event))
         waiting = [o for o in outcomes if o.action == "waiting"]
         if waiting:
             raise DagNotReady("; ".join(f"{o.namespace}/{o.name}: {o.detail}" for o in waiting))
@@ -157,17 +183,10 @@ class TaskOrchestrationDispatcher:
     # -- submissions ---------------------------------------------------------------------
 
     def submit(self, event: dict[str, Any]) -> Outcome:
-        namespace, name = event["namespace"], event["name"]
-        dag_id = dag_id_for(namespace, name)
-        obj = self._get(namespace, name)
-        outcome = Outcome("skipped", namespace, name, event["uid"], event["generation"], dag_id)
+        obj, outcome = self._current(event)
         if obj is None:
-            outcome.detail = "deleted since"
             return outcome
-        meta = obj["metadata"]
-        if meta.get("uid") != event["uid"]:
-            outcome.detail = "replaced by a new object since"
-            return outcome
+        namespace, name, dag_id, meta = outcome.namespace, outcome.name, outcome.dag_id, obj["metadata"]
         generation = outcome.generation = meta.get("generation") or 1
         if not is_pending(obj):
             outcome.detail = f"generation {generation} is handled already"
@@ -204,7 +223,7 @@ class TaskOrchestrationDispatcher:
             **{field: None for field in RUN_FIELDS},
         }
         if self.ui_base_url:
-            status["runUrl"] = f"{self.ui_base_url}/dags/{dag_id}/runs/{run_id}"
+            status["runUrl"] = self._run_url(dag_id, run_id)
         self._write_status(obj, status, True, "RunTriggered", message)
         log.info("%s/%s generation %d: %s %s", namespace, name, generation, outcome.action, message)
         return outcome
@@ -263,7 +282,67 @@ class TaskOrchestrationDispatcher:
             outcomes.append(Outcome("skipped", namespace, name, uid, event["generation"], dag_id, detail="deleted; no active run"))
         return outcomes
 
+    # -- resume requests -----------------------------------------------------------------
+
+    def resume(self, event: dict[str, Any]) -> Outcome:
+        """Act once on the object's ai.stack/resume value (see the module docstring)."""
+        obj, outcome = self._current(event)
+        if obj is None:
+            return outcome
+        request = resume_request(obj)
+        if request is None:
+            outcome.detail = "its resume request is handled already"
+            return outcome
+        status = obj.get("status") or {}
+        previous = status.get("resume") or {}
+        target = request.partition("#")[0].strip()
+        run_id = outcome.run_id = status.get("runId") if target == LATEST else target
+        record: dict[str, Any] = {
+            "request": request,
+            "runId": run_id,
+            "handledAt": self.now().isoformat(timespec="seconds"),
+            "resumes": previous.get("resumes") or 0,
+        }
+        fields: dict[str, Any] = {}
+        try:
+            if len(request) > MAX_REQUEST:
+                raise ResumeRefused(f"{RESUME_ANNOTATION} is longer than {MAX_REQUEST} characters: write `latest` or a run id")
+            if not run_id:
+                raise ResumeRefused("no run was started yet (status.runId is empty)" if target == LATEST else f"{RESUME_ANNOTATION}={request!r} names no run")
+            note = f"resumed by the annotation {RESUME_ANNOTATION}={request} of TaskOrchestration {outcome.namespace}/{outcome.name}"
+            resumed = resume_run(self.airflow, outcome.dag_id, run_id, note=note)
+        except ResumeRefused as exc:
+            outcome.action, outcome.detail = "refused", str(exc)
+            record.update(result="Refused", cleared=None, message=str(exc))
+        else:
+            outcome.action, outcome.detail = "resumed", resumed.describe()
+            record.update(result="Resumed", cleared=list(resumed.cleared), message=resumed.describe(), resumes=record["resumes"] + 1)
+            # The resumed run is the status's run again; a run other than the last one brings none of its progress.
+            cleared = ("finishedAt", "message") if run_id == status.get("runId") else RUN_FIELDS
+            fields = {"phase": "Pending", "dagId": outcome.dag_id, "runId": run_id, **{field: None for field in cleared}}
+            if self.ui_base_url:
+                fields["runUrl"] = self._run_url(outcome.dag_id, run_id)
+        self._patch_status(obj, {**fields, "resume": record})
+        log.info("%s/%s %s=%s: %s", outcome.namespace, outcome.name, RESUME_ANNOTATION, request, outcome.detail)
+        return outcome
+
     # -- the resource --------------------------------------------------------------------
+
+    def _current(self, event: dict[str, Any]) -> tuple[dict[str, Any] | None, Outcome]:
+        """The event's object as it is now (None when deleted or replaced since) and its outcome, skipped so far."""
+        namespace, name = event["namespace"], event["name"]
+        outcome = Outcome("skipped", namespace, name, event["uid"], event["generation"], dag_id_for(namespace, name))
+        obj = self._get(namespace, name)
+        if obj is None:
+            outcome.detail = "deleted since"
+        elif obj["metadata"].get("uid") != event["uid"]:
+            outcome.detail = "replaced by a new object since"
+        else:
+            return obj, outcome
+        return None, outcome
+
+    def _run_url(self, dag_id: str, run_id: str) -> str:
+        return f"{self.ui_base_url}/dags/{dag_id}/runs/{run_id}"
 
     def _get(self, namespace: str, name: str) -> dict[str, Any] | None:
         from kubernetes.client.rest import ApiException
@@ -285,5 +364,9 @@ class TaskOrchestrationDispatcher:
             except ValueError:
                 continue
         conditions = set_condition(existing, ACCEPTED, accepted, reason, message[:32768], self.now(), generation)
-        status = {**fields, "conditions": [c.to_wire() for c in conditions]}
+        self._patch_status(obj, {**fields, "conditions": [c.to_wire() for c in conditions]})
+
+    def _patch_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        """A merge patch of the status subresource: null removes a field."""
+        meta = obj["metadata"]
         self.objects.patch_namespaced_custom_object_status(GROUP, VERSION, meta.get("namespace") or "default", PLURAL, meta["name"], {"status": status})

@@ -55,6 +55,23 @@ class ConfinedStore(LocalStore):
         return super().read(key)
 
 
+MAX_DOCUMENT_BYTES = 4 * MAX_RUN_INPUT
+"""The largest document read as items (cleaning shrinks HTML; a chunked one may hold many items)."""
+
+
+def document_text(store: Store, item: Mapping[str, Any], chunked: bool) -> str:
+    """A document item's cleaned text (HTML and Markdown become text). DocumentError when it is
+    unreadable or empty, larger than MAX_DOCUMENT_BYTES (judged by its listed size before it is
+    read), or, unchunked, longer than one run's input."""
+    key, size = item["key"], int(item.get("size") or 0)
+    if size > MAX_DOCUMENT_BYTES:
+        raise DocumentError(f"{size:,} bytes; a document may have at most {MAX_DOCUMENT_BYTES:,}: split it")
+    text = clean_document(key, store.read(key)[: MAX_DOCUMENT_BYTES + 1])
+    if not chunked and len(text) > MAX_RUN_INPUT:
+        raise DocumentError(f"{len(text):,} characters of text; one item may have at most {MAX_RUN_INPUT:,}: set forEach.fromStorage.chunkTokens")
+    return text
+
+
 class StepItemsOperator(BaseOperator):
     """Lists a forEach step's items (its XCom is the list the mapped step expands over)."""
 
@@ -87,9 +104,16 @@ class StepItemsOperator(BaseOperator):
             ref = for_each.from_artifact
             result = pulled_result(context["ti"], plan.step(ref.task_ref).results_task_id)
             return step_items.numbered(step_items.artifact_items(result, ref.task_ref, ref.artifact_name, ref.path), for_each)
-        assert for_each.from_storage is not None
-        store = items_store(plan, for_each.from_storage, self.aws_conn_id)
-        return step_items.bounded(step_items.listing_items(store.list(), for_each.from_storage.window, _scheduled_interval(context)), for_each)
+        source = for_each.from_storage
+        assert source is not None
+        store = items_store(plan, source, self.aws_conn_id)
+        documents, ignored = step_items.listing_items(store.list(), source.window, _scheduled_interval(context))
+        for file in ignored:
+            self.log.info("not an item: %s (%s)", file["key"], file["reason"])
+        step_items.bounded(documents, for_each)  # before reading any of them
+        if source.chunk_tokens:
+            documents = step_items.chunked(documents, lambda document: document_text(store, document, chunked=True), source.chunk_tokens)
+        return step_items.bounded(documents, for_each)
 
 
 def _scheduled_interval(context: Any) -> tuple[Any, Any] | None:
@@ -135,13 +159,13 @@ class ItemStepOperator(PipelineStepOperator):
         if source is None:
             return step_items.item_part(self.item)
         key = self.item["key"]
-        if int(self.item.get("size") or 0) > MAX_RUN_INPUT:
-            raise AirflowException(f"{key}: {self.item['size']:,} bytes; an item may have at most {MAX_RUN_INPUT:,}: split the document")
         try:
-            text = clean_document(key, items_store(self.plan, source, self.aws_conn_id).read(key))
+            text = document_text(items_store(self.plan, source, self.aws_conn_id), self.item, chunked=bool(source.chunk_tokens))
         except DocumentError as exc:
             raise AirflowException(f"{key}: {exc}") from None
-        return step_items.item_part(self.item, text=text[:MAX_RUN_INPUT])
+        if source.chunk_tokens:
+            text = step_items.chunk_of(text, self.item, source.chunk_tokens)
+        return step_items.item_part(self.item, text=text)
 
     def execute(self, context: Any) -> dict[str, Any]:
         try:

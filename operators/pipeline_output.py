@@ -91,7 +91,6 @@ class PublishResultsOperator(BaseOperator):
             raise AirflowException(f"final steps that did not complete: {', '.join(unfinished)} (results written to {', '.join(locations)})")
         return locations
 
-
     def _report_fan_outs(self, context: Any, results: dict[str, Any]) -> None:
         """A forEach step's own node, once its items are done: how many, how many failed."""
         report = RunReporter.for_run(self.plan, context["run_id"])

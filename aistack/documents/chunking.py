@@ -1,4 +1,4 @@
-"""Token-aware chunking with overlap, and packing texts into token budgets.
+"""Token-aware chunking with overlap.
 
 `chunk_text(text, max_tokens, overlap_tokens)` cuts a cleaned document into chunks that each
 count at most `max_tokens` (by the tokenizer given, the calibrated approximation by default:
@@ -124,18 +124,3 @@ def chunk_text(text: str, max_tokens: int, overlap_tokens: int = 0, tokenizer: T
                     break
         start = next_start
     return chunks
-
-
-def pack(costs: Sequence[int], budget: int) -> list[list[int]]:
-    """Consecutive groups of item indexes whose costs add up to at most `budget` each; an item
-    over the budget gets a group of its own."""
-    groups: list[list[int]] = []
-    used = 0
-    for index, item in enumerate(costs):
-        if groups and used + item <= budget:
-            groups[-1].append(index)
-            used += item
-        else:
-            groups.append([index])
-            used = item
-    return groups

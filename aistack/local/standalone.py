@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aistack import settings
-from aistack.documents import settings as documents_settings
 from aistack.local.airflow_home import AirflowHome, shipped_dag_file
 from aistack.local.outputs import aws_configuration
 from aistack.local.progress import Console
@@ -87,8 +86,7 @@ def _environment(home: AirflowHome, request: UIRequest, dags: Path, ollama_url: 
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         }
     )
-    if (path / "documents").is_dir():  # the inbox of the batch summarization DAG and of forEach.fromStorage: the example documents
-        env[documents_settings.SOURCE] = str(path / "documents")
+    if (path / "documents").is_dir():  # what forEach.fromStorage lists: the example documents
         env[settings.LOCAL_ITEMS] = str(path / "documents")
     if aws_configuration() is None:  # as `aistack run`: S3 outputs land in the local output directory
         env[settings.LOCAL_OUTPUTS] = "1"

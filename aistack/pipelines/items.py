@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from aistack.documents.chunking import chunk_text
+from aistack.documents.cleaning import DocumentError
+from aistack.documents.selection import Window, select_documents
 from aistack.documents.storage import DocumentRef
 from aistack.resources.orchestration import ForEach, ItemsFromInput, ItemSplit, ItemWindow
 from aistack.resources.types import MediaType
@@ -120,15 +123,42 @@ def artifact_items(result: Mapping[str, Any] | None, task_ref: str, artifact_nam
     return found
 
 
-def listing_items(refs: Iterable[DocumentRef], window: ItemWindow, interval: tuple[datetime, datetime] | None) -> list[dict[str, Any]]:
-    """Objects of a storage listing, in key order: those modified in `[start, end)` of the run's data
-    interval (window dataInterval; a run without one, such as a manual run of an unscheduled
-    pipeline, takes every object), or all."""
-    selected = sorted(refs, key=lambda ref: ref.key)
-    if window is ItemWindow.DATA_INTERVAL and interval is not None:
-        start, end = interval
-        selected = [ref for ref in selected if start <= ref.modified < end]
-    return [{"index": index, "label": label_of(ref.key), "key": ref.key, "size": ref.size} for index, ref in enumerate(selected)]
+def listing_items(refs: Iterable[DocumentRef], window: ItemWindow, interval: tuple[datetime, datetime] | None) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Documents of a storage listing as items, in key order: those modified in `[start, end)` of
+    the run's data interval (window dataInterval, when the run has one), or all; and the files
+    left out for their type, with why."""
+    since, until = interval if window is ItemWindow.DATA_INTERVAL and interval is not None else (None, None)
+    selected, ignored = select_documents(refs, Window(since, until))
+    items = [{"index": index, "label": label_of(ref.key), "key": ref.key, "size": ref.size} for index, ref in enumerate(selected)]
+    return items, ignored
+
+
+def chunk_overlap(max_tokens: int) -> int:
+    """The overlap of consecutive chunks: a tenth of the budget, so a sentence cut at a boundary
+    is whole in one of them."""
+    return max_tokens // 10
+
+
+def chunked(documents: Sequence[Mapping[str, Any]], text_of: Callable[[Mapping[str, Any]], str], max_tokens: int) -> list[dict[str, Any]]:
+    """Each document item as one item per chunk of at most `max_tokens` (labelled `key (i/n)`),
+    renumbered. A document that cannot be read stays one item: its own task fails and says why."""
+    items: list[dict[str, Any]] = []
+    for document in documents:
+        try:
+            count = len(chunk_text(text_of(document), max_tokens, chunk_overlap(max_tokens)))
+        except DocumentError:
+            count = 1
+        for chunk in range(count):
+            label = document["label"] if count == 1 else label_of(f"{document['key']} ({chunk + 1}/{count})")
+            items.append({**document, "index": len(items), "label": label, **({"chunk": chunk} if count > 1 else {})})
+    return items
+
+
+def chunk_of(text: str, item: Mapping[str, Any], max_tokens: int) -> str:
+    """The text of a chunk item (the same cuts as when the items were listed)."""
+    if "chunk" not in item:
+        return text
+    return chunk_text(text, max_tokens, chunk_overlap(max_tokens))[item["chunk"]].text
 
 
 def numbered(values: Sequence[Any], for_each: ForEach) -> list[dict[str, Any]]:

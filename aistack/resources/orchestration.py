@@ -26,7 +26,7 @@ MAX_RUN_INPUT = 1_048_576
 MAX_PROMPT = 16_384
 LARGE_INPUT_HINT = (
     "pass a large document when triggering a run (the run's `input`, or `aistack run --input-file`), "
-    "or put documents in a folder or S3 prefix for the batch_summarization DAG"
+    "or put documents in a folder or S3 prefix and list them with a step's forEach.fromStorage"
 )
 
 _INPUT_LIMIT = text_limit(MAX_INPUT_TEXT, LARGE_INPUT_HINT, "The input given to the steps (a question or a short document).")
@@ -131,6 +131,13 @@ class ItemsFromStorage(WireModel):
     bucket: StrictStr | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="S3 bucket (type s3).")
     prefix: RelativeKey = Field(default="", description="Key prefix (S3) or folder (local) listed for items, e.g. `incoming/`.")
     window: ItemWindow = Field(default=ItemWindow.DATA_INTERVAL, description="`dataInterval`: objects modified in the run's data interval; `all`: every object.")
+    chunk_tokens: StrictInt | None = Field(
+        default=None,
+        ge=64,
+        le=32_768,
+        description="Cut each document into chunks of at most this many tokens (a tenth of them overlapping), one item per chunk, "
+        "for documents longer than the agent's context; without it, a document is one item.",
+    )
 
     @model_validator(mode="after")
     def _bucket_for_s3(self) -> ItemsFromStorage:
@@ -160,7 +167,9 @@ class ForEach(WireModel):
     from_storage: ItemsFromStorage | None = Field(default=None, description="Items from the objects of an S3 prefix or a folder.")
     max_parallel: StrictInt = Field(default=4, ge=1, le=64, description="Items run at the same time.")
     max_items: StrictInt = Field(default=1000, ge=1, le=MAX_ITEMS, description="More items than this fails the step before any runs.")
-    on_item_failure: ItemFailure = Field(default=ItemFailure.FAIL, description="`fail`: a failed item fails the step; `continue`: it is reported and the rest go on.")
+    on_item_failure: ItemFailure = Field(
+        default=ItemFailure.FAIL, description="`fail`: a failed item fails the step; `continue`: it is reported and the rest go on."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ForEach:
@@ -387,9 +396,7 @@ class OrchestrationSpec(WireModel):
     communication: Communication | None = Field(default=None, description="Streaming and event webhooks.")
     output: Output | None = Field(default=None, description="Where and how results are written.")
     error_policy: ErrorPolicy | None = Field(default=None, description="Retries, backoff and failure action.")
-    schedule: Schedule | None = Field(
-        default=None, description="Run on a schedule (cron or assets) instead of once per submission; a manual run is still possible."
-    )
+    schedule: Schedule | None = Field(default=None, description="Run on a schedule (cron or assets) instead of once per submission; a manual run is still possible.")
 
     @model_validator(mode="after")
     def _valid_graph(self) -> OrchestrationSpec:
@@ -482,4 +489,5 @@ class TaskOrchestration(CustomResource):
             if name == self.name:
                 raise PydanticCustomError("asset_self", f"spec.schedule.assets[{position}]: a pipeline cannot be scheduled on its own results")
         return self
+
     status: OrchestrationStatus | None = Field(default=None, description="Progress of the latest run, written by Airflow.")

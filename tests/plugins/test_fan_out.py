@@ -128,7 +128,9 @@ spec:
 """
 
 
-def test_items_are_the_documents_that_arrived_in_the_data_interval_fake_models(pipeline, tmp_path):
+def test_a_manual_run_takes_every_document_of_its_namespace_folder_fake_models(pipeline, tmp_path):
+    """A manual run of a scheduled pipeline has a data interval, but takes every document (a
+    scheduled run takes its interval's: tests/airflow_api/test_schedules_standalone.py)."""
     run, fakes, outputs = pipeline
     incoming = tmp_path / "inputs" / "default" / "incoming"
     incoming.mkdir(parents=True)
@@ -145,7 +147,46 @@ def test_items_are_the_documents_that_arrived_in_the_data_interval_fake_models(p
     assert dag_run.state == "success"
     assert (dag_run.data_interval_start, dag_run.data_interval_end) == (datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
     result = outputs_of(outputs, "from-folder")
-    assert [i["label"] for i in result["steps"]["summarize"]["items"]] == ["new.md", "newer.html"]
+    assert [i["label"] for i in result["steps"]["summarize"]["items"]] == ["future.txt", "new.md", "newer.html", "old.txt"]
     text = result["steps"]["summarize"]["artifacts"][0]["text"]
     assert "Document new.md." in text and "Document newer.html" in text and "<p>" not in text, "HTML is cleaned to text"
     assert "secret" not in json.dumps(result)
+
+
+CHUNKED = """\
+apiVersion: ai.stack/v1alpha1
+kind: TaskOrchestration
+metadata: {name: chunked}
+spec:
+  input: {text: "unused"}
+  pipeline:
+    - name: summarize
+      agentRef: chat-agent
+      includeInput: false
+      prompt: Summarize.
+      forEach: {fromStorage: {type: local, prefix: docs/, chunkTokens: 64}, onItemFailure: continue}
+"""
+
+
+def test_long_documents_become_one_item_per_chunk_and_links_out_are_refused_fake_models(pipeline, tmp_path):
+    run, fakes, outputs = pipeline
+    docs = tmp_path / "inputs" / "default" / "docs"
+    docs.mkdir(parents=True)
+    (docs / "long.txt").write_text(" ".join(f"Sentence number {n} of the long document." for n in range(60)))
+    (docs / "short.md").write_text("# Short\n\nA short note.")
+    (docs / "picture.png").write_bytes(b"\x89PNG")
+    secret = tmp_path / "elsewhere.txt"
+    secret.write_text("a file outside the pipeline's folder")
+    (docs / "link.txt").symlink_to(secret)
+    fakes["chat-agent"] = EchoModelBackend()
+    dag_run = run(CHUNKED, "aistack__default__chunked")
+    assert dag_run.state == "success"
+    items = outputs_of(outputs, "chunked")["steps"]["summarize"]["items"]
+    labels = [i["label"] for i in items]
+    chunks = [label for label in labels if label.startswith("long.txt (")]
+    assert len(chunks) >= 3 and chunks[0] == f"long.txt (1/{len(chunks)})", labels
+    assert "short.md" in labels and not any("picture" in label for label in labels), "unsupported files are no items"
+    link = next(i for i in items if i["label"] == "link.txt")
+    assert link["state"] == "TASK_STATE_FAILED", "a link out of the folder is refused, not followed"
+    text = outputs_of(outputs, "chunked")["steps"]["summarize"]["artifacts"][0]["text"]
+    assert "Sentence number 0 " in text and "Sentence number 59 " in text and "outside" not in text

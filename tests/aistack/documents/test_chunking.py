@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aistack.documents.chunking import Chunk, chunk_text, pack
+from aistack.documents.chunking import Chunk, chunk_text
 from aistack.documents.cleaning import clean_document
 from aistack.documents.tokens import count_tokens
 
@@ -112,9 +112,3 @@ def test_chunking_is_deterministic():
 def test_budgets_that_cannot_work_are_refused(max_tokens, overlap):
     with pytest.raises(ValueError):
         chunk_text("text", max_tokens, overlap)
-
-
-def test_pack_groups_consecutive_items_within_the_budget():
-    assert pack([3, 3, 3, 3], 7) == [[0, 1], [2, 3]]
-    assert pack([10, 2, 2, 9], 8) == [[0], [1, 2], [3]]
-    assert pack([], 5) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aistack.documents.manifest import Window, select_documents
+from aistack.documents.selection import Window, select_documents
 from aistack.documents.storage import LocalStore, Location, S3Store, open_store, safe_key
 
 from .support import BUCKET, moto_s3, s3_client

@@ -190,3 +190,13 @@ def test_long_documents_become_one_item_per_chunk_and_links_out_are_refused_fake
     assert link["state"] == "TASK_STATE_FAILED", "a link out of the folder is refused, not followed"
     text = outputs_of(outputs, "chunked")["steps"]["summarize"]["artifacts"][0]["text"]
     assert "Sentence number 0 " in text and "Sentence number 59 " in text and "outside" not in text
+
+
+def test_no_items_skip_the_step_and_the_run_still_publishes_fake_models(pipeline, tmp_path):
+    run, fakes, outputs = pipeline
+    (tmp_path / "inputs" / "default" / "incoming").mkdir(parents=True)
+    dag_run = run(FROM_FOLDER, "aistack__default__from-folder")
+    assert dag_run.state == "success"
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states["summarize__items"] == "success" and states["summarize"] == "skipped" and states["publish"] == "success"
+    assert outputs_of(outputs, "from-folder")["steps"]["summarize"] == {"state": "not completed", "artifacts": []}

@@ -146,8 +146,21 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
         doc_md=p.doc_md,
         is_paused_upon_creation=False,  # a submitted resource runs at once
         params={
-            "input": Param(p.input_text, type="string", maxLength=MAX_RUN_INPUT, title="Input", description="The text the entry steps receive."),
-            "generation": Param(orchestration.metadata.generation or 0, type="integer", description="The resource generation this DAG was built from."),
+            "input": Param(
+                p.input_text,
+                type="string",
+                format="multiline",  # a text area in the trigger form: a document keeps its lines
+                maxLength=MAX_RUN_INPUT,
+                title="Input",
+                description="The text the steps receive: a question, a document, or both (several lines).",
+            ),
+            "generation": Param(
+                orchestration.metadata.generation or 0,
+                type="integer",
+                title="Resource generation",
+                section="Set by aistack",
+                description="The version of the TaskOrchestration this DAG was built from, which the submission watcher checks; leave it as it is.",
+            ),
         },
         on_failure_callback=_aborted(p) if p.failure_action is FailureAction.ABORT else None,
     )

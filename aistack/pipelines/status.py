@@ -18,6 +18,7 @@ from aistack.pipelines.plan import PipelinePlan
 from aistack.resources import TaskOrchestration
 
 log = logging.getLogger(__name__)
+_REFUSED: set[str] = set()  # event endpoints the webhook guard refused, in this process
 
 
 def now() -> str:
@@ -79,11 +80,11 @@ class RunReporter:
     def _post(self, endpoint: str, event: dict[str, Any]) -> None:
         import httpx
 
-        from aistack.agents.webhooks import RetrySchedule, WebhookGuard, deliver
+        from aistack.agents.webhooks import Delivery, RetrySchedule, WebhookGuard, deliver
 
-        async def send() -> None:
+        async def send() -> Delivery:
             async with httpx.AsyncClient() as client:
-                await deliver(
+                return await deliver(
                     client,
                     endpoint,
                     event,
@@ -94,10 +95,16 @@ class RunReporter:
                     timeout=5.0,
                 )
 
+        if endpoint in _REFUSED:
+            return  # said once in this process: an endpoint the guard refuses stays refused for the run
         try:
-            asyncio.run(send())
+            delivery = asyncio.run(send())
         except Exception as exc:
             log.warning("could not deliver the %s event to %s: %s", event["type"], endpoint, exc)
+            return
+        if delivery.refused:
+            _REFUSED.add(endpoint)
+            log.warning("events of this run will not be sent to %s (refused: %s)", endpoint, delivery.error)
 
 
 class ItemReporter(RunReporter):

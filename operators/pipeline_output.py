@@ -31,6 +31,13 @@ class S3Storage:
         self.hook.load_bytes(data, key=pipeline_output.checked_key(key), bucket_name=self.bucket, replace=True)
         return f"s3://{self.bucket}/{key}"
 
+    def get(self, key: str) -> bytes | None:
+        checked = pipeline_output.checked_key(key)
+        if not self.hook.check_for_key(checked, bucket_name=self.bucket):
+            return None
+        body: bytes = self.hook.get_key(checked, bucket_name=self.bucket).get()["Body"].read()
+        return body
+
     def delete(self, key: str) -> None:
         self.hook.delete_objects(bucket=self.bucket, keys=[pipeline_output.checked_key(key)])
 

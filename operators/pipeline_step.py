@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from aistack.agents.quality import RUN_INPUT
+from aistack.pipelines.cache import StepCache, cache_key, model_build
 from aistack.pipelines.plan import PipelinePlan, StepPlan
 from aistack.pipelines.status import RunReporter, now
 from aistack_airflow.operators.a2a import A2A_TASK_KEY, A2AAgentOperator
+from aistack_airflow.operators.pipeline_output import output_target
 
 PLAN_ATTRIBUTE = "aistack_plan"
 
@@ -58,6 +60,46 @@ class PipelineStepOperator(A2AAgentOperator):
         text = (context.get("params") or {}).get("input", self.plan.input_text)
         return [{"name": RUN_INPUT, "mediaType": self.plan.input_format.value, "text": str(text)}]
 
+    def _reused_result(self, context: Any, inputs: list[Any]) -> dict[str, Any] | None:
+        """With `cache`, a result of an earlier run of the same agent, model build and message
+        (aistack.pipelines.cache); remembers the key so a fresh result is stored after the call."""
+        self._cache_entry: tuple[StepCache, str, str] | None = None
+        ttl = self.step_plan.cache_ttl
+        if ttl is None:
+            return None
+        build = model_build(self._agent_url)
+        if build is None:
+            self.log.warning("the agent did not say which model build it serves: the step runs without its cache")
+            return None
+        spec = {"artifacts": self.artifacts, "includeInput": self.step_plan.include_input, "enforceVerdict": self.enforce_verdict}
+        key = cache_key(namespace=self.agent_namespace, agent=self.agent or self._agent_url, build=build, text=self.text, inputs=inputs, spec=spec)
+        plan, storage = output_target(self.plan, "aws_default")
+        cache = StepCache.for_step(storage, plan.prefix, plan.namespace, plan.name, self.task_id, ttl)
+        self._cache_entry = (cache, key, build.digest)
+        hit = cache.get(key)
+        if hit is None:
+            self.log.info("cache: no result of model %s (digest %s) for this message yet", build.model, build.digest)
+            return None
+        self.log.info(
+            "cache: reused the result of run %s (cached at %s, model %s, digest %s); the agent was not called",
+            hit.run_id,
+            hit.created.isoformat(),
+            build.model,
+            build.digest,
+        )
+        return {**hit.result, "cached": {"fromRun": hit.run_id, "at": hit.created.isoformat()}}
+
+    def _finish(self, result: dict[str, Any], context: Any) -> dict[str, Any]:
+        finished = super()._finish(result, context)
+        entry = getattr(self, "_cache_entry", None)
+        if entry is not None and "cached" not in finished:
+            cache, key, digest = entry
+            try:
+                cache.put(key, finished, context["run_id"], digest)
+            except Exception as exc:  # the step succeeded; only its reuse is lost
+                self.log.warning("cache: could not store the result: %s", exc)
+        return finished
+
     def _reporter(self, context: Any) -> RunReporter:
         """Where this task's progress goes: the step's node on the resource's status."""
         return RunReporter.for_run(self.plan, context["run_id"])
@@ -84,5 +126,6 @@ class PipelineStepOperator(A2AAgentOperator):
             attempts=context["ti"].try_number,
             a2aTaskId=result.get("taskId"),
             artifacts=[a["name"] for a in result["artifacts"]],
+            cached=(result.get("cached") or {}).get("fromRun"),
         )
         return result

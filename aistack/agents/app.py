@@ -4,7 +4,7 @@ Routes, in matching order (the REST routes end with the SDK's catch-all tenant m
 everything else comes first):
 
 - `/healthz` (the process is up), `/readyz` (the model answers: `ollama show` succeeds; cached
-  for a few seconds), `/metrics` (Prometheus, this agent's own registry);
+  for a few seconds; with the model's name and build digest, which pipeline step caches key on), `/metrics` (Prometheus, this agent's own registry);
 - the agent card at `/.well-known/agent-card.json`, also under `agentCard.endpoint` when that
   is not `/`, with `Cache-Control: public, max-age=300` (CARD_CACHE_CONTROL) beside the SDK's
   ETag. Nothing is served at `/.well-known/agent.json`, the A2A 0.2/0.3 name: a client that
@@ -97,6 +97,7 @@ class Readiness:
         self.ttl = ttl
         self._checked = -1e9
         self._result: tuple[bool, str] = (False, "not checked")
+        self.digest: str | None = None  # the model's build digest, learnt with each check
 
     async def check(self) -> tuple[bool, str]:
         now = time.monotonic()
@@ -104,6 +105,7 @@ class Readiness:
             try:
                 await self.backend.check()
                 self._result = (True, f"model {self.backend.describe()} answers")
+                self.digest = await self.backend.digest()
             except ModelError as exc:
                 self._result = (False, str(exc))
             except Exception as exc:  # a readiness probe reports, it does not crash
@@ -183,7 +185,8 @@ def create_agent_app(
 
     async def readyz(request: Request) -> Response:
         ready, detail = await readiness.check()
-        return JSONResponse({"status": "ready" if ready else "not ready", "model": profile.model, "detail": detail}, status_code=200 if ready else 503)
+        body = {"status": "ready" if ready else "not ready", "model": profile.model, "digest": readiness.digest, "detail": detail}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.render()

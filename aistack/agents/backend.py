@@ -66,6 +66,11 @@ class ModelBackend(ABC):
     def describe(self) -> str:
         return self.model
 
+    async def digest(self) -> str | None:
+        """The build digest of the model (it changes when the model is rebuilt), or None when the
+        server does not say: pipeline steps reuse a cached result only from the same build."""
+        return None
+
     async def stand_in(self) -> str | None:
         """What the model stands in for, when the server built it on a substitute base model
         (aistack's embedded runtime says so in /api/show), else None."""
@@ -124,6 +129,14 @@ class OllamaBackend(ModelBackend):
             await self._client.show(self.model)
         except Exception as exc:
             raise self._translate(exc) from exc
+
+    async def digest(self) -> str | None:
+        wanted = {self.model, f"{self.model}:latest"} if ":" not in self.model else {self.model}
+        try:
+            listed = (await self._client.list()).models
+        except Exception:
+            return None  # unknown now: the caller treats the model as unidentified
+        return next((entry.digest for entry in listed if (entry.model or "") in wanted and entry.digest), None)
 
     async def stand_in(self) -> str | None:
         if self._stand_in is None:

@@ -50,8 +50,10 @@ class ScriptedModel(ModelBackend):
         token_delay: float = 0.0,
         ready: Exception | None = None,
         model: str = "scripted:fake",
+        build: str | None = None,
     ):
         self.model = model
+        self.build = build  # the digest it reports: a test rebuilds the model by changing it
         self.replies = list(replies)
         self.token_delay = token_delay
         self.ready_error = ready
@@ -97,6 +99,9 @@ class ScriptedModel(ModelBackend):
         if self.ready_error is not None:
             raise self.ready_error
 
+    async def digest(self) -> str | None:
+        return self.build
+
 
 class FailingModel(ScriptedModel):
     """Fake: every call fails with `error` (a ModelError by default)."""
@@ -119,3 +124,6 @@ class SwappableModel(ModelBackend):
 
     async def check(self) -> None:
         await self.current.check()
+
+    async def digest(self) -> str | None:
+        return await self.current.digest()

@@ -190,7 +190,7 @@ def gather(results: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
     ones the items' texts as sections headed by their labels. Items that failed (continue) or
     did not run contribute nothing and are listed under `items` with their state."""
     done = [r for r in results if r]
-    ordered = sorted(done, key=lambda r: r.get("item", {}).get("index", 0))
+    ordered = sorted(done, key=lambda r: (r.get("item") or {}).get("index", 0))
     by_name: dict[str, list[tuple[Mapping[str, Any], Mapping[str, Any]]]] = {}
     for result in ordered:
         for artifact in result.get("artifacts") or ():
@@ -203,11 +203,20 @@ def gather(results: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
         else:
             sections = [f"## {_heading(item)}\n\n{artifact.get('text', '')}".strip() for item, artifact in pairs]
             artifacts.append({"name": name, "mediaType": media, "text": "\n\n".join(sections)})
-    items = [{**(r.get("item") or {}), "state": r.get("state", "TASK_STATE_COMPLETED")} for r in ordered]
+    items = [
+        {**(r.get("item") or {}), "state": r.get("state", "TASK_STATE_COMPLETED"), **({"cached": r["cached"]["fromRun"]} if r.get("cached") else {})}
+        for r in ordered
+    ]
     failed = [i for i in items if i["state"] != "TASK_STATE_COMPLETED"]
     state = "TASK_STATE_COMPLETED" if ordered and len(failed) < len(ordered) else "TASK_STATE_FAILED"
-    return {"state": state, "artifacts": artifacts, "items": [{k: v for k, v in i.items() if k in ("index", "label", "state")} for i in items]}
+    return {"state": state, "artifacts": artifacts, "items": [{k: v for k, v in i.items() if k in ("index", "label", "state", "cached")} for i in items]}
 
 
 def _heading(item: Mapping[str, Any]) -> str:
     return str(item.get("label") or f"item {item.get('index', 0)}")
+
+
+def _item_state(result: Mapping[str, Any]) -> dict[str, Any]:
+    """An item of the gathered results: its index and label, its state, the run it was reused from."""
+    cached = {"cached": result["cached"]["fromRun"]} if result.get("cached") else {}
+    return {**(result.get("item") or {}), "state": result.get("state", "TASK_STATE_COMPLETED"), **cached}

@@ -24,6 +24,10 @@ EXTENSIONS = {MediaType.JSON: "json", MediaType.MARKDOWN: "md", MediaType.TEXT: 
 class Storage(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> str: ...
 
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is none."""
+        ...
+
     def delete(self, key: str) -> None: ...
 
 
@@ -41,6 +45,10 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes, content_type: str) -> str:
         return str(write_atomic(self._inside(key), data))
+
+    def get(self, key: str) -> bytes | None:
+        path = self._inside(key)
+        return path.read_bytes() if path.is_file() else None
 
     def delete(self, key: str) -> None:
         self._inside(key).unlink(missing_ok=True)
@@ -99,6 +107,8 @@ def _step_document(result: Mapping[str, Any] | None) -> dict[str, Any]:
     document: dict[str, Any] = {"state": "completed" if completed else "not completed", "artifacts": (result or {}).get("artifacts", [])}
     if result and "items" in result:
         document["items"] = result["items"]
+    if result and "cached" in result:
+        document["cached"] = result["cached"]
     return document
 
 

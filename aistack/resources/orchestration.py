@@ -427,6 +427,7 @@ class StepStatus(WireModel):
     item: StrictStr | None = Field(default=None, description="A forEach item's label (its node is `<step>[<index>]`).")
     items: StrictInt | None = Field(default=None, ge=0, description="A forEach step's number of items.")
     failed_items: StrictInt | None = Field(default=None, ge=0, description="A forEach step's items that failed (onItemFailure continue).")
+    cached: StrictStr | None = Field(default=None, description="The run whose result the step reused (cache), instead of calling its agent.")
 
 
 class ResumeStatus(WireModel):

@@ -162,6 +162,20 @@ def test_input_replaces_the_orchestrations_input_and_the_second_run_reuses_every
     assert "built from" not in run.stdout and "chat-model:1.0.0 up to date" in run.stdout, "the models are reused"
 
 
+def test_a_second_batch_run_reuses_every_summary_from_the_cache_real_model(home: Path, tmp_path: Path):
+    """The batch example twice on the same output store: the second run's items come from the
+    cache (the same documents, model build and prompt), without a model call for them."""
+    folder = REPO / "examples" / "batch-summarization"
+    runs = [aistack_run(home, str(folder), "--output-dir", str(tmp_path / "out")) for _ in range(2)]
+    assert [run.status for run in runs] == [0, 0], runs[-1].explain()
+    first, second = (run.finished["results"]["summarize"]["items"] for run in runs)
+    assert [i["label"] for i in first] == [i["label"] for i in second] and first and not any("cached" in i for i in first)
+    assert all(i["cached"] == runs[0].finished["run_id"] for i in second), second
+    summarizing = [call for call in runs[1].trace["model_calls"] if "Summarize the document below" in json.dumps(call["messages"])]
+    assert not summarizing, "no document was summarized again"
+    assert runs[1].finished["results"]["summarize"]["artifacts"] == runs[0].finished["results"]["summarize"]["artifacts"]
+
+
 IMPOSSIBLE = """\
 apiVersion: ai.stack/v1alpha1
 kind: TaskOrchestration

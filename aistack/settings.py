@@ -104,6 +104,15 @@ def input_dir() -> Path:
     return Path(value) if value else data_dir() / "inputs"
 
 
+UNATTENDED = "AISTACK_UNATTENDED"
+
+
+def unattended() -> bool:
+    """A run nobody can answer human-in-the-loop requests in (`aistack run`): a step's review fails
+    at once, saying where it can be answered, instead of waiting for its timeout."""
+    return os.environ.get(UNATTENDED, "") == "1"
+
+
 LOCAL_ITEMS = "AISTACK_LOCAL_ITEMS"
 
 

@@ -60,13 +60,15 @@ def manifest(index: int, steps: int = STEPS) -> str:
 
 def featured_manifest(index: int, steps: int = STEPS) -> str:
     """`manifest`, using the pipeline features: a daily schedule, a forEach step over the previous
-    step's JSON artifact, a cached step and a reviewed step (each adds tasks or fields to parse)."""
+    step's JSON artifact, a cached step, a reviewed step and one whose agent's questions a person
+    answers (each adds tasks or fields to parse)."""
     lines = manifest(index, steps).splitlines()
     lines.insert(lines.index("  pipeline:"), '  schedule: {cron: "@daily"}')
     extras = {
         1: ", forEach: {fromArtifact: {taskRef: step-0, artifactName: out, path: items}, maxParallel: 4}",
         3: ", cache: {ttl: 24h}",
         5: ", review: {allowEdit: true}",
+        7: ", inputRequired: {maxRounds: 2, timeout: 30m}",
     }
     for step, extra in extras.items():
         position = next(i for i, line in enumerate(lines) if line.startswith(f"    - {{name: step-{step},"))
@@ -200,7 +202,7 @@ def main() -> None:
         )
     (plain_cold, plain_warm), (featured_cold, featured_warm) = figures["plain"], figures["featured"]
     print(
-        f"\n{count} pipelines using schedule, forEach, cache and review against plain ones (target: within 20 %):"
+        f"\n{count} pipelines using schedule, forEach, cache, review and inputRequired against plain ones (target: within 20 %):"
         f" cold {featured_cold:.3f}s vs {plain_cold:.3f}s ({featured_cold / plain_cold:.2f}x),"
         f" warm {featured_warm:.3f}s vs {plain_warm:.3f}s ({featured_warm / plain_warm:.2f}x)"
     )

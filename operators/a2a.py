@@ -18,6 +18,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
@@ -28,7 +29,9 @@ from aistack.agents.client import INTERRUPTED, AgentError, SyncAgentClient, Task
 from aistack.agents.directory import resolve_agent_url
 from aistack.agents.quality import is_verdict
 from aistack.pipelines.items import gather
+from aistack.pipelines.review import Unanswered, answer_of
 from aistack_airflow.hooks.a2a import A2AHook
+from aistack_airflow.operators.a2a_questions import ask_person, timeout_words
 
 CARD_URL_KEY = "agent_card_url"
 A2A_TASK_KEY = "a2a_task"
@@ -104,6 +107,9 @@ class A2AAgentOperator(BaseOperator):
     :param poll_interval: seconds between the trigger's looks at a deferred task.
     :param enforce_verdict: a quality verdict among the artifacts that did not pass fails the task
         without retries (``False``: it is only recorded).
+    :param input_rounds: questions (``TASK_STATE_INPUT_REQUIRED``) a person may answer through
+        Airflow's human-in-the-loop requests before the task fails; 0 (default): fail at the first.
+    :param input_timeout: how long each question waits for its answer.
     """
 
     template_fields = ("text", "inputs", "agent", "agent_namespace", "agent_url")
@@ -126,6 +132,8 @@ class A2AAgentOperator(BaseOperator):
         deferrable: bool = False,
         poll_interval: float = 1.0,
         enforce_verdict: bool = True,
+        input_rounds: int = 0,
+        input_timeout: timedelta | None = timedelta(hours=1),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -137,6 +145,7 @@ class A2AAgentOperator(BaseOperator):
         self.upstream_results = list(upstream_results)
         self.streaming, self.deferrable, self.poll_interval = streaming, deferrable, poll_interval
         self.enforce_verdict = enforce_verdict
+        self.input_rounds, self.input_timeout = input_rounds, input_timeout
         self._client: SyncAgentClient | None = None
         self._a2a_task_id: str | None = None
         self._agent_url = ""
@@ -243,7 +252,7 @@ class A2AAgentOperator(BaseOperator):
                     method_name="execute_complete",
                 )
             result = self._client.wait(result.task_id, poll=self.poll_interval, raise_on_failure=False)
-        return self._finish(result.to_json(), context)
+        return self._settle(result.to_json(), context)
 
     def _reused_result(self, context: Any, inputs: list[Any]) -> dict[str, Any] | None:
         """A result to return instead of calling the agent (a pipeline step's cache); None: call it."""
@@ -254,7 +263,43 @@ class A2AAgentOperator(BaseOperator):
             raise AirflowException(f"agent task {event['result']['taskId']} did not finish in time and was cancelled")
         if event["status"] == "error":
             raise AirflowException(f"waiting for the agent failed: {event['message']}")
-        return self._finish(event["result"], context)
+        return self._settle(event["result"], context)
+
+    # -- an agent's questions, answered by a person (operators/a2a_questions.py) -------------
+
+    def _questions(self) -> tuple[int, timedelta | None]:
+        """How many questions a person may answer, and how long each may wait."""
+        return self.input_rounds, self.input_timeout
+
+    def _settle(self, result: dict[str, Any], context: Any, round_: int = 0) -> dict[str, Any]:
+        """`_finish`, unless the agent asks a question a person may answer: then the task waits."""
+        rounds, timeout = self._questions()
+        if result["state"] == "TASK_STATE_INPUT_REQUIRED" and rounds:
+            agent = self.agent or self._agent_url
+            ask_person(context, agent=agent, step=self.task_id, result=result, round_=round_ + 1, rounds=rounds, timeout=timeout, log=self.log)
+        return self._finish(result, context)
+
+    def answer_agent(self, context: Any, event: dict[str, Any], round_: int, a2a_task_id: str, context_id: str) -> dict[str, Any]:
+        """Resumed with a person's answer: send it to the agent's task, then settle as after a send."""
+        try:
+            answer = answer_of(event, timeout=timeout_words(self._questions()[1]))
+        except Unanswered as exc:
+            raise AirflowFailException(str(exc)) from None
+        url, token = self._endpoint()
+        self._agent_url, self._a2a_task_id = url, a2a_task_id
+        client = SyncAgentClient(url, token=token, namespace=self.agent_namespace)
+        ti = context["ti"]
+        message_id = hashlib.sha256(f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}/answer-{round_}\n{answer}".encode()).hexdigest()[:32]
+        self.log.info("sending the answer to question %d to agent task %s", round_, a2a_task_id)
+        try:
+            result = client.send(answer, task_id=a2a_task_id, context_id=context_id or None, message_id=message_id, raise_on_failure=False)
+            if not (result.terminal or result.state in INTERRUPTED):
+                result = client.wait(result.task_id, poll=self.poll_interval, raise_on_failure=False)
+        except AgentError as exc:
+            raise AirflowException(f"agent {self.agent or url}: {exc}") from exc
+        finally:
+            client.close()
+        return self._settle(result.to_json(), context, round_)
 
     def _finish(self, result: dict[str, Any], context: Any) -> dict[str, Any]:
         """Fail with what the agent said unless it completed with every declared artifact; fail,
@@ -263,7 +308,7 @@ class A2AAgentOperator(BaseOperator):
         state = result["state"]
         if state != "TASK_STATE_COMPLETED":
             reason = {
-                "TASK_STATE_INPUT_REQUIRED": "the agent needs more input, which a pipeline step cannot give",
+                "TASK_STATE_INPUT_REQUIRED": "the agent needs more input, and this task takes no answers (input_rounds, a step's inputRequired.maxRounds, is 0)",
                 "TASK_STATE_AUTH_REQUIRED": "the agent needs authorization: check the token or connection",
                 "TASK_STATE_REJECTED": "the agent rejected the request",
             }.get(state, "the agent task did not complete")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from functools import partial
 from typing import Any
+
+from airflow.sdk.exceptions import TaskAwaitingInput
 
 from aistack.agents.quality import RUN_INPUT
 from aistack.pipelines.cache import StepCache, cache_key, model_build
@@ -100,6 +104,9 @@ class PipelineStepOperator(A2AAgentOperator):
                 self.log.warning("cache: could not store the result: %s", exc)
         return finished
 
+    def _questions(self) -> tuple[int, timedelta | None]:
+        return self.step_plan.input_rounds, self.step_plan.input_timeout
+
     def _reporter(self, context: Any) -> RunReporter:
         """Where this task's progress goes: the step's node on the resource's status."""
         return RunReporter.for_run(self.plan, context["run_id"])
@@ -112,10 +119,18 @@ class PipelineStepOperator(A2AAgentOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         return self._reported(self._reporter(context), context, super().execute_complete, context, event)
 
+    def answer_agent(self, context: Any, event: dict[str, Any], round_: int, a2a_task_id: str, context_id: str) -> dict[str, Any]:
+        answer = partial(super().answer_agent, round_=round_, a2a_task_id=a2a_task_id, context_id=context_id)
+        return self._reported(self._reporter(context), context, answer, context, event)
+
     def _reported(self, report: RunReporter, context: Any, call: Any, *args: Any) -> dict[str, Any]:
         a2a = lambda: (context["ti"].xcom_pull(task_ids=self.task_id, key=A2A_TASK_KEY) or {}).get("taskId")  # noqa: E731
         try:
             result = call(*args)
+        except TaskAwaitingInput as parked:  # the agent asked a question; a person answers it
+            asked = (parked.kwargs or {}).get("round_")
+            report.step(self.task_id, "AwaitingInput", attempts=context["ti"].try_number, a2aTaskId=self._a2a_task_id or a2a(), questions=asked)
+            raise
         except Exception as exc:
             report.step(self.task_id, "Failed", finishedAt=now(), attempts=context["ti"].try_number, a2aTaskId=self._a2a_task_id or a2a(), message=str(exc)[:1000])
             raise

@@ -27,6 +27,7 @@ from aistack.resources import FieldError, TaskOrchestration
 from aistack.resources.orchestration import MAX_RUN_INPUT, FailureAction
 from aistack_airflow.operators.pipeline_items import ItemStepOperator, StepItemsOperator
 from aistack_airflow.operators.pipeline_output import PublishResultsOperator, RollbackResultsOperator
+from aistack_airflow.operators.pipeline_review import ReviewOperator, editable_artifacts
 from aistack_airflow.operators.pipeline_step import PipelineStepOperator, attach_plan
 
 log = logging.getLogger(__name__)
@@ -285,6 +286,14 @@ def _code(text: str, limit: int = MAX_SHOWN) -> str:
     return f"`{flat if len(flat) <= limit else flat[:limit] + '...'}`"
 
 
-def _review_task(p: PipelinePlan, step: StepPlan) -> Any:
+def _review_task(p: PipelinePlan, step: StepPlan) -> ReviewOperator:
     """The task where a person reviews the step's output (see operators/pipeline_review.py)."""
-    raise NotImplementedError("human review is being built")
+    assert step.review is not None and step.review_task_id is not None
+    declared = [{"name": a.name, "mediaType": a.type.value} for a in step.artifacts] or [{"name": "output", "mediaType": "text/plain"}]
+    return ReviewOperator(
+        task_id=step.review_task_id,
+        owner=_owner(p),
+        step=step.task_id,
+        review=step.review,
+        editable=editable_artifacts(declared) if step.review.allow_edit else (),
+    )

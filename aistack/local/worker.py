@@ -142,6 +142,7 @@ def build(config: dict[str, Any], events: Events) -> Any:
     if root:  # the tasks run in this process: publish and rollback read these settings
         os.environ[settings.OUTPUT_DIR] = root
         os.environ[settings.LOCAL_OUTPUTS] = "1"
+    os.environ[settings.UNATTENDED] = "1"  # nobody answers a review in `aistack run`
     if config.get("items_root"):
         os.environ[settings.LOCAL_ITEMS] = config["items_root"]
     for task in dag.tasks:

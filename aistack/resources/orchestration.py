@@ -428,6 +428,8 @@ class StepStatus(WireModel):
     items: StrictInt | None = Field(default=None, ge=0, description="A forEach step's number of items.")
     failed_items: StrictInt | None = Field(default=None, ge=0, description="A forEach step's items that failed (onItemFailure continue).")
     cached: StrictStr | None = Field(default=None, description="The run whose result the step reused (cache), instead of calling its agent.")
+    review: StrictStr | None = Field(default=None, description="The review: awaiting review, approved/edited/rejected by whom, or timed out.")
+    questions: StrictInt | None = Field(default=None, ge=0, description="Questions the agent asked a person (inputRequired) so far.")
 
 
 class ResumeStatus(WireModel):

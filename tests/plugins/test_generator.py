@@ -210,7 +210,7 @@ def test_a_worker_builds_only_the_pipeline_it_runs(repo: Path, monkeypatch, airf
     monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(repo / "examples"))
     snapshot = orchestration_source.load()
     assert list(generate(snapshot, only="aistack__default__question-answering")) == ["aistack__default__question-answering"]
-    assert len(generate(snapshot, only="some_other_dag")) == 4, "any other id: every DAG and the index"
+    assert len(generate(snapshot, only="some_other_dag")) == len(snapshot.valid) + 1 > 2, "any other id: every DAG and the index"
 
 
 def test_abort_fails_the_run_and_publishes_nothing_fake_models(pipeline):

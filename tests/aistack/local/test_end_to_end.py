@@ -22,9 +22,15 @@ from tests.aistack.local.support import REPO, Run, aistack_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-EXAMPLES = sorted(
-    folder.name for folder in (REPO / "examples").iterdir() if folder.is_dir() and any("kind: TaskOrchestration" in f.read_text() for f in folder.glob("*.yaml"))
-)
+
+def _pipelines(folder: Path) -> list[str]:
+    return [f.read_text() for f in folder.glob("*.yaml") if "kind: TaskOrchestration" in f.read_text()]
+
+
+# Every example with a pipeline; one that waits for a person's review cannot run unattended (below).
+PIPELINES = sorted(folder.name for folder in (REPO / "examples").iterdir() if folder.is_dir() and _pipelines(folder))
+REVIEWED = [name for name in PIPELINES if any("\n      review:" in text for text in _pipelines(REPO / "examples" / name))]
+EXAMPLES = [name for name in PIPELINES if name not in REVIEWED]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +131,7 @@ def test_each_example_runs_end_to_end(home: Path, example: str, tmp_path: Path):
         shown = f"{step.task_id}[0]" if step.for_each else step.task_id
         assert shown.ljust(20) + " running" in run.stdout and shown.ljust(20) + " succeeded" in run.stdout
     if s3:
-        assert "instead of the declared s3://ai-results/outputs/ (local override: no AWS connection is configured" in run.stdout
+        assert f"instead of the declared s3://{plan.bucket}/{plan.prefix} (local override: no AWS connection is configured" in run.stdout
     if plan.streaming:
         assert "│" in run.stdout, "tokens were streamed to the console"
     assert "Traceback" not in run.stdout + run.stderr
@@ -133,6 +139,25 @@ def test_each_example_runs_end_to_end(home: Path, example: str, tmp_path: Path):
     log = Path(run.trace["log"])
     assert str(log) in run.stdout and "[DAG TEST] starting task_id=" in log.read_text()
     check_private(home)
+
+
+@pytest.mark.parametrize("example", REVIEWED)
+def test_a_reviewed_example_stops_at_its_review_when_nobody_can_answer_real_model(home: Path, example: str, tmp_path: Path):
+    """`aistack run` has nobody to ask: the review fails at once, saying where it can be answered,
+    and the pipeline goes on as after a rejection (its condition: failure steps run)."""
+    folder = REPO / "examples" / example
+    plan = load_project([folder]).plan
+    run = aistack_run(home, str(folder), "--output-dir", str(tmp_path / "out"))
+    assert run.status == 1, run.explain()
+    reviewed = [step for step in plan.steps if step.review]
+    states = {t["task"]: t["state"] for t in run.finished["tasks"]}
+    for step in reviewed:
+        assert states[step.task_id] == "success" and states[step.review_task_id] == "failed"
+        assert f"step {step.task_id} needs a person's review, and nobody can answer in this run: run the pipeline under `aistack airflow`" in run.stderr
+        assert run.finished["results"][step.task_id]["artifacts"], "the agent's output is kept for the record"
+    handlers = [step for step in plan.steps if step.trigger_rule == "one_failed"]
+    assert handlers and all(states[step.task_id] == "success" for step in handlers), "the rejection path ran"
+    assert "Traceback" not in run.stdout + run.stderr
 
 
 def check_private(home: Path) -> None:

@@ -94,7 +94,7 @@ def test_a_step_naming_a_missing_agent_is_refused(tmp_path: Path):
 
 
 def test_several_orchestrations_need_a_choice():
-    with pytest.raises(ProjectError, match="holds 3 TaskOrchestrations .* choose one with --orchestration NAME"):
+    with pytest.raises(ProjectError, match=r"holds \d+ TaskOrchestrations \(.*default/question-answering.*\): choose one with --orchestration NAME"):
         load_project([EXAMPLES])
     chosen = load_project([EXAMPLES], orchestration="question-answering")
     assert chosen.plan.name == "question-answering"

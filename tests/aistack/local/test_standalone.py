@@ -64,7 +64,7 @@ def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalon
 
     dags = {d["dag_id"]: d for d in call(api, "GET", "/dags", params={"limit": 100})["dags"]}
     assert not dags[DAG_ID]["is_paused"], "the generated pipeline is unpaused, ready to trigger"
-    assert {"ollama_model_builds", "ollama_agents", "task_orchestration_watcher", "aistack__default__daily-digest"} <= set(dags)
+    assert {"ollama_model_builds", "ollama_agents", "task_orchestration_watcher"} <= set(dags)
     assert dags["task_orchestration_watcher"]["is_paused"], "no cluster to watch with a folder source"
 
     question = "Question: What colour is the sky on a clear day?\n\nContext: On a clear day the sky is blue."

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -28,6 +29,7 @@ from airflow.sdk.execution_time.xcom import XCom
 from aistack.agents.client import INTERRUPTED, AgentError, SyncAgentClient, TaskResult
 from aistack.agents.directory import resolve_agent_url
 from aistack.agents.quality import is_verdict
+from aistack.agents.usage import describe as describe_usage
 from aistack.pipelines.items import gather
 from aistack.pipelines.review import Unanswered, answer_of
 from aistack_airflow.hooks.a2a import A2AHook
@@ -35,6 +37,27 @@ from aistack_airflow.operators.a2a_questions import ask_person, timeout_words
 
 CARD_URL_KEY = "agent_card_url"
 A2A_TASK_KEY = "a2a_task"
+RESERVED_XCOM_KEYS = frozenset({"return_value", CARD_URL_KEY, A2A_TASK_KEY, "agent_question"})
+SHOWN_LINES, SHOWN_LINE = 80, 400  # of an artifact, in the task log (the whole is in XCom)
+
+# The SDK logs every agent card it fetches, whole, at INFO: one screen of the task log per call.
+logging.getLogger("a2a.client.card_resolver").setLevel(logging.WARNING)
+
+
+def artifact_xcom_key(name: str) -> str:
+    """Each artifact is also an XCom of its own name (plain text or JSON), one click away in the
+    UI; a name Airflow or this operator already uses gets the prefix `artifact_`."""
+    return f"artifact_{name}" if name in RESERVED_XCOM_KEYS or name.startswith("_") else name
+
+
+def artifact_lines(artifact: Mapping[str, Any]) -> list[str]:
+    """An artifact for the task log: a header, then its text (JSON indented) line by line, so the
+    log panel shows it whole instead of one long line cut off at its edge; bounded."""
+    body = str(artifact["text"]) if "text" in artifact else json.dumps(artifact.get("data"), indent=2, ensure_ascii=False)
+    lines = body.splitlines() or [""]
+    shown = [line if len(line) <= SHOWN_LINE else line[:SHOWN_LINE] + "..." for line in lines[:SHOWN_LINES]]
+    more = [f"  ... {len(lines) - SHOWN_LINES} more lines (XCom {artifact_xcom_key(artifact['name'])!r} has it all)"] if len(lines) > SHOWN_LINES else []
+    return [f"artifact {artifact['name']} ({artifact['mediaType']}, {len(body):,} characters):", *(f"  {line}" for line in shown), *more]
 
 
 class AgentCardLink(BaseOperatorLink):
@@ -317,9 +340,14 @@ class A2AAgentOperator(BaseOperator):
         missing = [a["name"] for a in self.artifacts if a["name"] not in produced]
         if missing:
             raise AirflowException(f"the agent returned no artifact {', '.join(missing)} (it returned: {', '.join(sorted(produced)) or 'none'})")
+        if result.get("usage"):
+            result = {**result, "usage": {**result["usage"], "attempt": context["ti"].try_number}}
         for artifact in result["artifacts"]:
-            body = artifact.get("text") if "text" in artifact else artifact.get("data")
-            self.log.info("artifact %s (%s): %s", artifact["name"], artifact["mediaType"], str(body)[:2000])
+            for line in artifact_lines(artifact):
+                self.log.info("%s", line)
+            context["ti"].xcom_push(key=artifact_xcom_key(artifact["name"]), value=artifact.get("text") if "text" in artifact else artifact.get("data"))
+        if result.get("usage"):
+            self.log.info("%s", describe_usage(result["usage"]))
         failed = [a for a in result["artifacts"] if is_verdict(a) and not a["data"]["passed"]]
         if failed and self.enforce_verdict:
             context["ti"].xcom_push(key="return_value", value=result)

@@ -13,6 +13,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from aistack import settings
+from aistack.agents.usage import run_totals
 from aistack.pipelines import output as pipeline_output
 from aistack.pipelines.plan import PipelinePlan
 from aistack.pipelines.status import RunReporter
@@ -65,6 +66,9 @@ def step_states(plan: PipelinePlan, context: Any) -> dict[str, str]:
     return {task: str(state) for task, state in (states.get(context["run_id"]) or {}).items()}
 
 
+USAGE_SHOWN = ("promptTokens", "completionTokens", "modelSeconds", "agentCalls")
+
+
 class PublishResultsOperator(BaseOperator):
     """Writes every step's artifacts in each declared format; returns the locations.
 
@@ -93,7 +97,9 @@ class PublishResultsOperator(BaseOperator):
             message = "every step completed"
         states = step_states(self.plan, context)
         unfinished = [leaf for leaf in self.plan.leaves if states.get(leaf) in FAILED_STATES]
-        RunReporter.for_run(self.plan, context["run_id"]).finished("Failed" if unfinished else "Succeeded", done, message, locations)
+        usage = run_totals((result or {}).get("usage") for result in results.values())
+        self.log.info("run usage: %s prompt + %s completion tokens, %.2fs in models, %s agent calls", *(usage[k] for k in USAGE_SHOWN))
+        RunReporter.for_run(self.plan, context["run_id"]).finished("Failed" if unfinished else "Succeeded", done, message, locations, usage=usage)
         if unfinished:
             raise AirflowException(f"final steps that did not complete: {', '.join(unfinished)} (results written to {', '.join(locations)})")
         return locations
@@ -106,7 +112,7 @@ class PublishResultsOperator(BaseOperator):
             if step.for_each and result:
                 failed = sum(1 for item in result["items"] if item["state"] != "TASK_STATE_COMPLETED")
                 phase = "Succeeded" if result["state"] == "TASK_STATE_COMPLETED" else "Failed"
-                report.step(step.task_id, phase, items=len(result["items"]), failedItems=failed)
+                report.step(step.task_id, phase, items=len(result["items"]), failedItems=failed, usage=result.get("usage"))
 
 
 class RollbackResultsOperator(BaseOperator):

@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk.exceptions import TaskAwaitingInput
 
 from aistack.agents.quality import RUN_INPUT
+from aistack.agents.usage import status_usage
 from aistack.pipelines.cache import StepCache, cache_key, model_build
 from aistack.pipelines.plan import PipelinePlan, StepPlan
 from aistack.pipelines.status import RunReporter, now
@@ -91,7 +92,8 @@ class PipelineStepOperator(A2AAgentOperator):
             build.model,
             build.digest,
         )
-        return {**hit.result, "cached": {"fromRun": hit.run_id, "at": hit.created.isoformat()}}
+        reused = {k: v for k, v in hit.result.items() if k != "usage"}  # no tokens spent in this run
+        return {**reused, "cached": {"fromRun": hit.run_id, "at": hit.created.isoformat()}}
 
     def _finish(self, result: dict[str, Any], context: Any) -> dict[str, Any]:
         finished = super()._finish(result, context)
@@ -142,5 +144,6 @@ class PipelineStepOperator(A2AAgentOperator):
             a2aTaskId=result.get("taskId"),
             artifacts=[a["name"] for a in result["artifacts"]],
             cached=(result.get("cached") or {}).get("fromRun"),
+            usage=status_usage(result["usage"]) if result.get("usage") else None,
         )
         return result

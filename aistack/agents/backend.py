@@ -31,11 +31,13 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class ChatChunk:
-    """A piece of the answer; the last one has `done` and, when known, the generated token count."""
+    """A piece of the answer; the last one has `done` and, when known, the model's own counts of
+    the tokens it generated and of the prompt's tokens."""
 
     text: str
     done: bool = False
     tokens: int | None = None
+    prompt_tokens: int | None = None
 
 
 class ModelError(Exception):
@@ -115,7 +117,7 @@ class OllamaBackend(ModelBackend):
             )
             async for part in stream:
                 if part.done:
-                    yield ChatChunk(part.message.content or "", done=True, tokens=part.eval_count)
+                    yield ChatChunk(part.message.content or "", done=True, tokens=part.eval_count, prompt_tokens=part.prompt_eval_count)
                 else:
                     yield ChatChunk(part.message.content or "")
         except Exception as exc:

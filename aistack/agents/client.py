@@ -60,6 +60,7 @@ from google.protobuf import json_format, struct_pb2
 
 from aistack.agents.inputs import plain
 from aistack.agents.tokens import client_token
+from aistack.agents.usage import usage_of
 
 T = TypeVar("T")
 
@@ -105,6 +106,7 @@ class TaskResult:
     context_id: str
     message: str = ""
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, Any] | None = None  # what the agent reported it cost (aistack.agents.usage)
 
     @property
     def terminal(self) -> bool:
@@ -124,6 +126,7 @@ class TaskResult:
             "contextId": self.context_id,
             "message": self.message,
             "artifacts": self.artifacts,
+            **({"usage": self.usage} if self.usage else {}),
         }
 
 
@@ -150,6 +153,7 @@ def task_result(task: Task) -> TaskResult:
         context_id=task.context_id,
         message=_text(task.status.message.parts) if task.status.HasField("message") else "",
         artifacts=[artifact_dict(a) for a in task.artifacts],
+        usage=usage_of(plain(json_format.MessageToDict(task.metadata))) if task.HasField("metadata") else None,
     )
 
 

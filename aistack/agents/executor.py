@@ -53,10 +53,12 @@ from aistack.agents.logs import task_logger
 from aistack.agents.metrics import AgentMetrics
 from aistack.agents.profile import AgentProfile
 from aistack.agents.quality import Evidence
+from aistack.agents.usage import USAGE_KEY, UsageMeter
 from aistack.agents.verdict import assess, evidence_note, judged
 from aistack.resources.agent import AgentRole
 
 logger = logging.getLogger("aistack.agents.executor")
+DIGEST_SECONDS = 5.0  # as often as the readiness check learns it (the cache key uses that one)
 
 
 def request_fingerprint(message: Message, configuration: SendMessageConfiguration | None, metadata: Mapping[str, Any]) -> str:
@@ -130,6 +132,16 @@ class OllamaAgentExecutor(AgentExecutor):
         self.json_retries = json_retries
         self.call_seconds = call_seconds if call_seconds is not None else call_timeout()
         self._cancelled: set[str] = set()
+        self._digest: tuple[float, str | None] = (float("-inf"), None)
+
+    async def _model_digest(self) -> str | None:
+        """The model's build digest for the usage report, asked of the server at most every
+        DIGEST_SECONDS (a rebuild shows up within that time)."""
+        asked, digest = self._digest
+        if time.monotonic() - asked > DIGEST_SECONDS:
+            digest = await self.backend.digest()
+            self._digest = (time.monotonic(), digest)
+        return digest
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id, context_id = str(context.task_id), str(context.context_id)
@@ -141,6 +153,7 @@ class OllamaAgentExecutor(AgentExecutor):
             fingerprint = request_fingerprint(message, context.configuration, context.metadata)
             self.messages.remember(owner, message.message_id, SentMessage(task_id, context_id, fingerprint))
         updater = TaskUpdater(event_queue, task_id, context_id)
+        meter = UsageMeter(self.profile.model)
         if context.current_task is None:
             task = Task(id=task_id, context_id=context_id, status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED), history=[message])
             task.status.timestamp.GetCurrentTime()
@@ -148,6 +161,7 @@ class OllamaAgentExecutor(AgentExecutor):
         await updater.start_work()
         started = time.perf_counter()
         try:
+            meter.digest = await self._model_digest()
             accepted = context.configuration.accepted_output_modes if context.configuration is not None else ()
             outputs = requested_outputs(metadata_dict(message), context.metadata, self.profile.json_output, accepted)
             prompt = render_message(message)
@@ -160,13 +174,13 @@ class OllamaAgentExecutor(AgentExecutor):
             request = ChatRequest(tuple([*history, {"role": "user", "content": prompt}]), self.profile.options, fmt)
             log.info("task started (%d earlier turns)", len(history) // 2)
             if streams_text(outputs, fmt):
-                answer = await self._stream_text(request, outputs[0], updater, task_id)
+                answer = await self._stream_text(request, outputs[0], updater, task_id, meter)
             else:
-                answer = await self._answer_whole(request, outputs, updater, task_id, evidence)
+                answer = await self._answer_whole(request, outputs, updater, task_id, evidence, meter)
             if task_id in self._cancelled:
                 return
             self.conversations.record(owner, context_id, prompt, answer)
-            await updater.complete()
+            await updater.update_status(TaskState.TASK_STATE_COMPLETED, metadata={USAGE_KEY: meter.to_json()})
             log.info("task completed", extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)})
         except InputError as exc:
             log.info("task rejected: %s", exc)
@@ -175,7 +189,8 @@ class OllamaAgentExecutor(AgentExecutor):
             if task_id in self._cancelled:
                 return
             log.warning("task failed: %s", exc)
-            await updater.failed(updater.new_agent_message([Part(text=f"{self.profile.name}: {exc}")]))
+            failure = updater.new_agent_message([Part(text=f"{self.profile.name}: {exc}")])
+            await updater.update_status(TaskState.TASK_STATE_FAILED, message=failure, metadata={USAGE_KEY: meter.to_json()})
         except asyncio.CancelledError:
             log.info("task cancelled; model stream closed")
             raise
@@ -189,10 +204,12 @@ class OllamaAgentExecutor(AgentExecutor):
         await updater.cancel(updater.new_agent_message([Part(text="Cancelled at the client's request; generation stopped.")]))
         task_logger(logger, agent=self.profile.name, task_id=task_id, context_id=context.context_id).info("task cancel requested")
 
-    async def _stream_text(self, request: ChatRequest, spec: OutputSpec, updater: TaskUpdater, task_id: str) -> str:
+    async def _stream_text(self, request: ChatRequest, spec: OutputSpec, updater: TaskUpdater, task_id: str, meter: UsageMeter) -> str:
         artifact_id = uuid.uuid4().hex
         pieces: list[str] = []
         tokens, first, done = 0, True, False
+        prompt_tokens: int | None = None
+        first_token: float | None = None
         started = time.perf_counter()
         async with self._time_limit(), aclosing(self.backend.chat(request)) as stream:
             async for chunk in stream:
@@ -200,10 +217,11 @@ class OllamaAgentExecutor(AgentExecutor):
                     return "".join(pieces)
                 if not chunk.text and not chunk.done:
                     continue
-                if first and self.metrics is not None:
-                    self.metrics.first_token.observe(time.perf_counter() - started)
+                if first:
+                    first_token = time.perf_counter() - started
                 pieces.append(chunk.text)
                 tokens = chunk.tokens if chunk.done and chunk.tokens is not None else tokens + (1 if chunk.text else 0)
+                prompt_tokens = chunk.prompt_tokens if chunk.done else prompt_tokens
                 await updater.add_artifact(
                     [text_part(chunk.text, spec.media_type)],
                     artifact_id=artifact_id,
@@ -216,22 +234,25 @@ class OllamaAgentExecutor(AgentExecutor):
                     break
         if not done and task_id not in self._cancelled:
             await updater.add_artifact([text_part("", spec.media_type)], artifact_id=artifact_id, name=spec.name, append=not first, last_chunk=True)
-        self._count_tokens(tokens)
+        self._observe(meter, prompt_tokens, tokens, first_token, time.perf_counter() - started)
         return "".join(pieces)
 
-    async def _collect(self, request: ChatRequest) -> str:
+    async def _collect(self, request: ChatRequest, meter: UsageMeter) -> str:
         pieces: list[str] = []
         tokens = 0
+        prompt_tokens: int | None = None
+        first_token: float | None = None
         started = time.perf_counter()
         async with self._time_limit(), aclosing(self.backend.chat(request)) as stream:
             async for chunk in stream:
-                if pieces == [] and self.metrics is not None:
-                    self.metrics.first_token.observe(time.perf_counter() - started)
+                if not pieces:
+                    first_token = time.perf_counter() - started
                 pieces.append(chunk.text)
                 tokens = chunk.tokens if chunk.done and chunk.tokens is not None else tokens + (1 if chunk.text else 0)
                 if chunk.done:
+                    prompt_tokens = chunk.prompt_tokens
                     break
-        self._count_tokens(tokens)
+        self._observe(meter, prompt_tokens, tokens, first_token, time.perf_counter() - started)
         return "".join(pieces)
 
     async def _answer_whole(
@@ -241,12 +262,13 @@ class OllamaAgentExecutor(AgentExecutor):
         updater: TaskUpdater,
         task_id: str,
         evidence: Evidence | None,
+        meter: UsageMeter,
     ) -> str:
         """Collect the answer, build every artifact; on invalid JSON ask again, once (by default).
         A quality check's JSON verdict is bounded by measured evidence first (verdict.py)."""
         messages = list(request.messages)
         for attempt in range(self.json_retries + 1):
-            answer = await self._collect(replace(request, messages=tuple(messages)))
+            answer = await self._collect(replace(request, messages=tuple(messages)), meter)
             try:
                 built = []
                 for spec in outputs:
@@ -290,6 +312,8 @@ class OllamaAgentExecutor(AgentExecutor):
                 f"the model {self.profile.model} did not finish within {self.call_seconds:g}s (the limit of one model call, {CALL_TIMEOUT_ENV})"
             ) from None
 
-    def _count_tokens(self, tokens: int) -> None:
-        if self.metrics is not None and tokens:
-            self.metrics.tokens.inc(tokens)
+    def _observe(self, meter: UsageMeter, prompt_tokens: int | None, tokens: int, first_token: float | None, seconds: float) -> None:
+        """One model call: into the task's usage and the agent's metrics."""
+        meter.call(prompt_tokens=prompt_tokens, completion_tokens=tokens, first_token_seconds=first_token, seconds=seconds)
+        if self.metrics is not None:
+            self.metrics.observe_model_call(self.profile.model, prompt_tokens=prompt_tokens, tokens=tokens, first_token=first_token, seconds=seconds)

@@ -23,6 +23,11 @@ from aistack.agents.backend import ChatChunk, ChatRequest, ModelBackend, ModelEr
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
 
+def prompt_words(request: ChatRequest) -> int:
+    """A fake's prompt token count: the words of every message (a real model counts its tokens)."""
+    return sum(len(str(m.get("content", "")).split()) for m in request.messages)
+
+
 class EchoModelBackend(ModelBackend):
     """Fake: echoes the last user message instantly."""
 
@@ -31,10 +36,11 @@ class EchoModelBackend(ModelBackend):
 
     async def chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         last = next((m["content"] for m in reversed(request.messages) if m.get("role") == "user"), "")
+        prompt = prompt_words(request)
         if request.format:
-            yield ChatChunk(json.dumps({"echo": last}), done=True, tokens=1)
+            yield ChatChunk(json.dumps({"echo": last}), done=True, tokens=1, prompt_tokens=prompt)
         else:
-            yield ChatChunk(f"echo: {last}", done=True, tokens=1)
+            yield ChatChunk(f"echo: {last}", done=True, tokens=1, prompt_tokens=prompt)
 
     async def check(self) -> None:
         return None
@@ -86,7 +92,7 @@ class ScriptedModel(ModelBackend):
                 with self._lock:
                     self.tokens_sent += 1
                 last = index == len(tokens) - 1
-                yield ChatChunk(token, done=last, tokens=len(tokens) if last else None)
+                yield ChatChunk(token, done=last, tokens=len(tokens) if last else None, prompt_tokens=prompt_words(request) if last else None)
             finished = True
         finally:
             if not finished:

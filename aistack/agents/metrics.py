@@ -3,7 +3,7 @@
 A per-app registry (not prometheus_client's global one) lets several agents run in one process
 (`aistack agents serve`, the tests) without their series clashing; each agent's `/metrics`
 shows its own. In a cluster the scrape target's labels say which agent it is, so no series
-carries an agent label.
+carries an agent label; the model's do carry the model (an agent's model can be swapped).
 """
 
 from __future__ import annotations
@@ -36,10 +36,19 @@ class AgentMetrics:
             ["reason"],
             registry=r,
         )
-        self.tokens = Counter("aistack_a2a_tokens_generated", "Tokens the model generated for tasks.", registry=r)
+        self.tokens = Counter("aistack_a2a_tokens_generated", "Tokens the model generated for tasks (its own count).", ["model"], registry=r)
+        self.prompt_tokens = Counter("aistack_a2a_prompt_tokens", "Prompt tokens the model read for tasks (its own count).", ["model"], registry=r)
         self.first_token = Histogram(
             "aistack_a2a_time_to_first_token_seconds",
             "From the model call to its first token.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_calls = Histogram(
+            "aistack_a2a_model_call_duration_seconds",
+            "One model call, from the request to its last token.",
+            ["model"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -65,6 +74,15 @@ class AgentMetrics:
     def observe_request(self, operation: str, transport: str, outcome: str, seconds: float) -> None:
         self.requests.labels(operation, transport, outcome).inc()
         self.latency.labels(operation, transport).observe(seconds)
+
+    def observe_model_call(self, model: str, *, prompt_tokens: int | None, tokens: int, first_token: float | None, seconds: float) -> None:
+        if tokens:
+            self.tokens.labels(model).inc(tokens)
+        if prompt_tokens:
+            self.prompt_tokens.labels(model).inc(prompt_tokens)
+        if first_token is not None:
+            self.first_token.labels(model).observe(first_token)
+        self.model_calls.labels(model).observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

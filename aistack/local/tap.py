@@ -116,6 +116,9 @@ class TappedBackend(ModelBackend):
     async def stand_in(self) -> str | None:
         return await self.inner.stand_in()
 
+    async def digest(self) -> str | None:
+        return await self.inner.digest()
+
     def describe(self) -> str:
         return self.inner.describe()
 

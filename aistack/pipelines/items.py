@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from aistack.agents.usage import run_totals, status_usage
 from aistack.documents.chunking import chunk_text
 from aistack.documents.cleaning import DocumentError
 from aistack.documents.selection import Window, select_documents
@@ -204,19 +205,24 @@ def gather(results: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
             sections = [f"## {_heading(item)}\n\n{artifact.get('text', '')}".strip() for item, artifact in pairs]
             artifacts.append({"name": name, "mediaType": media, "text": "\n\n".join(sections)})
     items = [
-        {**(r.get("item") or {}), "state": r.get("state", "TASK_STATE_COMPLETED"), **({"cached": r["cached"]["fromRun"]} if r.get("cached") else {})}
+        {
+            **(r.get("item") or {}),
+            "state": r.get("state", "TASK_STATE_COMPLETED"),
+            **({"cached": r["cached"]["fromRun"]} if r.get("cached") else {}),
+            **({"usage": status_usage(r["usage"])} if r.get("usage") else {}),
+        }
         for r in ordered
     ]
     failed = [i for i in items if i["state"] != "TASK_STATE_COMPLETED"]
     state = "TASK_STATE_COMPLETED" if ordered and len(failed) < len(ordered) else "TASK_STATE_FAILED"
-    return {"state": state, "artifacts": artifacts, "items": [{k: v for k, v in i.items() if k in ("index", "label", "state", "cached")} for i in items]}
+    gathered: dict[str, Any] = {"state": state, "artifacts": artifacts, "items": [{k: v for k, v in i.items() if k in ITEM_FIELDS} for i in items]}
+    if any(r.get("usage") for r in ordered):
+        gathered["usage"] = run_totals(r.get("usage") for r in ordered)
+    return gathered
+
+
+ITEM_FIELDS = ("index", "label", "state", "cached", "usage")
 
 
 def _heading(item: Mapping[str, Any]) -> str:
     return str(item.get("label") or f"item {item.get('index', 0)}")
-
-
-def _item_state(result: Mapping[str, Any]) -> dict[str, Any]:
-    """An item of the gathered results: its index and label, its state, the run it was reused from."""
-    cached = {"cached": result["cached"]["fromRun"]} if result.get("cached") else {}
-    return {**(result.get("item") or {}), "state": result.get("state", "TASK_STATE_COMPLETED"), **cached}

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from aistack.agents.usage import describe, run_totals, status_usage
 from aistack.files import write_atomic
 from aistack.pipelines.plan import PipelinePlan
 from aistack.resources.types import MediaType
@@ -82,11 +83,14 @@ def render(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, A
     """One document with every step: its state and artifacts (steps that did not complete say so)."""
     steps = {step.task_id: _step_document(results.get(step.task_id)) for step in plan.steps}
     if media is MediaType.JSON:
-        document = {"orchestration": f"{plan.namespace}/{plan.name}", "runId": run_id, "steps": steps}
+        usage = run_totals((result or {}).get("usage") for result in results.values())
+        document = {"orchestration": f"{plan.namespace}/{plan.name}", "runId": run_id, "usage": usage, "steps": steps}
         return json.dumps(document, indent=2, ensure_ascii=False).encode()
     lines = [f"# {plan.name}", "", f"Run `{run_id}` of TaskOrchestration `{plan.namespace}/{plan.name}`.", ""]
     for name, step in steps.items():
         lines += [f"## {name} ({step['state']})", ""]
+        if step.get("usage"):
+            lines += [f"_{describe(step['usage']).removeprefix('usage: ')}_", ""]
         for artifact in step["artifacts"]:
             body = artifact.get("text") if "text" in artifact else json.dumps(artifact.get("data"), indent=2, ensure_ascii=False)
             fence = "```json" if "data" in artifact else "```"
@@ -109,6 +113,8 @@ def _step_document(result: Mapping[str, Any] | None) -> dict[str, Any]:
         document["items"] = result["items"]
     if result and "cached" in result:
         document["cached"] = result["cached"]
+    if result and result.get("usage"):
+        document["usage"] = status_usage(result["usage"])
     return document
 
 

@@ -52,7 +52,7 @@ class RunReporter:
         """The reporter of one forEach item: its node is `<step>[<index>]`, labelled."""
         return ItemReporter(self.namespace, self.name, self.dag_id, self.run_id, self.steps, self.events_endpoint, index, label)
 
-    def finished(self, phase: str, done: int, message: str, outputs: list[str] | None = None) -> None:
+    def finished(self, phase: str, done: int, message: str, outputs: list[str] | None = None, usage: dict[str, Any] | None = None) -> None:
         patch: dict[str, Any] = {
             "phase": phase,
             "finishedAt": now(),
@@ -64,6 +64,8 @@ class RunReporter:
         }
         if outputs is not None:
             patch["outputs"] = outputs
+        if usage is not None:
+            patch["usage"] = usage
         self._write(patch, {"type": "run", "phase": phase, "message": message, "outputs": outputs or []})
 
     def _write(self, patch: dict[str, Any], event: dict[str, Any]) -> None:

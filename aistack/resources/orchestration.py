@@ -415,6 +415,36 @@ class RunPhase(str, Enum):
     ROLLED_BACK = "RolledBack"
 
 
+Count = Annotated[StrictInt, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class RunUsage(WireModel):
+    """What a run, or a forEach step's items, cost in all (the agents' own reports, added up)."""
+
+    prompt_tokens: Count | None = Field(default=None, description="Prompt tokens the models read.")
+    completion_tokens: Count | None = Field(default=None, description="Tokens the models generated.")
+    total_tokens: Count | None = Field(default=None, description="Both.")
+    model_seconds: Seconds | None = Field(default=None, description="Time spent in model calls.")
+    agent_calls: Count | None = Field(default=None, description="Agent tasks that reported usage (a cached step reports none).")
+
+
+class StepUsage(WireModel):
+    """What one agent call cost, as the agent reported it (counts and durations, never content)."""
+
+    model: StrictStr | None = Field(default=None, description="The model that answered.")
+    digest: StrictStr | None = Field(default=None, description="Its build digest.")
+    prompt_tokens: Count | None = Field(default=None, description="Prompt tokens, the model's own count.")
+    completion_tokens: Count | None = Field(default=None, description="Generated tokens, the model's own count.")
+    total_tokens: Count | None = None
+    time_to_first_token_seconds: Seconds | None = Field(default=None, description="From the model call to its first token.")
+    duration_seconds: Seconds | None = Field(default=None, description="The agent's task, from start to end.")
+    model_seconds: Seconds | None = Field(default=None, description="Time in model calls (a JSON answer may take two).")
+    model_calls: Count | None = None
+    attempt: Count | None = Field(default=None, description="The Airflow try that made the call.")
+    agent_calls: Count | None = Field(default=None, description="A forEach step: its items that reported usage.")
+
+
 class StepStatus(WireModel):
     phase: StrictStr | None = Field(default=None, description="The step's state.")
     attempts: StrictInt | None = Field(default=None, ge=0, description="Attempts so far.")
@@ -430,6 +460,7 @@ class StepStatus(WireModel):
     cached: StrictStr | None = Field(default=None, description="The run whose result the step reused (cache), instead of calling its agent.")
     review: StrictStr | None = Field(default=None, description="The review: awaiting review, approved/edited/rejected by whom, or timed out.")
     questions: StrictInt | None = Field(default=None, ge=0, description="Questions the agent asked a person (inputRequired) so far.")
+    usage: StepUsage | None = Field(default=None, description="Tokens and times of the agent call (a forEach step: of its items, added up).")
 
 
 class ResumeStatus(WireModel):
@@ -456,6 +487,7 @@ class OrchestrationStatus(ResourceStatus):
     nodes: dict[str, StepStatus] | None = Field(default=None, description="Per-step status, by step name.")
     outputs: list[StrictStr] | None = Field(default=None, description="Locations of the written outputs.")
     resume: ResumeStatus | None = Field(default=None, description="The last resume request (annotation ai.stack/resume) and what came of it.")
+    usage: RunUsage | None = Field(default=None, description="The run's tokens and model time, over every step.")
 
 
 class TaskOrchestration(CustomResource):

@@ -123,8 +123,7 @@ def load(path: Path) -> dict:
 def test_the_agent_registry_exports_the_names_the_dashboard_expects():
     metrics = AgentMetrics()
     metrics.observe_request("SendMessage", "jsonrpc", "ok", 0.2)
-    metrics.tokens.inc(3)
-    metrics.first_token.observe(0.1)
+    metrics.observe_model_call("m", prompt_tokens=5, tokens=3, first_token=0.1, seconds=0.3)
     metrics.task_states.labels("TASK_STATE_COMPLETED").inc()
     metrics.rejections.labels("unauthorized").inc()
     metrics.push_deliveries.labels("delivered").inc()

@@ -43,10 +43,12 @@ def test_healthz_readyz_and_metrics_with_the_scripted_fake_model():
         'aistack_a2a_requests_total{operation="SendMessage",outcome="ok",transport="rest"} 1.0',
         'aistack_a2a_requests_total{operation="GetTask",outcome="TaskNotFoundError",transport="rest"} 1.0',
         'aistack_a2a_request_duration_seconds_count{operation="SendMessage",transport="jsonrpc"} 1.0',
-        "aistack_a2a_tokens_generated_total 6.0",
+        'aistack_a2a_tokens_generated_total{model="test-model:1.0.0"} 6.0',
+        'aistack_a2a_prompt_tokens_total{model="test-model:1.0.0"} 2.0',
+        'aistack_a2a_model_call_duration_seconds_count{model="test-model:1.0.0"} 2.0',
         'aistack_a2a_task_transitions_total{state="TASK_STATE_COMPLETED"} 2.0',
         'aistack_a2a_task_transitions_total{state="TASK_STATE_WORKING"} 2.0',
-        "aistack_a2a_time_to_first_token_seconds_count 2.0",
+        'aistack_a2a_time_to_first_token_seconds_count{model="test-model:1.0.0"} 2.0',
     ):
         assert line in text, line
 

@@ -106,7 +106,16 @@ def check_outputs(run: Run, plan: PipelinePlan, root: Path, results: dict[str, A
         if step.for_each:  # and its items, each completed
             expected["items"] = results[step.task_id]["items"]
             assert expected["items"] and all(item["state"] == "TASK_STATE_COMPLETED" for item in expected["items"])
+        items = results[step.task_id].get("items") or []
+        reused = "cached" in results[step.task_id] or (items and all("cached" in i for i in items))  # no agent call, no usage
+        if not reused:
+            usage = results[step.task_id]["usage"]  # the embedded runtime's own counts, as Ollama gives them
+            assert usage["promptTokens"] > 0 and usage["completionTokens"] > 0
+            assert usage["agentCalls"] == len(items) if step.for_each else usage["model"], "a forEach step adds up its items"
+            expected["usage"] = usage
         assert document["steps"][step.task_id] == expected
+    spent = [document["steps"][s.task_id].get("usage", {}).get("totalTokens", 0) for s in plan.steps]
+    assert document["usage"]["totalTokens"] == sum(spent) > 0
     markdown = next(p for p in outputs if p.suffix == ".md").read_text()
     assert all(f"## {s.task_id} (completed)" in markdown for s in plan.steps)
 

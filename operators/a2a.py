@@ -30,7 +30,7 @@ from aistack.agents.client import INTERRUPTED, AgentError, SyncAgentClient, Task
 from aistack.agents.directory import resolve_agent_url
 from aistack.agents.quality import is_verdict
 from aistack.agents.usage import describe as describe_usage
-from aistack.pipelines.items import gather
+from aistack.pipelines.items import step_result
 from aistack.pipelines.review import Unanswered, answer_of
 from aistack_airflow.hooks.a2a import A2AHook
 from aistack_airflow.operators.a2a_questions import ask_person, timeout_words
@@ -81,14 +81,8 @@ def _task_id_of(response: Any) -> str | None:
 
 def pulled_result(ti: Any, task_id: str) -> dict[str, Any] | None:
     """An upstream task's result: its XCom, or for a mapped task (a forEach step) its items'
-    results gathered in item order (aistack.pipelines.items.gather). Airflow returns a mapped
-    task's only XCom as is, not in a list: an item's result is known by its `item` entry."""
-    value = ti.xcom_pull(task_ids=task_id)
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return gather([value]) if "item" in value else dict(value)
-    return gather(list(value))
+    results gathered in item order (aistack.pipelines.items.step_result)."""
+    return step_result(ti.xcom_pull(task_ids=task_id))
 
 
 class _TokenLog:

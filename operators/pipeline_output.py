@@ -98,6 +98,7 @@ class PublishResultsOperator(BaseOperator):
         states = step_states(self.plan, context)
         unfinished = [leaf for leaf in self.plan.leaves if states.get(leaf) in FAILED_STATES]
         usage = run_totals((result or {}).get("usage") for result in results.values())
+        ti.xcom_push(key="usage", value=usage)  # the TaskOrchestrations page shows the latest run's totals
         self.log.info("run usage: %s prompt + %s completion tokens, %.2fs in models, %s agent calls", *(usage[k] for k in USAGE_SHOWN))
         RunReporter.for_run(self.plan, context["run_id"]).finished("Failed" if unfinished else "Succeeded", done, message, locations, usage=usage)
         if unfinished:

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -68,6 +69,23 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def _without_log_servers(home: AirflowHome) -> Path:
+    """A folder to put first on PATH, so Airflow's scheduler and triggerer serve no logs.
+
+    `airflow standalone` starts each component as `airflow <component>` from PATH, and the
+    scheduler and the triggerer then serve their task logs on every interface (0.0.0.0:8793 and
+    :8794; Airflow 3.3 has no setting for the host). On one machine nothing needs them: the
+    api-server reads the log files itself. So an `airflow` here starts those two with
+    --skip-serve-logs and runs anything else as it is.
+    """
+    real = shlex.quote(str(Path(sys.executable).parent / "airflow"))
+    shim = home.root / "bin" / "airflow"
+    shim.parent.mkdir(parents=True, exist_ok=True)
+    shim.write_text(f'#!/bin/sh\ncase "$1" in\n  scheduler|triggerer) exec {real} "$@" --skip-serve-logs ;;\nesac\nexec {real} "$@"\n')
+    shim.chmod(0o700)
+    return shim.parent
+
+
 def _environment(home: AirflowHome, request: UIRequest, dags: Path, ollama_url: str) -> dict[str, str]:
     base = f"http://{request.host}:{request.port}"
     path = request.path.resolve()
@@ -83,7 +101,7 @@ def _environment(home: AirflowHome, request: UIRequest, dags: Path, ollama_url: 
             settings.MODELS_PATH: str(path),
             settings.AIRFLOW_UI_URL: base,
             "OLLAMA_HOST": ollama_url,
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "PATH": os.pathsep.join([str(_without_log_servers(home)), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         }
     )
     if (path / "documents").is_dir():  # what forEach.fromStorage lists: the example documents

@@ -184,6 +184,17 @@ def item_part(item: Mapping[str, Any], text: str | None = None, media: MediaType
     return {"name": name, "mediaType": MediaType.JSON.value, "data": item.get("data")}
 
 
+def step_result(value: Any) -> dict[str, Any] | None:
+    """A step's result from its XCom: a plain step's own, or a forEach step's items gathered.
+    Airflow returns a mapped task's only XCom as is, not in a list: an item's result is known by
+    its `item` entry."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return gather([value]) if "item" in value else dict(value)
+    return gather(list(value))
+
+
 def gather(results: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
     """The results of a forEach step's items as one step result, in item order.
 

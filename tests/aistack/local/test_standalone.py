@@ -6,13 +6,16 @@ completion; the plugin's TaskOrchestrations page shows it; Ctrl-C stops everythi
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import socket
 import subprocess
+from html import escape as html_escape
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.aistack.local.support import COMMAND, REPO, clean_env
@@ -82,10 +85,19 @@ def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalon
     assert conf == {"input": question}
     answer = call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/answer/xcomEntries/return_value", params={"deserialize": True})["value"]
     assert answer, "the step's result is in XCom"
+    listening = _listening(process.pid)
+    assert listening and all(ip == "127.0.0.1" for ip, _ in listening), f"every server binds 127.0.0.1: {listening}"
 
     page = httpx.get(f"{base}/aistack/orchestrations", headers={"Authorization": f"Bearer {token}"}, timeout=20).json()
     row = next(o for o in page["orchestrations"] if o["dagId"] == DAG_ID)
-    assert (row["phase"], row["runId"]) == ("Succeeded", run_id)
+    assert (row["phase"], row["runId"], row["progress"]) == ("Succeeded", run_id, "2/2")
+    assert row["tokens"] > 0 and row["message"] == "every step completed"
+    results = httpx.get(f"{base}/aistack/runs/{DAG_ID}/{run_id}", headers={"Authorization": f"Bearer {token}"}, timeout=20)
+    assert results.status_code == 200 and "progress 2/2" in results.text and ">Success<" in results.text
+    text = answer["artifacts"][0]["text"]
+    assert html_escape(text.splitlines()[0]) in results.text, "the answer is on the run's page"
+    assert "chat-model:1.0.0" in results.text and "completion tokens" in results.text
+    assert httpx.get(f"{base}/aistack/runs/{DAG_ID}/no-such-run", headers={"Authorization": f"Bearer {token}"}, timeout=20).status_code == 404
     html = httpx.get(f"{base}/aistack/", cookies={"_token": token}, timeout=20)
     assert html.status_code == 200 and f"dags/{DAG_ID}" in html.text, "the UI session cookie opens the page"
 
@@ -98,6 +110,16 @@ def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalon
     assert "stopping" in rest
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base}/api/v2/monitor/health", timeout=2)
+
+
+def _listening(pid: int) -> list[tuple[str, int]]:
+    """The addresses the command and every process it started listen on."""
+    root = psutil.Process(pid)
+    sockets = []
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            sockets += [c.laddr for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    return sorted({(address.ip, address.port) for address in sockets})
 
 
 def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path):

@@ -61,8 +61,15 @@ demo: $(INSTALLED)
 	$(BIN)/aistack validate examples/ models/
 	$(BIN)/aistack run examples/summarization-pipeline --input-file examples/summarization-pipeline/document.md
 
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# The UI test drives Debian's Chromium, headless, through Playwright (no browser download): installed
+# from Debian's packages when it is missing (as root, as on CI; otherwise the test says what to install).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the UI test."
+	-apt-get install -y --no-install-recommends chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }
 
 # The structure and the types, before the tests: lint and format, the import contracts (pyproject.toml), mypy on the core.
 lint: $(INSTALLED)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from aistack import __version__, settings
 from aistack.files import keep_private
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_command(commands)
     _add_airflow_command(commands)
     _add_resume_command(commands)
+    _add_inspect_commands(commands)
     return parser
 
 
@@ -112,38 +114,119 @@ def _add_resume_command(commands: argparse._SubParsersAction) -> None:
         description=(
             "Resume a failed run of a pipeline DAG through Airflow's REST API: its failed tasks and the tasks after them "
             "(publish included) are cleared and run again; the steps that succeeded keep their results and are not repeated. "
-            "NAME is a TaskOrchestration (its DAG is aistack__<namespace>__<name>); an argument with '_', which no Kubernetes "
-            "name has, is a DAG id. Without RUN_ID: the run of that DAG that failed last. Airflow is `aistack airflow`'s "
-            "unless --url says otherwise, logged in as the admin with the password `aistack airflow` generated, or with "
-            "--user and --password. Exit status: 0 when resumed, 1 when refused (the message says why) or Airflow "
-            "cannot be reached."
+            "Without RUN_ID: the run of that DAG that failed last. " + TARGET_HELP + " Exit status: 0 when resumed, 1 when "
+            "refused (the message says why) or Airflow cannot be reached."
         ),
     )
-    resume.add_argument("target", metavar="NAME_OR_DAG_ID", help="TaskOrchestration name, or DAG id")
+    _add_pipeline_target(resume)
     resume.add_argument("run_id", nargs="?", default=None, metavar="RUN_ID", help="the run (default: the one that failed last)")
-    resume.add_argument("-n", "--namespace", default="default", help="the TaskOrchestration's namespace (default: default)")
-    resume.add_argument("--url", default=None, help="Airflow's base URL (default: $AISTACK_AIRFLOW_URL, else http://localhost:8080)")
-    resume.add_argument("--user", default=None, help="Airflow user (default: admin, with --password or the generated password)")
-    resume.add_argument("--password", default=None, help="the user's password (default: the one `aistack airflow` generated)")
+    _add_airflow_login(resume)
     resume.set_defaults(handler=_resume)
 
 
-def _resume(args: argparse.Namespace) -> int:
-    from aistack.pipelines.airflow_rest import AirflowAPI, AirflowAPIError
+TARGET_HELP = (
+    "NAME is a TaskOrchestration (its DAG is aistack__<namespace>__<name>); an argument with '_', which no Kubernetes name has, is a DAG id. "
+    "Airflow is `aistack airflow`'s unless --url says otherwise (in a cluster: the Airflow the pipelines run in), logged in as the admin "
+    "with the password `aistack airflow` generated, or with --user and --password."
+)
+
+
+def _add_pipeline_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="NAME_OR_DAG_ID", help="TaskOrchestration name, or DAG id")
+
+
+def _add_airflow_login(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--namespace", default="default", help="the TaskOrchestration's namespace (default: default)")
+    parser.add_argument("--url", default=None, help="Airflow's base URL (default: $AISTACK_AIRFLOW_URL, else http://localhost:8080)")
+    parser.add_argument("--user", default=None, help="Airflow user (default: admin, with --password or the generated password)")
+    parser.add_argument("--password", default=None, help="the user's password (default: the one `aistack airflow` generated)")
+
+
+def _target(args: argparse.Namespace) -> tuple[str, str]:
+    """The DAG id and Airflow's base URL the arguments name."""
     from aistack.pipelines.plan import dag_id_for
-    from aistack.pipelines.resume import ResumeRefused, resume_run
 
     dag_id = args.target if "_" in args.target else dag_id_for(args.namespace, args.target)
-    base = (args.url or settings.airflow_ui_url()).rstrip("/")
+    return dag_id, (args.url or settings.airflow_ui_url()).rstrip("/")
+
+
+def _against_airflow(args: argparse.Namespace, command: str, work: Callable[[Any, str, str], int], refusals: tuple[type[Exception], ...] = ()) -> int:
+    """Run `work(api, dag_id, base_url)` logged in to the Airflow the arguments name; a refusal or
+    an unreachable Airflow is said on stderr, exit status 1."""
+    from aistack.pipelines.airflow_rest import AirflowAPI, AirflowAPIError
+
+    dag_id, base = _target(args)
     try:
         with AirflowAPI(base, _airflow_token(base, args.user, args.password)) as api:
-            resumed = resume_run(api, dag_id, args.run_id)
-    except (ResumeRefused, AirflowAPIError) as exc:
-        print(f"aistack resume: {exc}", file=sys.stderr)
+            return work(api, dag_id, base)
+    except Exception as exc:
+        if not isinstance(exc, (AirflowAPIError, *refusals)):
+            raise
+        print(f"aistack {command}: {exc}", file=sys.stderr)
         return 1
-    print(resumed.describe())
-    print(f"{base}/dags/{dag_id}/runs/{resumed.run_id}")
-    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from aistack.pipelines.resume import ResumeRefused, resume_run
+
+    def resume(api: Any, dag_id: str, base: str) -> int:
+        resumed = resume_run(api, dag_id, args.run_id)
+        print(resumed.describe())
+        print(f"{base}/dags/{dag_id}/runs/{resumed.run_id}")
+        return 0
+
+    return _against_airflow(args, "resume", resume, (ResumeRefused,))
+
+
+def _add_inspect_commands(commands: argparse._SubParsersAction) -> None:
+    """`aistack get` and `aistack logs`: a run as Airflow's REST API shows it (aistack/pipelines/remote_run.py)."""
+    get = commands.add_parser(
+        "get",
+        help="a pipeline run's steps as a tree: states, tries, durations, tokens, models",
+        description="Show a run of a pipeline DAG (the newest unless --run): each step with its state, tries, duration, "
+        "tokens and model, indented by the steps before it. " + TARGET_HELP + " Exit status: 0 when the run succeeded, "
+        "1 when it failed or cannot be read, 3 while it is still going.",
+    )
+    _add_pipeline_target(get)
+    get.add_argument("--run", default=None, metavar="RUN_ID", help="the run (default: the newest)")
+    _add_airflow_login(get)
+    get.set_defaults(handler=_get)
+    logs = commands.add_parser(
+        "logs",
+        help="a pipeline run's task logs (every step, or one), following while it runs",
+        description="Print the task logs of a run (the newest unless --run), step by step, or of STEP only (its items, "
+        "review and every try included); with --follow, keep printing while the run goes on, until it ends. " + TARGET_HELP,
+    )
+    _add_pipeline_target(logs)
+    logs.add_argument("step", nargs="?", default=None, metavar="STEP", help="one step (default: every step, then publish)")
+    logs.add_argument("--run", default=None, metavar="RUN_ID", help="the run (default: the newest)")
+    logs.add_argument("-f", "--follow", action="store_true", help="follow the logs until the run ends")
+    _add_airflow_login(logs)
+    logs.set_defaults(handler=_logs)
+
+
+def _get(args: argparse.Namespace) -> int:
+    from aistack.pipelines.remote_run import RunNotFound, fetch_run
+    from aistack.pipelines.run_view import render_text
+
+    def show(api: Any, dag_id: str, base: str) -> int:
+        run = fetch_run(api, dag_id, args.run)
+        print(render_text(run.view, run.depth))
+        print(f"\n{base}/aistack/runs/{dag_id}/{run.view.run.run_id}")
+        return 0 if run.view.run.state == "success" else 1 if run.view.ended else 3
+
+    return _against_airflow(args, "get", show, (RunNotFound,))
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from aistack.pipelines.remote_run import RunNotFound, follow_logs
+
+    def show(api: Any, dag_id: str, base: str) -> int:
+        for line in follow_logs(api, dag_id, args.run, step=args.step, follow=args.follow):
+            print(line, flush=True)
+        return 0
+
+    return _against_airflow(args, "logs", show, (RunNotFound,))
 
 
 def _airflow_token(base: str, user: str | None, password: str | None) -> str | None:

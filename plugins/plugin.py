@@ -111,7 +111,8 @@ def _run_page(dag_id: str, run_id: str) -> str | None:
         return None
     info, tasks, values = details
     pipeline = plan(orchestration)
-    results = {step.task_id: step_result(values.get(step.results_task_id)) for step in pipeline.steps}
+    # a step under review shows the agent's own result until the review has decided
+    results = {step.task_id: step_result(values.get(step.results_task_id, values.get(step.task_id))) for step in pipeline.steps}
     return render_run(run_view(pipeline, info, tasks, results))
 
 

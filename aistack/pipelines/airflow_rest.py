@@ -122,6 +122,35 @@ class AirflowAPI:
         runs = [] if response.status_code == 404 else response.json().get("dag_runs", [])
         return runs[0] if runs else None
 
+    def newest_run(self, dag_id: str) -> dict[str, Any] | None:
+        """The run created last, in any state, or None (also when the DAG is unknown)."""
+        params = {"order_by": "-run_after", "limit": "1"}
+        response = self._call("GET", f"/dags/{quote(dag_id, safe='')}/dagRuns", params=params)
+        runs = [] if response.status_code == 404 else response.json().get("dag_runs", [])
+        return runs[0] if runs else None
+
+    def tasks(self, dag_id: str) -> list[dict[str, Any]]:
+        """The DAG's tasks with their `downstream_task_ids` (none when the DAG is unknown)."""
+        response = self._call("GET", f"/dags/{quote(dag_id, safe='')}/tasks")
+        return [] if response.status_code == 404 else list(response.json().get("tasks", []))
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        """One XCom value, deserialized, or None when there is none."""
+        path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{quote(task_id, safe='')}/xcomEntries/{quote(key, safe='')}"
+        response = self._call("GET", path, params={"deserialize": "true", "map_index": str(map_index)})
+        return None if response.status_code == 404 else response.json().get("value")
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1, token: str | None = None) -> tuple[list[Any], str | None]:
+        """A task's log lines (structured entries or text) from `token` on, and the token to read
+        on from (None: the log is complete)."""
+        path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{quote(task_id, safe='')}/logs/{try_number}"
+        params = {"map_index": str(map_index), **({"token": token} if token else {"full_content": "true"})}
+        response = self._call("GET", path, params=params, headers={"Accept": "application/json"})
+        if response.status_code == 404:
+            return [], None
+        body = response.json()
+        return list(body.get("content") or []), body.get("continuation_token")
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Every task instance of a run, mapped ones one by one (none when the run is unknown)."""
         return self._pages(f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances", "task_instances", [])

@@ -101,29 +101,93 @@ def step_state(rows: Sequence[TaskRow]) -> str:
     return states[-1]
 
 
+@dataclass(frozen=True)
+class StepTasks:
+    """A step and its Airflow tasks ([items ->] step [-> review]), in that order."""
+
+    name: str
+    agent: str
+    tasks: tuple[str, ...]
+
+
+def plan_steps(plan: PipelinePlan) -> list[StepTasks]:
+    return [StepTasks(s.task_id, s.agent_ref, tuple(t for t in (s.items_task_id, s.task_id, s.review_task_id) if t)) for s in plan.steps]
+
+
 def run_view(plan: PipelinePlan, run: RunInfo, tasks: Sequence[TaskRow], results: Mapping[str, Mapping[str, Any] | None]) -> RunView:
     """`results`: each step's result by step name (the reviewed result where there is a review,
     the gathered items of a forEach step)."""
-    steps = []
-    for step in plan.steps:
-        own = {step.task_id, *(t for t in (step.items_task_id, step.review_task_id) if t)}
-        rows = [row for row in tasks if row.task_id in own]
-        main = [row for row in rows if row.task_id == step.task_id]
+    return RunView(plan.namespace, plan.name, run, step_views(plan_steps(plan), tasks, results))
+
+
+def step_views(steps: Sequence[StepTasks], tasks: Sequence[TaskRow], results: Mapping[str, Mapping[str, Any] | None]) -> list[StepView]:
+    views = []
+    for step in steps:
+        rows = [row for row in tasks if row.task_id in step.tasks]
+        main = [row for row in rows if row.task_id == step.name]
         starts = [row.started for row in rows if row.started]
         ends = [row.ended for row in rows if row.ended]
-        steps.append(
+        views.append(
             StepView(
-                name=step.task_id,
-                agent=step.agent_ref,
+                name=step.name,
+                agent=step.agent,
                 state=step_state(rows),
                 attempts=max((row.try_number for row in main), default=0),
                 started=min(starts) if starts else None,
                 ended=max(ends) if ends and len(ends) == len(rows) else None,
-                result=results.get(step.task_id),
-                tasks=sorted({row.task_id for row in rows}, key=[step.items_task_id, step.task_id, step.review_task_id].index),
+                result=results.get(step.name),
+                tasks=[task for task in step.tasks if any(row.task_id == task for row in rows)],
             )
         )
-    return RunView(plan.namespace, plan.name, run, steps)
+    return views
+
+
+SYMBOLS = {
+    "success": "✔",
+    "failed": "✖",
+    "upstream_failed": "✖",
+    "skipped": "○",
+    "running": "●",
+    "awaiting_input": "⏸",
+    "deferred": "◷",
+    "up_for_retry": "↻",
+    "queued": "◌",
+    "scheduled": "◌",
+    "none": "◌",
+}
+
+
+def render_text(view: RunView, depth: Mapping[str, int]) -> str:
+    """`aistack get`: the run, then its steps as a tree (indented by how many steps come before
+    each), with state, attempts, duration, tokens and model; a forEach step counts its items."""
+    run, totals = view.run, view.usage
+    seconds = (run.ended - run.started).total_seconds() if run.started and run.ended else None
+    phase = run.state if view.ended else "running"
+    lines = [
+        f"{view.namespace}/{view.name}  run {run.run_id}",
+        f"  {SYMBOLS.get(run.state, '●') if view.ended else '●'} {phase}  progress {view.progress}"
+        + (f"  {seconds:.1f}s" if seconds is not None else "")
+        + f"  {totals['totalTokens']:,} tokens ({totals['promptTokens']:,} prompt, {totals['completionTokens']:,} completion)",
+        "",
+        f"  {'STEP':<28} {'STATE':<16} {'TRIES':>5} {'TIME':>8}  {'TOKENS':>8}  MODEL",
+    ]
+    for index, step in enumerate(view.steps):
+        result = step.result or {}
+        usage = result.get("usage") or {}
+        branch = "└─" if index == len(view.steps) - 1 else "├─"
+        name = "  " * depth.get(step.name, 0) + f"{branch}{SYMBOLS.get(step.state, '●')} {step.name}"
+        time_taken = f"{step.seconds:.1f}s" if step.seconds is not None else ""
+        tokens = f"{usage['totalTokens']:,}" if usage.get("totalTokens") is not None else ""
+        notes = [str(usage.get("model") or "")]
+        if result.get("items"):
+            failed = sum(1 for item in result["items"] if item.get("state") != "TASK_STATE_COMPLETED")
+            notes.append(f"{len(result['items'])} items" + (f", {failed} failed" if failed else ""))
+        if result.get("cached"):
+            notes.append(f"reused from {result['cached'].get('fromRun')}")
+        if result.get("review"):
+            notes.append(f"review: {result['review'].get('decision')}")
+        lines.append(f"  {name:<28} {step.state:<16} {step.attempts or '':>5} {time_taken:>8}  {tokens:>8}  {'; '.join(n for n in notes if n)}".rstrip())
+    return "\n".join(lines)
 
 
 def render_run(view: RunView, airflow_base: str = "../../../") -> str:
@@ -148,13 +212,13 @@ def render_run(view: RunView, airflow_base: str = "../../../") -> str:
 
 def _step_section(step: StepView, airflow_run: str) -> str:
     result = step.result or {}
-    facts = [f'<span class="state {escape(step.state)}">{escape(step.state)}</span>', f"agent {escape(step.agent)}"]
+    facts = [f'<span class="state {escape(step.state)}">{escape(step.state)}</span>'] + ([f"agent {escape(step.agent)}"] if step.agent else [])
     if step.attempts:
         facts.append(f"attempt{'s' if step.attempts > 1 else ''} {step.attempts}")
     if step.seconds is not None:
         facts.append(f"{step.seconds:.1f}s")
     if result.get("usage"):
-        facts.append(escape(describe(result["usage"]).removeprefix("usage: ")))
+        facts.append(escape(describe({k: v for k, v in result["usage"].items() if k != "attempt"}).removeprefix("usage: ")))
     if result.get("cached"):
         facts.append(f"reused from run {escape(str(result['cached'].get('fromRun')))}")
     if result.get("review"):

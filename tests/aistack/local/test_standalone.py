@@ -1,18 +1,23 @@
 """`aistack airflow` end to end: the real CLI in a subprocess starts `airflow standalone` (scheduler,
 DAG processor, triggerer, api-server) over the repository's dags/, with the embedded runtime and real
-agents. A pipeline triggered through the REST API with another input is run by the scheduler to
-completion; the plugin's TaskOrchestrations page shows it; Ctrl-C stops everything.
+agents. A person triggers a run from the UI's form in a real browser and reads its results; a
+pipeline triggered through the REST API with another input is run by the scheduler to completion;
+the plugin's pages, `aistack get` and `aistack logs` show it; Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import time
 from html import escape as html_escape
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import httpx
 import psutil
@@ -25,13 +30,16 @@ from tests.standalone import call, free_port
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 EXAMPLE = REPO / "examples" / "question-answering"
+CHROMIUM = "/usr/bin/chromium"
 DAG_ID = "aistack__default__question-answering"
 
 
-@pytest.fixture
-def airflow_ui(tmp_path: Path):
-    """The running command, its announced URL and login, and what it printed so far."""
+@pytest.fixture(scope="module")
+def airflow_ui(tmp_path_factory):
+    """The running command, its announced URL and login, what it printed so far, and its folder
+    (its AISTACK_HOME is `home` there): one `aistack airflow` for the tests below, in order."""
     port = free_port()
+    tmp_path = tmp_path_factory.mktemp("aistack-airflow")
     (tmp_path / "user").mkdir()
     process = subprocess.Popen(
         [*COMMAND, "airflow", str(EXAMPLE), "--port", str(port)],
@@ -51,15 +59,88 @@ def airflow_ui(tmp_path: Path):
                 break
         else:
             raise AssertionError("".join(lines))
-        yield process, found.group(1), found.group(2), found.group(3), lines
+        yield process, found.group(1), found.group(2), found.group(3), lines, tmp_path
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
 
 
-def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalone(airflow_ui, tmp_path: Path):
-    process, base, user, password, lines = airflow_ui
+QUESTION = "Question: What colour is the sky on a clear day?\n\nContext: On a clear day the sky over the lake looks blue."
+
+
+def test_a_person_triggers_a_run_from_the_form_and_reads_its_results_in_a_browser(airflow_ui):
+    """Headless Chromium (Debian's), driven by Playwright as a person clicks: log in, trigger the
+    pipeline from its form with a multi-line input, watch the TaskOrchestrations page until the run
+    ends (it reloads itself), open the run's page and read the answer there."""
+    from playwright.sync_api import sync_playwright
+
+    process, base, user, password, lines, root = airflow_ui
+    assert Path(CHROMIUM).is_file(), f"the UI test needs Debian's chromium at {CHROMIUM}: apt-get install chromium (make test installs it)"
+    token = httpx.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=10).json()["access_token"]
+    api = httpx.Client(base_url=f"{base}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=20)
+    shots = root / "screenshots"
+    shots.mkdir()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"{base}/")
+            page.fill("input[name=username]", user)
+            page.fill("input[name=password]", password)
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"{base}/")
+
+            page.goto(f"{base}/dags?tags=aistack")
+            page.get_by_text(DAG_ID).first.wait_for()
+            page.screenshot(path=shots / "airflow-dags.png")
+            page.goto(f"{base}/dags/{DAG_ID}")
+            page.get_by_role("button", name="Trigger").first.click()
+            form = page.locator("textarea[name=element_input]")
+            form.fill(QUESTION)
+            page.screenshot(path=shots / "airflow-trigger-form.png")
+            page.get_by_role("button", name="Trigger").last.click()
+            page.wait_for_url(re.compile(r"/runs/[^/]+$"))
+            run_id = unquote(page.url.rsplit("/runs/", 1)[1])
+            assert call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["conf"]["input"] == QUESTION, "the form kept every line"
+
+            page.goto(f"{base}/plugin/taskorchestrations")
+            row = page.frame_locator("iframe").locator("tr", has_text="question-answering")
+            seen = []
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                shown = row.inner_text(timeout=10_000)
+                state = call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
+                seen.append((shown.split("\t")[2] if "\t" in shown else shown, state))
+                if "Succeeded" in shown:
+                    break
+                time.sleep(1)  # the page reloads itself while a run goes on: nothing is clicked
+            assert "Succeeded" in shown and "2/2" in shown and "every step completed" in shown, seen
+            assert all(state == "success" for phase, state in seen if "Succeeded" in phase), f"Succeeded only once the run ended: {seen}"
+            assert any("Running" in phase or "Pending" in phase for phase, _ in seen), f"it said it was running: {seen}"
+            page.screenshot(path=shots / "airflow-taskorchestrations.png")
+
+            row.locator("a", has_text=run_id).click()
+            page.wait_for_timeout(1000)
+            results = next(f for f in page.frames if f.url.startswith(f"{base}/aistack/runs/"))
+            text = results.inner_text("body")
+            answer = call(api, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/answer/xcomEntries/return_value", params={"deserialize": True})["value"]
+            assert answer["artifacts"][0]["text"].strip().splitlines()[0] in text, "the answer is on the run's page"
+            assert "progress 2/2" in text and "Success" in text and "Passed" in text, text[:2000]
+            assert f"{answer['usage']['promptTokens']} prompt + {answer['usage']['completionTokens']} completion tokens" in text
+            page.screenshot(path=shots / "airflow-run-results.png")
+            page.goto(f"{base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}")
+            page.wait_for_timeout(2000)
+            page.screenshot(path=shots / "airflow-pipeline-run.png")
+        finally:
+            browser.close()
+    if os.environ.get("AISTACK_SCREENSHOTS"):  # refresh the README's: AISTACK_SCREENSHOTS=docs/images
+        for shot in shots.glob("*.png"):
+            shutil.copy(shot, Path(os.environ["AISTACK_SCREENSHOTS"]) / shot.name)
+
+
+def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalone(airflow_ui):
+    process, base, user, password, lines, tmp_path = airflow_ui
     assert base == f"http://127.0.0.1:{base.rsplit(':', 1)[1]}"
     assert httpx.get(f"{base}/aistack/orchestrations", timeout=10).status_code == 401, "the page needs a login"
     token = httpx.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=10).json()["access_token"]
@@ -70,7 +151,7 @@ def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalon
     assert {"ollama_model_builds", "ollama_agents", "task_orchestration_watcher"} <= set(dags)
     assert dags["task_orchestration_watcher"]["is_paused"], "no cluster to watch with a folder source"
 
-    question = "Question: What colour is the sky on a clear day?\n\nContext: On a clear day the sky is blue."
+    question = "Question: What colour is grass?\n\nContext: The grass in the park is green."
     run = call(api, "POST", f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {"input": question}})
     run_id = run["dag_run_id"]
 
@@ -100,6 +181,17 @@ def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalon
     assert httpx.get(f"{base}/aistack/runs/{DAG_ID}/no-such-run", headers={"Authorization": f"Bearer {token}"}, timeout=20).status_code == 404
     html = httpx.get(f"{base}/aistack/", cookies={"_token": token}, timeout=20)
     assert html.status_code == 200 and f"dags/{DAG_ID}" in html.text, "the UI session cookie opens the page"
+
+    login = ["--url", base, "--user", user, "--password", password]
+    env = clean_env(tmp_path / "home", tmp_path / "user")
+    got = subprocess.run([*COMMAND, "get", "question-answering", *login], env=env, capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert got.stdout.startswith(f"default/question-answering  run {run_id}\n") and "✔ success  progress 2/2" in got.stdout
+    answer_line = next(line for line in got.stdout.splitlines() if "✔ answer" in line)
+    assert "chat-model:1.0.0" in answer_line and f"{answer['usage']['totalTokens']:,}" in answer_line, answer_line
+    logs = subprocess.run([*COMMAND, "logs", "question-answering", "answer", *login], env=env, capture_output=True, text=True, timeout=60)
+    assert logs.returncode == 0 and logs.stdout.startswith("==> answer (try 1) <==\n"), logs.stdout + logs.stderr
+    assert "usage: " in logs.stdout and text.splitlines()[0][:60] in logs.stdout, "the step's log, with its answer and usage"
 
     outputs = list((tmp_path / "home" / "outputs").rglob("*"))
     assert any(p.suffix == ".json" for p in outputs), "S3 output lands locally without AWS access"

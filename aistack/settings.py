@@ -172,3 +172,12 @@ AGENT_MAX_BODY = "AISTACK_AGENT_MAX_BODY"
 AGENT_TOKEN = "AISTACK_AGENT_TOKEN"
 AGENT_TOKEN_FILE = "AISTACK_AGENT_TOKEN_FILE"
 AGENT_TOKENS_DIR = "AISTACK_AGENT_TOKENS_DIR"
+
+
+OTLP_ENDPOINT = "AISTACK_OTLP_ENDPOINT"
+
+
+def otlp_endpoint() -> str | None:
+    """Where aistack's processes export their spans (OTLP over HTTP, e.g.
+    http://otel-collector:4318/v1/traces); unset: nothing is exported (aistack/telemetry.py)."""
+    return os.environ.get(OTLP_ENDPOINT, "").strip() or None

@@ -14,18 +14,21 @@ tasks to itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
 from airflow.sdk.execution_time.xcom import XCom
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from aistack import telemetry
 from aistack.agents.client import INTERRUPTED, AgentError, SyncAgentClient, TaskResult
 from aistack.agents.directory import resolve_agent_url
 from aistack.agents.quality import is_verdict
@@ -229,19 +232,49 @@ class A2AAgentOperator(BaseOperator):
         context["ti"].xcom_push(key=A2A_TASK_KEY, value={"agentUrl": self._agent_url, "taskId": self._a2a_task_id})
 
     def execute(self, context: Any) -> dict[str, Any]:
-        url, token = self._endpoint()
-        context["ti"].xcom_push(key=CARD_URL_KEY, value=f"{url}/.well-known/agent-card.json")
-        self._client = SyncAgentClient(url, token=token, namespace=self.agent_namespace)
+        with self._traced(context):
+            url, token = self._endpoint()
+            context["ti"].xcom_push(key=CARD_URL_KEY, value=f"{url}/.well-known/agent-card.json")
+            self._client = SyncAgentClient(url, token=token, namespace=self.agent_namespace)
+            try:
+                return self._run(context, url)
+            except AirflowTaskTimeout:
+                self._cancel("the task timed out")
+                raise
+            except AgentError as exc:
+                raise AirflowException(f"agent {self.agent or url}: {exc}") from exc
+            finally:
+                self._client.close()
+                self._client = None
+
+    @contextlib.contextmanager
+    def _traced(self, context: Any) -> Iterator[None]:
+        """The call as a span `invoke_agent <agent>` (GenAI conventions): a child of Airflow's task
+        span when Airflow traces, else in the run's own trace (aistack.telemetry); the A2A requests
+        carry it, so the agent's and the model's spans are its children."""
+        telemetry.configure("aistack-pipeline")
+        ti = context["ti"]
+        attributes = {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": self.agent or self.agent_url or self.a2a_conn_id or "",
+            "airflow.dag_id": ti.dag_id,
+            "airflow.task_id": ti.task_id,
+            "airflow.dag_run.run_id": ti.run_id,
+            "airflow.task_instance.try_number": ti.try_number,
+            "airflow.task_instance.map_index": ti.map_index,
+        }
+        name = f"invoke_agent {attributes['gen_ai.agent.name']}"
+        span_options = {"kind": SpanKind.CLIENT, "attributes": attributes, "record_exception": False, "set_status_on_exception": False}
         try:
-            return self._run(context, url)
-        except AirflowTaskTimeout:
-            self._cancel("the task timed out")
-            raise
-        except AgentError as exc:
-            raise AirflowException(f"agent {self.agent or url}: {exc}") from exc
+            with telemetry.tracer().start_as_current_span(name, context=telemetry.run_context(ti.dag_id, ti.run_id), **span_options) as span:
+                try:
+                    yield
+                except Exception as exc:  # a failure; parking for a person or deferring is none
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, str(exc)[:500]))
+                    raise
         finally:
-            self._client.close()
-            self._client = None
+            telemetry.flush()
 
     def _run(self, context: Any, url: str) -> dict[str, Any]:
         assert self._client is not None
@@ -298,6 +331,10 @@ class A2AAgentOperator(BaseOperator):
 
     def answer_agent(self, context: Any, event: dict[str, Any], round_: int, a2a_task_id: str, context_id: str) -> dict[str, Any]:
         """Resumed with a person's answer: send it to the agent's task, then settle as after a send."""
+        with self._traced(context):
+            return self._answer(context, event, round_, a2a_task_id, context_id)
+
+    def _answer(self, context: Any, event: dict[str, Any], round_: int, a2a_task_id: str, context_id: str) -> dict[str, Any]:
         try:
             answer = answer_of(event, timeout=timeout_words(self._questions()[1]))
         except Unanswered as exc:
@@ -342,6 +379,7 @@ class A2AAgentOperator(BaseOperator):
             context["ti"].xcom_push(key=artifact_xcom_key(artifact["name"]), value=artifact.get("text") if "text" in artifact else artifact.get("data"))
         if result.get("usage"):
             self.log.info("%s", describe_usage(result["usage"]))
+            telemetry.annotate(telemetry.usage_attributes(result["usage"]))
         failed = [a for a in result["artifacts"] if is_verdict(a) and not a["data"]["passed"]]
         if failed and self.enforce_verdict:
             context["ti"].xcom_push(key="return_value", value=result)

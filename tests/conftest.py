@@ -52,3 +52,22 @@ def embedded_ollama(tmp_path_factory):
     store = tmp_path_factory.mktemp("embedded-ollama") / "ollama"
     with embedded_server(RuntimeConfig(store=store, substitutions={"*": "smollm2:135m"})) as server:
         yield server.url
+
+
+@pytest.fixture
+def recorded_spans():
+    """aistack's spans, recorded in memory for the test (aistack.telemetry.use), then let go."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from aistack import telemetry
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.use(provider)
+    try:
+        yield exporter
+    finally:
+        telemetry.use(None)

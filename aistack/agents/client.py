@@ -58,6 +58,7 @@ from a2a.utils.constants import PROTOCOL_VERSION_1_0, VERSION_HEADER, TransportP
 from a2a.utils.errors import A2AError
 from google.protobuf import json_format, struct_pb2
 
+from aistack import telemetry
 from aistack.agents.inputs import plain
 from aistack.agents.tokens import client_token
 from aistack.agents.usage import usage_of
@@ -319,7 +320,9 @@ class AgentClient:
         """Resolve the card and prepare a client; `token=None` sends the configured agent token when
         the card requires bearer authentication (`namespace`'s own when it has one: the agent then
         knows the caller as that namespace), `token=""` sends none."""
-        http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0), headers={VERSION_HEADER: PROTOCOL_VERSION_1_0})
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=10.0), headers={VERSION_HEADER: PROTOCOL_VERSION_1_0}, event_hooks={"request": [_with_trace_context]}
+        )
         try:
             card = await resolve_card(base_url, http=http)
             if token is None and _requires_bearer(card):
@@ -478,6 +481,11 @@ async def _maybe_await(value: Any) -> None:
         await value
 
 
+async def _with_trace_context(request: httpx.Request) -> None:
+    """Every A2A request carries the caller's W3C trace context (aistack.telemetry)."""
+    telemetry.inject(request.headers)
+
+
 class SyncAgentClient:
     """AgentClient for synchronous code: the same calls, run on a private event loop thread."""
 
@@ -493,7 +501,17 @@ class SyncAgentClient:
         self.card = self._client.card
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        """Run on the client's loop, in the caller's trace context (its requests carry it)."""
+        caller = telemetry.current()
+
+        async def within() -> T:
+            token = telemetry.attach(caller)
+            try:
+                return await coroutine
+            finally:
+                telemetry.detach(token)
+
+        return asyncio.run_coroutine_threadsafe(within(), self._loop).result()
 
     def send(self, text: str | None = None, **kwargs: Any) -> TaskResult:
         return self._run(self._client.send(text, **kwargs))

@@ -34,7 +34,9 @@ from a2a.server.owner_resolver import resolve_user_scope
 from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Part, SendMessageConfiguration, Task, TaskState, TaskStatus
 from google.protobuf import json_format
+from opentelemetry.trace import SpanKind
 
+from aistack import telemetry
 from aistack.agents.artifacts import (
     InvalidOutput,
     OutputSpec,
@@ -58,6 +60,7 @@ from aistack.agents.verdict import assess, evidence_note, judged
 from aistack.resources.agent import AgentRole
 
 logger = logging.getLogger("aistack.agents.executor")
+TRACE_KEY = "aistack_trace_context"  # the caller's trace context, in the call context's state (handler.py)
 DIGEST_SECONDS = 5.0  # as often as the readiness check learns it (the cache key uses that one)
 
 
@@ -144,6 +147,19 @@ class OllamaAgentExecutor(AgentExecutor):
         return digest
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        """The task, as a span `invoke_agent <name>` in the caller's trace (GenAI conventions)."""
+        caller = context.call_context.state.get(TRACE_KEY) if context.call_context is not None else None
+        attributes = {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": self.profile.name,
+            "gen_ai.request.model": self.profile.model,
+            "gen_ai.conversation.id": str(context.context_id),
+            "a2a.task.id": str(context.task_id),
+        }
+        with telemetry.tracer().start_as_current_span(f"invoke_agent {self.profile.name}", context=caller, kind=SpanKind.SERVER, attributes=attributes):
+            await self._execute(context, event_queue)
+
+    async def _execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id, context_id = str(context.task_id), str(context.context_id)
         message = context.message
         assert message is not None
@@ -180,7 +196,9 @@ class OllamaAgentExecutor(AgentExecutor):
             if task_id in self._cancelled:
                 return
             self.conversations.record(owner, context_id, prompt, answer)
-            await updater.update_status(TaskState.TASK_STATE_COMPLETED, metadata={USAGE_KEY: meter.to_json()})
+            usage = meter.to_json()
+            telemetry.annotate(telemetry.usage_attributes(usage))
+            await updater.update_status(TaskState.TASK_STATE_COMPLETED, metadata={USAGE_KEY: usage})
             log.info("task completed", extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)})
         except InputError as exc:
             log.info("task rejected: %s", exc)
@@ -189,6 +207,7 @@ class OllamaAgentExecutor(AgentExecutor):
             if task_id in self._cancelled:
                 return
             log.warning("task failed: %s", exc)
+            telemetry.annotate({"error.type": type(exc).__name__})
             failure = updater.new_agent_message([Part(text=f"{self.profile.name}: {exc}")])
             await updater.update_status(TaskState.TASK_STATE_FAILED, message=failure, metadata={USAGE_KEY: meter.to_json()})
         except asyncio.CancelledError:
@@ -211,7 +230,7 @@ class OllamaAgentExecutor(AgentExecutor):
         prompt_tokens: int | None = None
         first_token: float | None = None
         started = time.perf_counter()
-        async with self._time_limit(), aclosing(self.backend.chat(request)) as stream:
+        async with self._model_call(), self._time_limit(), aclosing(self.backend.chat(request)) as stream:
             async for chunk in stream:
                 if task_id in self._cancelled:
                     return "".join(pieces)
@@ -232,9 +251,9 @@ class OllamaAgentExecutor(AgentExecutor):
                 first, done = False, chunk.done
                 if done:
                     break
+            self._observe(meter, prompt_tokens, tokens, first_token, time.perf_counter() - started)
         if not done and task_id not in self._cancelled:
             await updater.add_artifact([text_part("", spec.media_type)], artifact_id=artifact_id, name=spec.name, append=not first, last_chunk=True)
-        self._observe(meter, prompt_tokens, tokens, first_token, time.perf_counter() - started)
         return "".join(pieces)
 
     async def _collect(self, request: ChatRequest, meter: UsageMeter) -> str:
@@ -243,7 +262,7 @@ class OllamaAgentExecutor(AgentExecutor):
         prompt_tokens: int | None = None
         first_token: float | None = None
         started = time.perf_counter()
-        async with self._time_limit(), aclosing(self.backend.chat(request)) as stream:
+        async with self._model_call(), self._time_limit(), aclosing(self.backend.chat(request)) as stream:
             async for chunk in stream:
                 if not pieces:
                     first_token = time.perf_counter() - started
@@ -252,7 +271,7 @@ class OllamaAgentExecutor(AgentExecutor):
                 if chunk.done:
                     prompt_tokens = chunk.prompt_tokens
                     break
-        self._observe(meter, prompt_tokens, tokens, first_token, time.perf_counter() - started)
+            self._observe(meter, prompt_tokens, tokens, first_token, time.perf_counter() - started)
         return "".join(pieces)
 
     async def _answer_whole(
@@ -312,8 +331,16 @@ class OllamaAgentExecutor(AgentExecutor):
                 f"the model {self.profile.model} did not finish within {self.call_seconds:g}s (the limit of one model call, {CALL_TIMEOUT_ENV})"
             ) from None
 
+    @contextlib.asynccontextmanager
+    async def _model_call(self) -> AsyncIterator[None]:
+        """One model call as a span `chat <model>`, a child of the task's (GenAI conventions)."""
+        attributes = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "ollama", "gen_ai.request.model": self.profile.model}
+        with telemetry.tracer().start_as_current_span(f"chat {self.profile.model}", kind=SpanKind.CLIENT, attributes=attributes):
+            yield
+
     def _observe(self, meter: UsageMeter, prompt_tokens: int | None, tokens: int, first_token: float | None, seconds: float) -> None:
-        """One model call: into the task's usage and the agent's metrics."""
+        """One model call: into the task's usage, its span and the agent's metrics."""
         meter.call(prompt_tokens=prompt_tokens, completion_tokens=tokens, first_token_seconds=first_token, seconds=seconds)
+        telemetry.annotate({"gen_ai.usage.input_tokens": prompt_tokens, "gen_ai.usage.output_tokens": tokens, "gen_ai.response.model": self.profile.model})
         if self.metrics is not None:
             self.metrics.observe_model_call(self.profile.model, prompt_tokens=prompt_tokens, tokens=tokens, first_token=first_token, seconds=seconds)

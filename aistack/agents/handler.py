@@ -44,8 +44,9 @@ from a2a.utils.errors import A2AError, ContentTypeNotSupportedError, InvalidPara
 from a2a.utils.task import apply_history_length
 from google.protobuf import json_format
 
+from aistack import telemetry
 from aistack.agents.artifacts import requested_outputs
-from aistack.agents.executor import MessageIndex, metadata_dict, request_fingerprint
+from aistack.agents.executor import TRACE_KEY, MessageIndex, metadata_dict, request_fingerprint
 from aistack.agents.inputs import InputError, check_message
 from aistack.agents.metrics import AgentMetrics
 from aistack.agents.store import TERMINAL_STATES
@@ -64,6 +65,7 @@ class TransportContextBuilder(DefaultServerCallContextBuilder):
     def build(self, request: Any) -> ServerCallContext:
         context = super().build(request)
         context.state[TRANSPORT_KEY] = self.transport
+        context.state[TRACE_KEY] = telemetry.extract(request.headers)  # the caller's trace: the agent's spans join it
         return context
 
 

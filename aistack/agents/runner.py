@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from aistack import telemetry
 from aistack.agents.app import AgentApp, create_agent_app
 from aistack.agents.backend import ModelBackend, OllamaBackend
 from aistack.agents.config import ServerOptions
@@ -115,6 +116,7 @@ class AgentGroup:
     def start(self, timeout: float = 30.0) -> list[RunningAgent]:
         if self.options.public_url and len(self.pairs) > 1:
             raise ValueError("a public URL names one agent; serve agents with a public URL one at a time")
+        telemetry.configure("aistack-agent")  # spans go out through OTLP when AISTACK_OTLP_ENDPOINT says where
         try:
             for index, (agent, definition) in enumerate(self.pairs):
                 # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and

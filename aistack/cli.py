@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_airflow_command(commands)
     _add_resume_command(commands)
     _add_inspect_commands(commands)
+    _add_submit_command(commands)
     return parser
 
 
@@ -203,6 +204,85 @@ def _add_inspect_commands(commands: argparse._SubParsersAction) -> None:
     logs.add_argument("-f", "--follow", action="store_true", help="follow the logs until the run ends")
     _add_airflow_login(logs)
     logs.set_defaults(handler=_logs)
+
+
+def _add_submit_command(commands: argparse._SubParsersAction) -> None:
+    """`aistack submit`: start a pipeline run and follow it (aistack/pipelines/follow.py)."""
+    submit = commands.add_parser(
+        "submit",
+        help="start a pipeline run: apply the TaskOrchestration in a cluster, or trigger it in an Airflow; --watch follows it",
+        description="In a cluster (the default): apply the aistack resources of FILE (created, or their spec, labels and "
+        "annotations merged), so the submission watcher runs the TaskOrchestration; with --watch, follow its status "
+        "until the run ends. With --airflow: trigger the TaskOrchestration's DAG through Airflow's REST API (--input "
+        "replaces its input) and, with --watch, follow its tasks. " + TARGET_HELP + " Exit status with --watch: 0 "
+        "succeeded, 1 failed or rolled back, 124 still going at --timeout; 2 for an invalid FILE.",
+    )
+    submit.add_argument("file", type=Path, metavar="FILE", help="manifest with one TaskOrchestration (and, in a cluster, its agents and models)")
+    submit.add_argument("-w", "--watch", action="store_true", help="follow the run until it ends")
+    submit.add_argument("--airflow", action="store_true", help="trigger in an Airflow (`aistack airflow`'s, or --url) instead of applying to a cluster")
+    submit.add_argument("--input", default=None, help="with --airflow: the run's input instead of the resource's")
+    submit.add_argument("--timeout", type=float, default=3600.0, help="seconds --watch follows the run at most (default: 3600)")
+    submit.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, else KUBECONFIG or ~/.kube/config)")
+    submit.add_argument("--context", default=None, help="kubeconfig context")
+    _add_airflow_login(submit)
+    submit.set_defaults(handler=_submit)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from aistack.resources import TaskOrchestration
+    from aistack.resources.validation import validate_paths
+
+    result = validate_paths([args.file], check_references=False)
+    pipelines = result.of_kind(TaskOrchestration)
+    if not result.ok or len(pipelines) != 1:
+        lines = [line for problem in result.problems for line in problem.lines()]
+        why = "\n  ".join(lines) if lines else f"{args.file} holds {len(pipelines)} TaskOrchestrations: submit one at a time"
+        print(f"aistack submit: nothing was submitted:\n  {why}", file=sys.stderr)
+        return 2
+    (pipeline,) = pipelines
+    args.target, args.namespace = pipeline.name, args.namespace if pipeline.metadata.namespace is None else pipeline.namespace
+    if args.airflow:
+        return _submit_to_airflow(args)
+    return _submit_to_cluster(args, [(document.data, type(resource)) for document, resource in result.resources], pipeline)
+
+
+def _submit_to_airflow(args: argparse.Namespace) -> int:
+    from aistack.pipelines.follow import exit_status, follow_airflow
+
+    def trigger(api: Any, dag_id: str, base: str) -> int:
+        run = api.trigger(dag_id, {"input": args.input} if args.input is not None else None)
+        print(f"triggered {dag_id}: {base}/aistack/runs/{dag_id}/{run['dag_run_id']}", flush=True)
+        if not args.watch:
+            return 0
+        return exit_status(follow_airflow(api, dag_id, run["dag_run_id"], lambda line: print(line, flush=True), timeout=args.timeout))
+
+    return _against_airflow(args, "submit", trigger)
+
+
+def _submit_to_cluster(args: argparse.Namespace, documents: list[tuple[Any, Any]], pipeline: Any) -> int:
+    from kubernetes.client import ApiException
+    from kubernetes.config import ConfigException
+
+    from aistack.kube.client import ResourceClient, api_client
+    from aistack.pipelines.follow import exit_status, follow_status
+
+    try:
+        resources = ResourceClient(api_client(args.kubeconfig, args.context))
+        previous_run: str | None = None
+        for data, kind in documents:
+            before, after = resources.apply(kind, data, args.namespace)
+            unchanged = before is not None and before["metadata"].get("generation") == after["metadata"].get("generation")
+            verb = "created" if before is None else "unchanged" if unchanged else "configured"
+            print(f"{kind.KIND.lower()} {args.namespace}/{data['metadata']['name']} {verb}", flush=True)
+            if kind.KIND == "TaskOrchestration" and before is not None and not unchanged:
+                previous_run = (before.get("status") or {}).get("runId")
+        if not args.watch:
+            return 0
+        read = lambda: resources.get_raw(type(pipeline), pipeline.name, args.namespace).get("status") or {}  # noqa: E731
+        return exit_status(follow_status(read, lambda line: print(line, flush=True), previous_run=previous_run, timeout=args.timeout))
+    except (ApiException, ConfigException, OSError) as exc:
+        print(f"aistack submit: the cluster refused or cannot be reached: {getattr(exc, 'reason', None) or exc}", file=sys.stderr)
+        return 1
 
 
 def _get(args: argparse.Namespace) -> int:

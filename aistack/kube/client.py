@@ -65,6 +65,22 @@ class ResourceClient:
                 invalid.append(InvalidObject(meta.get("namespace", ""), meta.get("name", ""), exc.errors))
         return valid, invalid, raw.get("metadata", {}).get("resourceVersion", "")
 
+    def apply(self, kind: type[AnyResource], manifest: dict[str, Any], namespace: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Create the object, or merge its spec, labels and annotations into the one there (as
+        `kubectl apply` would for these fields); returns the object before (None: it was created)
+        and after."""
+        name = manifest["metadata"]["name"]
+        body = {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
+        try:
+            return None, self.api.create_namespaced_custom_object(GROUP, VERSION, namespace, kind.PLURAL, body)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+        before = self.get_raw(kind, name, namespace)
+        metadata = {key: manifest["metadata"][key] for key in ("labels", "annotations") if key in manifest["metadata"]}
+        after = self.api.patch_namespaced_custom_object(GROUP, VERSION, namespace, kind.PLURAL, name, {"metadata": metadata, "spec": manifest.get("spec", {})})
+        return before, after
+
     def patch_status(self, kind: type[AnyResource], name: str, namespace: str, status: dict[str, Any]) -> dict[str, Any]:
         """Merge `status` into the object's status (lists, like conditions, are replaced whole)."""
         return self.api.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, kind.PLURAL, name, {"status": status})

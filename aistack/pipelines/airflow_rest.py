@@ -122,6 +122,13 @@ class AirflowAPI:
         runs = [] if response.status_code == 404 else response.json().get("dag_runs", [])
         return runs[0] if runs else None
 
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start a run now (with `conf`, e.g. another input); the new run."""
+        response = self._call("POST", f"/dags/{quote(dag_id, safe='')}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+        if response.status_code == 404:
+            raise AirflowAPIError(f"Airflow at {self.base_url} has no DAG {dag_id}: is the TaskOrchestration among the ones it serves?")
+        return dict(response.json())
+
     def newest_run(self, dag_id: str) -> dict[str, Any] | None:
         """The run created last, in any state, or None (also when the DAG is unknown)."""
         params = {"order_by": "-run_after", "limit": "1"}

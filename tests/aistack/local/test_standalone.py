@@ -193,6 +193,18 @@ def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalon
     assert logs.returncode == 0 and logs.stdout.startswith("==> answer (try 1) <==\n"), logs.stdout + logs.stderr
     assert "usage: " in logs.stdout and text.splitlines()[0][:60] in logs.stdout, "the step's log, with its answer and usage"
 
+    submitted = subprocess.run(
+        [*COMMAND, "submit", str(EXAMPLE / "task.yaml"), "--airflow", "--watch", "--input", "Question: Is ice cold?\n\nContext: Ice is cold.", *login],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    out = submitted.stdout.splitlines()
+    assert out[0].startswith(f"triggered {DAG_ID}: {base}/aistack/runs/{DAG_ID}/") and out[1].startswith("run manual__")
+    assert "answer                       success" in submitted.stdout and "✔ success  progress 2/2" in submitted.stdout, "followed to the end"
+
     outputs = list((tmp_path / "home" / "outputs").rglob("*"))
     assert any(p.suffix == ".json" for p in outputs), "S3 output lands locally without AWS access"
 

@@ -153,7 +153,7 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
                 format="multiline",  # a text area in the trigger form: a document keeps its lines
                 maxLength=MAX_RUN_INPUT,
                 title="Input",
-                description="The text the steps receive: a question, a document, or both (several lines).",
+                description=_input_help(p),
             ),
             "generation": Param(
                 orchestration.metadata.generation or 0,
@@ -219,6 +219,13 @@ def _start_date(orchestration: TaskOrchestration) -> datetime:
     """Catchup starts at the resource's creation, not at aistack's epoch (a cluster knows it)."""
     created = orchestration.metadata.creation_timestamp
     return max(created, START) if created is not None else START
+
+
+def _input_help(p: PipelinePlan) -> str:
+    """The trigger form's hint for `input`: which steps read it, and where a document goes."""
+    readers = [step.task_id for step in p.steps if step.include_input]
+    who = f"Steps {', '.join(readers)} receive this text" if readers else "No step reads this text (every step sets includeInput: false)"
+    return f"{who} as the run's input. The resource's own is shown: replace it, or add the document to work on below it (several lines are kept)."
 
 
 def _owner(p: PipelinePlan) -> str:

@@ -113,7 +113,9 @@ def _run_page(dag_id: str, run_id: str) -> str | None:
     pipeline = plan(orchestration)
     # a step under review shows the agent's own result until the review has decided
     results = {step.task_id: step_result(values.get(step.results_task_id, values.get(step.task_id))) for step in pipeline.steps}
-    return render_run(run_view(pipeline, info, tasks, results))
+    view = run_view(pipeline, info, tasks, results)
+    view.outputs = [str(location) for location in values.get("publish") or ()]
+    return render_run(view)
 
 
 @app.get("/", response_class=HTMLResponse)

@@ -75,6 +75,7 @@ class RunView:
     name: str
     run: RunInfo
     steps: list[StepView]
+    outputs: list[str] = field(default_factory=list)  # where publish wrote the results
 
     @property
     def ended(self) -> bool:
@@ -205,6 +206,8 @@ def render_run(view: RunView, airflow_base: str = "../../../") -> str:
         f"{totals['modelSeconds']:.2f}s in models · {_when(run.started)}{' → ' + _when(run.ended) if run.ended else ''}</p>",
         '<p><a href="../../../">All TaskOrchestrations</a></p>',
     ]
+    if view.outputs:
+        header.append("<p>Results written to: " + ", ".join(f"<code>{escape(location)}</code>" for location in view.outputs) + "</p>")
     sections = [_step_section(step, airflow_run) for step in view.steps]
     refresh = "" if view.ended else '<meta http-equiv="refresh" content="5">'
     return page(f"{view.name} {run.run_id}", refresh, "\n".join(header + sections))

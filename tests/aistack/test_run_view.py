@@ -92,8 +92,11 @@ def test_the_page_shows_each_step_as_a_person_reads_it():
     for task in ("summarize__items", "summarize", "facts", "check", "check__review"):
         assert f'href="{airflow_run}/tasks/{task}"' in page, task
 
-    ended = render_run(run_view(pipeline, RunInfo(pipeline.dag_id, "manual__1", "failed", _at(0), _at(20)), tasks, results))
+    finished = run_view(pipeline, RunInfo(pipeline.dag_id, "manual__1", "failed", _at(0), _at(20)), tasks, results)
+    finished.outputs = ["s3://results/team-a/digest/manual__1/result.json"]
+    ended = render_run(finished)
     assert ">Failed<" in ended and 'http-equiv="refresh"' not in ended
+    assert "Results written to: <code>s3://results/team-a/digest/manual__1/result.json</code>" in ended
 
 
 def test_a_run_page_of_a_real_example_shows_every_step(repo: Path):

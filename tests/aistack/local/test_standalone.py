@@ -178,6 +178,7 @@ def test_a_pipeline_triggered_with_another_input_runs_to_completion_in_standalon
     text = answer["artifacts"][0]["text"]
     assert html_escape(text.splitlines()[0]) in results.text, "the answer is on the run's page"
     assert "chat-model:1.0.0" in results.text and "completion tokens" in results.text
+    assert "Results written to: <code>" in results.text and "result.json</code>" in results.text, "where publish wrote them"
     assert httpx.get(f"{base}/aistack/runs/{DAG_ID}/no-such-run", headers={"Authorization": f"Bearer {token}"}, timeout=20).status_code == 404
     html = httpx.get(f"{base}/aistack/", cookies={"_token": token}, timeout=20)
     assert html.status_code == 200 and f"dags/{DAG_ID}" in html.text, "the UI session cookie opens the page"

@@ -20,7 +20,7 @@ from typing import Any
 from aistack import settings
 from aistack.files import write_atomic
 from aistack.pipelines.plan import parse_dag_id
-from aistack.resources import FieldError, InvalidResource, TaskOrchestration, parse_resource
+from aistack.resources import FieldError, TaskOrchestration
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,10 @@ def _cache_file() -> Path:
     return settings.data_dir() / "cache" / "taskorchestrations.json"
 
 
-def _validated_cache_file(folder: Path) -> Path:
-    """One validation cache per folder, so loaders of different folders do not evict each other's."""
-    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+def _validated_cache_file(folder: Path | None) -> Path:
+    """One validation cache per folder (and one for the cluster), so loaders of different sources
+    do not evict each other's."""
+    digest = hashlib.sha256(str(folder.resolve() if folder else "cluster").encode()).hexdigest()[:16]
     return settings.data_dir() / "cache" / f"manifests-{digest}.pickle"
 
 
@@ -116,17 +117,22 @@ def from_cluster(target: tuple[str, str] | None = None) -> Snapshot:
 
 
 def _from_items(items: list[dict[str, Any]], source: str, stale: bool) -> Snapshot:
+    """The listing's resources, validated through a cache by uid and resourceVersion (a parse
+    re-validates only the objects written since the last one)."""
+    from aistack.resources.validation import OutcomeCache
+
     snapshot = Snapshot(source=source, stale=stale)
+    store = OutcomeCache(_validated_cache_file(None))
     for item in items:
         namespace, name = identity(item)
         try:
-            resource = parse_resource(item)
-            assert isinstance(resource, TaskOrchestration)
-            snapshot.valid.append(resource)
-        except InvalidResource as exc:
-            snapshot.invalid.append(InvalidOrchestration(namespace, name, f"cluster:{namespace}/{name}", exc.errors))
+            found = store.parsed(item)
         except Exception as exc:  # a validator bug must not hide the other resources
             log.exception("TaskOrchestration %s/%s: validation failed", namespace, name)
-            errors = [FieldError("", f"could not be validated: {type(exc).__name__}: {exc}")]
-            snapshot.invalid.append(InvalidOrchestration(namespace, name, f"cluster:{namespace}/{name}", errors))
+            found = [FieldError("", f"could not be validated: {type(exc).__name__}: {exc}")]
+        if isinstance(found, TaskOrchestration):
+            snapshot.valid.append(found)
+        elif isinstance(found, list):
+            snapshot.invalid.append(InvalidOrchestration(namespace, name, f"cluster:{namespace}/{name}", found))
+    store.save()
     return snapshot

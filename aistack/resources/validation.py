@@ -121,7 +121,9 @@ _Entry = list[tuple[int, Any, list[FieldError], Outcome]]  # a file's documents:
 
 
 class OutcomeCache:
-    """Each manifest file's documents and their outcomes, by the SHA-256 of the file's text.
+    """Each manifest file's documents and their outcomes, by the SHA-256 of the file's text; and
+    each object listed from a cluster, by its uid and resourceVersion (which change with every
+    write to it), so a listing validates only what changed since the last one.
 
     Entries are keyed by content, not by modification time, so an edited file is never served
     stale; and the whole cache by the code that produced it (`_code_fingerprint`), so a changed
@@ -135,7 +137,22 @@ class OutcomeCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.stored = self._read()
-        self.seen: dict[str, _Entry] = {}
+        self.seen: dict[str, Any] = {}
+
+    def parsed(self, item: dict[str, Any]) -> AnyResource | list[FieldError]:
+        """A listed object as a resource, or the errors that say why it is invalid."""
+        meta = item.get("metadata")
+        uid, version = (meta.get("uid"), meta.get("resourceVersion")) if isinstance(meta, dict) else (None, None)
+        key = f"object:{uid}/{version}" if isinstance(uid, str) and uid and isinstance(version, str) and version else None
+        found: AnyResource | list[FieldError] | None = (self.seen.get(key) or self.stored.get(key)) if key else None
+        if found is None:
+            try:
+                found = parse_resource(item)
+            except InvalidResource as exc:
+                found = exc.errors
+        if key:
+            self.seen[key] = found
+        return found
 
     def outcomes(self, path: Path) -> list[tuple[Document, Outcome]]:
         text = read_file(path)
@@ -156,7 +173,7 @@ class OutcomeCache:
         except Exception as exc:  # a full disk or an unpicklable value costs the next parse time, never this one
             log.warning("cannot write the manifest cache %s: %s", self.path, exc)
 
-    def _read(self) -> dict[str, _Entry]:
+    def _read(self) -> dict[str, Any]:
         header = _code_fingerprint()
         try:
             with self.path.open("rb") as handle:

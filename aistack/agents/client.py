@@ -27,6 +27,7 @@ What it does for the caller:
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -145,6 +146,13 @@ def artifact_dict(artifact: Artifact) -> dict[str, Any]:
         values = [plain(json_format.MessageToDict(p.data)) for p in data]
         return {"name": name, "mediaType": media_type or "application/json", "data": values[0] if len(values) == 1 else values}
     return {"name": name, "mediaType": media_type or "text/plain", "text": _text(parts)}
+
+
+def artifact_body(artifact: Mapping[str, Any]) -> str:
+    """An artifact dict (`artifact_dict`) as a person reads it: its text, or its JSON data indented."""
+    if "text" in artifact:
+        return str(artifact["text"])
+    return json.dumps(artifact.get("data"), indent=2, ensure_ascii=False) if "data" in artifact else ""
 
 
 def task_result(task: Task) -> TaskResult:

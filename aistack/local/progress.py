@@ -7,7 +7,6 @@ used only on a terminal, and never with NO_COLOR set.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -15,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
+from aistack.agents.client import artifact_body
 from aistack.pipelines.plan import PipelinePlan
 
 STATE_WORDS = {
@@ -128,10 +128,7 @@ class Console:
 
 
 def render_artifact(artifact: Mapping[str, Any]) -> str:
-    if "data" in artifact:
-        body = json.dumps(artifact["data"], indent=2, ensure_ascii=False)
-    else:
-        body = str(artifact.get("text", ""))
+    body = artifact_body(artifact)
     if len(body) > ARTIFACT_LIMIT:
         body = body[:ARTIFACT_LIMIT] + f"\n... ({len(body) - ARTIFACT_LIMIT} more characters in the result files)"
     return body

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from aistack.agents.client import artifact_body
 from aistack.agents.usage import describe, run_totals, status_usage
 from aistack.files import write_atomic
 from aistack.pipelines.plan import PipelinePlan
@@ -92,7 +93,7 @@ def render(plan: PipelinePlan, run_id: str, results: Mapping[str, Mapping[str, A
         if step.get("usage"):
             lines += [f"_{describe(step['usage']).removeprefix('usage: ')}_", ""]
         for artifact in step["artifacts"]:
-            body = artifact.get("text") if "text" in artifact else json.dumps(artifact.get("data"), indent=2, ensure_ascii=False)
+            body = artifact_body(artifact)
             fence = "```json" if "data" in artifact else "```"
             lines += [
                 f"### {artifact['name']} ({artifact['mediaType']})",

@@ -9,11 +9,12 @@ rendered as markup, and the body is bounded.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from aistack.agents.client import artifact_body
 
 APPROVE, REJECT = "Approve", "Reject"
 MAX_SHOWN = 20_000  # characters of one artifact in the body; the full text is in XCom
@@ -30,8 +31,7 @@ def fenced(text: str) -> str:
 def review_body(pipeline: str, step: str, result: Mapping[str, Any]) -> str:
     lines = [f"Step **{step}** of pipeline **{pipeline}** returned:", ""]
     for artifact in result.get("artifacts") or ():
-        body = artifact.get("text") if "text" in artifact else json.dumps(artifact.get("data"), indent=2, ensure_ascii=False)
-        body = str(body)
+        body = artifact_body(artifact)
         cut = f"\n\n(first {MAX_SHOWN:,} of {len(body):,} characters)" if len(body) > MAX_SHOWN else ""
         lines += [f"**{artifact.get('name')}** ({artifact.get('mediaType')}):", "", fenced(body[:MAX_SHOWN]) + cut, ""]
     lines.append("Approve to go on with it (edited, if you change the fields below), or reject to fail the step.")

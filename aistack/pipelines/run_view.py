@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from markdown_it import MarkdownIt
 
+from aistack.agents.client import artifact_body
 from aistack.agents.quality import is_verdict
 from aistack.agents.usage import describe, run_totals
 from aistack.pipelines.plan import PipelinePlan
@@ -253,9 +254,9 @@ def _artifact(artifact: Mapping[str, Any]) -> str:
     title = f"<h3>{name} <small>{media}</small></h3>"
     if is_verdict(artifact):
         return title + _verdict(artifact["data"])
+    text = _bounded(artifact_body(artifact))
     if "data" in artifact:
-        return title + f"<pre>{escape(_bounded(json.dumps(artifact['data'], indent=2, ensure_ascii=False)))}</pre>"
-    text = _bounded(str(artifact.get("text", "")))
+        return title + f"<pre>{escape(text)}</pre>"
     if str(artifact.get("mediaType")) == "text/markdown":
         return title + f'<div class="markdown">{_MARKDOWN.render(text)}</div>'
     return title + f'<pre class="text">{escape(text)}</pre>'

@@ -29,7 +29,7 @@ from airflow.sdk.execution_time.xcom import XCom
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from aistack import telemetry
-from aistack.agents.client import INTERRUPTED, AgentError, SyncAgentClient, TaskResult
+from aistack.agents.client import INTERRUPTED, AgentError, SyncAgentClient, TaskResult, artifact_body
 from aistack.agents.directory import resolve_agent_url
 from aistack.agents.quality import is_verdict
 from aistack.agents.usage import describe as describe_usage
@@ -56,7 +56,7 @@ def artifact_xcom_key(name: str) -> str:
 def artifact_lines(artifact: Mapping[str, Any]) -> list[str]:
     """An artifact for the task log: a header, then its text (JSON indented) line by line, so the
     log panel shows it whole instead of one long line cut off at its edge; bounded."""
-    body = str(artifact["text"]) if "text" in artifact else json.dumps(artifact.get("data"), indent=2, ensure_ascii=False)
+    body = artifact_body(artifact)
     lines = body.splitlines() or [""]
     shown = [line if len(line) <= SHOWN_LINE else line[:SHOWN_LINE] + "..." for line in lines[:SHOWN_LINES]]
     more = [f"  ... {len(lines) - SHOWN_LINES} more lines (XCom {artifact_xcom_key(artifact['name'])!r} has it all)"] if len(lines) > SHOWN_LINES else []
@@ -232,20 +232,26 @@ class A2AAgentOperator(BaseOperator):
         context["ti"].xcom_push(key=A2A_TASK_KEY, value={"agentUrl": self._agent_url, "taskId": self._a2a_task_id})
 
     def execute(self, context: Any) -> dict[str, Any]:
-        with self._traced(context):
-            url, token = self._endpoint()
-            context["ti"].xcom_push(key=CARD_URL_KEY, value=f"{url}/.well-known/agent-card.json")
-            self._client = SyncAgentClient(url, token=token, namespace=self.agent_namespace)
-            try:
-                return self._run(context, url)
-            except AirflowTaskTimeout:
-                self._cancel("the task timed out")
-                raise
-            except AgentError as exc:
-                raise AirflowException(f"agent {self.agent or url}: {exc}") from exc
-            finally:
-                self._client.close()
-                self._client = None
+        with self._traced(context), self._connected(context) as url:
+            return self._run(context, url)
+
+    @contextlib.contextmanager
+    def _connected(self, context: Any) -> Iterator[str]:
+        """A client of the agent in `self._client` for the block (yields the agent's URL): a
+        timeout cancels the agent's task, an agent error fails the task saying which agent."""
+        url, token = self._endpoint()
+        context["ti"].xcom_push(key=CARD_URL_KEY, value=f"{url}/.well-known/agent-card.json")
+        self._client = SyncAgentClient(url, token=token, namespace=self.agent_namespace)
+        try:
+            yield url
+        except AirflowTaskTimeout:
+            self._cancel("the task timed out")
+            raise
+        except AgentError as exc:
+            raise AirflowException(f"agent {self.agent or url}: {exc}") from exc
+        finally:
+            self._client.close()
+            self._client = None
 
     @contextlib.contextmanager
     def _traced(self, context: Any) -> Iterator[None]:
@@ -331,29 +337,20 @@ class A2AAgentOperator(BaseOperator):
 
     def answer_agent(self, context: Any, event: dict[str, Any], round_: int, a2a_task_id: str, context_id: str) -> dict[str, Any]:
         """Resumed with a person's answer: send it to the agent's task, then settle as after a send."""
-        with self._traced(context):
-            return self._answer(context, event, round_, a2a_task_id, context_id)
-
-    def _answer(self, context: Any, event: dict[str, Any], round_: int, a2a_task_id: str, context_id: str) -> dict[str, Any]:
         try:
             answer = answer_of(event, timeout=timeout_words(self._questions()[1]))
         except Unanswered as exc:
             raise AirflowFailException(str(exc)) from None
-        url, token = self._endpoint()
-        self._agent_url, self._a2a_task_id = url, a2a_task_id
-        client = SyncAgentClient(url, token=token, namespace=self.agent_namespace)
         ti = context["ti"]
         message_id = hashlib.sha256(f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}/answer-{round_}\n{answer}".encode()).hexdigest()[:32]
-        self.log.info("sending the answer to question %d to agent task %s", round_, a2a_task_id)
-        try:
-            result = client.send(answer, task_id=a2a_task_id, context_id=context_id or None, message_id=message_id, raise_on_failure=False)
+        with self._traced(context), self._connected(context) as url:
+            assert self._client is not None
+            self._agent_url, self._a2a_task_id = url, a2a_task_id
+            self.log.info("sending the answer to question %d to agent task %s", round_, a2a_task_id)
+            result = self._client.send(answer, task_id=a2a_task_id, context_id=context_id or None, message_id=message_id, raise_on_failure=False)
             if not (result.terminal or result.state in INTERRUPTED):
-                result = client.wait(result.task_id, poll=self.poll_interval, raise_on_failure=False)
-        except AgentError as exc:
-            raise AirflowException(f"agent {self.agent or url}: {exc}") from exc
-        finally:
-            client.close()
-        return self._settle(result.to_json(), context, round_)
+                result = self._client.wait(result.task_id, poll=self.poll_interval, raise_on_failure=False)
+            return self._settle(result.to_json(), context, round_)
 
     def _finish(self, result: dict[str, Any], context: Any) -> dict[str, Any]:
         """Fail with what the agent said unless it completed with every declared artifact; fail,

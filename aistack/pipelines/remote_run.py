@@ -153,8 +153,6 @@ def follow_logs(
     read_on: dict[tuple[str, int, int], str | None] = {}  # a try's continuation token; None once it is read whole
     while True:
         instances = [ti for ti in api.task_instances(dag_id, run_id) if step is None or step_of(str(ti["task_id"])) == step]
-        if step is not None and not instances and not api.get_run(dag_id, run_id):
-            raise RunNotFound(f"no run {run_id} of DAG {dag_id}")
         instances.sort(key=lambda ti: (str(ti.get("start_date") or "~"), str(ti["task_id"]), int(ti.get("map_index", -1))))
         for ti in instances:
             if ti.get("state") in WAITING:
@@ -172,7 +170,9 @@ def follow_logs(
                 read_on[key] = None if token is None or finished else token
         if not follow:
             return
-        state = (api.get_run(dag_id, run_id) or {}).get("state")
-        if state in ("success", "failed") and all(token is None for token in read_on.values()):
+        now = api.get_run(dag_id, run_id)
+        if now is None:  # deleted while followed: nothing more will come
+            raise RunNotFound(f"run {run_id} of DAG {dag_id} is gone")
+        if now.get("state") in ("success", "failed") and all(token is None for token in read_on.values()):
             return
         sleep(poll)

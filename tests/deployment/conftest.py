@@ -11,23 +11,17 @@ reason that names what is missing (pytest's summary lists them); with AISTACK_RE
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import AsyncGenerator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from aistack.agents.backend import ChatChunk, ChatRequest, ModelBackend
 from aistack.agents.fakes import EchoModelBackend, ScriptedModel
-from aistack.agents.runner import serve_agents
 from tests.aistack.agents.support import model_definition, ollama_agent
 from tests.deployment import services
-from tests.deployment.airflow import AirflowDeployment, deployment
-from tests.kubeapi import KubeAPIServer, Kubectl
+from tests.deployment.stack import Stack, running_stack
 
-REPO = Path(__file__).resolve().parents[2]
 REQUIRE = "AISTACK_REQUIRE_DEPLOYMENT"
 
 
@@ -39,15 +33,6 @@ def require_services() -> None:
     if os.environ.get(REQUIRE) == "1":
         pytest.fail(f"{reason} ({REQUIRE}=1: they must run here)")
     pytest.skip(reason)
-
-
-@dataclass
-class Stack:
-    airflow: AirflowDeployment
-    kube: KubeAPIServer
-    kubectl: Kubectl
-    models: dict[str, ModelBackend]
-    outputs: Path
 
 
 class RecordingEcho(EchoModelBackend):
@@ -82,27 +67,7 @@ def agents() -> dict[str, ModelBackend]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_services()
-    root = tmp_path_factory.mktemp("deployment")
-    dags, home, outputs = root / "dags", root / "airflow", root / "outputs"
-    dags.mkdir()
-    for name in ("task_orchestration_watcher.py", "task_orchestrations.py"):
-        shutil.copy(REPO / "dags" / name, dags)
-    patch = pytest.MonkeyPatch()
-    patch.setenv("AISTACK_HOME", str(home / "aistack"))  # the agent registry the workers read
     models = agents()
     pairs = [(ollama_agent(name, streaming=False), model_definition()) for name in models]
-    try:
-        with KubeAPIServer() as kube:
-            kubeconfig = kube.write_kubeconfig(root / "kubeconfig")
-            kubectl = Kubectl(kubeconfig)
-            kubectl("apply", "-f", str(REPO / "crds"))
-            env = {"KUBECONFIG": str(kubeconfig), "AISTACK_OUTPUT_DIR": str(outputs)}
-            with (
-                services.postgres(root / "postgresql") as database,
-                services.redis(root / "redis") as broker,
-                serve_agents(pairs, backends=lambda agent, definition: models[agent.name], registry=True),
-                deployment(home, dags, database, broker, env) as airflow,
-            ):
-                yield Stack(airflow, kube, kubectl, models, outputs)
-    finally:
-        patch.undo()
+    with running_stack(tmp_path_factory.mktemp("deployment"), pairs, models) as running:
+        yield running

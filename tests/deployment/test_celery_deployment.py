@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from aistack.pipelines.submissions import run_id_for
-from tests.deployment.conftest import Stack
+from tests.deployment.stack import Stack
 from tests.kubeapi.support import eventually
 from tests.standalone import call
 

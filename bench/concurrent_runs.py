@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from aistack.agents.fakes import ScriptedModel  # noqa: E402
 from tests.aistack.agents.support import model_definition, ollama_agent  # noqa: E402
 from tests.deployment import services  # noqa: E402
-from tests.deployment.stack import Stack, running_stack  # noqa: E402
+from tests.deployment.stack import Stack, running_stack, watcher_armed  # noqa: E402
 from tests.kubeapi.support import eventually  # noqa: E402
 
 API = "ai.stack/v1alpha1"
@@ -74,15 +74,6 @@ def cpu_busy() -> tuple[float, float]:
     fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]
     return sum(fields) - idle, sum(fields)
-
-
-def watcher_armed(api: httpx.Client) -> bool:
-    runs = api.get("/dags/task_orchestration_watcher/dagRuns", params={"state": "running"}).json().get("dag_runs", [])
-    for run in runs:
-        ti = api.get(f"/dags/task_orchestration_watcher/dagRuns/{run['dag_run_id']}/taskInstances/wait_for_submissions").json()
-        if ti.get("state") == "deferred":
-            return True
-    return False
 
 
 def measure(stack: Stack, api: httpx.Client, n: int, label: str = "") -> dict[str, float]:

@@ -30,7 +30,8 @@ import httpx
 import yaml
 
 from aistack.local.standalone import stop_process_group
-from tests.deployment.services import Postgres, free_port
+from tests.deployment.services import Postgres
+from tests.standalone import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VALUES = (REPO / "helm-values" / "airflow.yaml", REPO / "helm-values" / "airflow-celery.yaml")

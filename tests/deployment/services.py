@@ -17,21 +17,16 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.standalone import free_port
+
 POSTGRES_ACCOUNT = "postgres"  # Debian's postgresql package creates it
 DATABASE = "airflow"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pg_ctl() -> str | None:

@@ -18,6 +18,7 @@ from aistack.agents.runner import serve_agents
 from tests.deployment import services
 from tests.deployment.airflow import AirflowDeployment, deployment
 from tests.kubeapi import KubeAPIServer, Kubectl
+from tests.standalone import call
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = ("task_orchestration_watcher.py", "task_orchestrations.py")
@@ -68,3 +69,13 @@ def running_stack(
             os.environ.pop("AISTACK_HOME", None)
         else:
             os.environ["AISTACK_HOME"] = saved
+
+
+def watcher_armed(client: Any) -> bool:
+    """The watcher's sensor is deferred: its watch is open in the triggerer."""
+    runs = call(client, "GET", "/dags/task_orchestration_watcher/dagRuns", params={"state": "running"})["dag_runs"]
+    for run in runs:
+        ti = call(client, "GET", f"/dags/task_orchestration_watcher/dagRuns/{run['dag_run_id']}/taskInstances/wait_for_submissions")
+        if ti["state"] == "deferred":
+            return True
+    return False

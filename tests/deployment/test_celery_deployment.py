@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from aistack.pipelines.submissions import run_id_for
-from tests.deployment.stack import Stack
+from tests.deployment.stack import Stack, watcher_armed
 from tests.kubeapi.support import eventually
 from tests.standalone import call
 
@@ -140,16 +140,6 @@ def test_a_worker_killed_in_the_middle_of_a_step_is_retried_elsewhere_and_reuses
     assert last["try_number"] == 2 and worker_of(last) != victim, last
     assert status["nodes"]["long"]["attempts"] == 2
     assert asked() == 1, "the agent ran the step's task once, not once per try"
-
-
-def watcher_armed(client: Any) -> bool:
-    """The watcher's sensor is deferred: its watch is open in the triggerer."""
-    runs = call(client, "GET", "/dags/task_orchestration_watcher/dagRuns", params={"state": "running"})["dag_runs"]
-    for run in runs:
-        ti = call(client, "GET", f"/dags/task_orchestration_watcher/dagRuns/{run['dag_run_id']}/taskInstances/wait_for_submissions")
-        if ti["state"] == "deferred":
-            return True
-    return False
 
 
 def test_submissions_made_while_the_triggerer_restarts_are_each_run_once(stack: Stack):

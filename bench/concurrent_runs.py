@@ -17,7 +17,7 @@ open, after a warm-up of 2 runs. Each figure is also given as a ratio to N = 1 o
 
 --model fake: agents answer from a deterministic stand-in that streams 12 tokens 20 ms apart
 (0.24 s a call), so the platform is what is measured. --model embedded: agents call the embedded
-llama.cpp runtime (SmolLM2-135M), started here, with AISTACK_OLLAMA_NUM_PARALLEL slots (default
+llama.cpp runtime (SmolLM2-135M), started here, with OLLAMA_NUM_PARALLEL slots (default
 here: 1, as the runtime's own default; --parallel sets it).
 """
 
@@ -122,7 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="1,10,50")
     parser.add_argument("--model", choices=("fake", "embedded"), default="fake")
-    parser.add_argument("--parallel", type=int, default=None, help="embedded: the runtime's slots (AISTACK_OLLAMA_NUM_PARALLEL)")
+    parser.add_argument("--parallel", type=int, default=None, help="embedded: the runtime's slots (OLLAMA_NUM_PARALLEL)")
     parser.add_argument("--keep", action="store_true", help="keep the deployment's folder and logs")
     args = parser.parse_args()
     if services.missing():
@@ -148,7 +148,7 @@ def main() -> None:
 def run_embedded(root: Path, pairs: list[tuple[Any, Any]], counts: list[int], parallel: int | None) -> None:
     os.environ["AISTACK_HOME"] = str(root / "runtime-home")
     if parallel is not None:
-        os.environ["AISTACK_OLLAMA_NUM_PARALLEL"] = str(parallel)
+        os.environ["OLLAMA_NUM_PARALLEL"] = str(parallel)
     os.environ.pop("OLLAMA_HOST", None)
     from aistack.local.models import ensure_models, model_runtime
 

@@ -68,7 +68,7 @@ class Runtime:
         store = ModelStore(config.store_path())
         return cls(
             catalog=Catalog(store, config.substitution_map()),
-            engine=Engine(n_threads=config.n_threads, n_ctx=config.n_ctx, default_keep_alive=config.keep_alive),
+            engine=Engine(n_threads=config.n_threads, n_ctx=config.n_ctx, default_keep_alive=config.keep_alive, num_parallel=config.parallel_slots()),
         )
 
 

@@ -43,10 +43,13 @@ def serve(args: argparse.Namespace) -> int:
         substitutions = parse_substitutions(args.base_models) if args.base_models is not None else RuntimeConfig().substitution_map()
     except ValueError as e:  # a malformed AISTACK_BASE_MODELS or --base-models
         return fail(str(e))
-    config = RuntimeConfig(store=store, substitutions=substitutions, n_threads=args.threads, n_ctx=args.context, keep_alive=args.keep_alive)
+    config = RuntimeConfig(
+        store=store, substitutions=substitutions, n_threads=args.threads, n_ctx=args.context, keep_alive=args.keep_alive, num_parallel=args.parallel
+    )
     try:
         config.max_body_bytes()
-    except ValueError as e:  # a malformed AISTACK_RUNTIME_MAX_BODY
+        config.parallel_slots()
+    except ValueError as e:  # a malformed AISTACK_RUNTIME_MAX_BODY or OLLAMA_NUM_PARALLEL, or --parallel 0
         return fail(str(e))
     store = config.store_path()
     if not args.no_selftest:

@@ -5,7 +5,9 @@ Every field has an environment default, so `aistack ollama serve`, the backgroun
 
 - store: AISTACK_HOME (see `aistack.runtime.home`);
 - substitutions: AISTACK_BASE_MODELS, default `*=smollm2:135m` (see `aistack.runtime.basemodels`);
-- threads: AISTACK_OLLAMA_THREADS, default 2 (llama.cpp threads per loaded model);
+- threads: AISTACK_OLLAMA_THREADS, default 2 (llama.cpp threads in all, split between the slots);
+- num_parallel: OLLAMA_NUM_PARALLEL, default 1, as in Ollama (requests served at once, see
+  `aistack.runtime.engine`);
 - keep_alive: OLLAMA_KEEP_ALIVE, default 5m, as in Ollama;
 - max_body: AISTACK_RUNTIME_MAX_BODY, the largest request body in bytes (see DEFAULT_MAX_BODY).
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 from aistack import settings
 
 MAX_BODY_ENV = settings.RUNTIME_MAX_BODY
+NUM_PARALLEL_ENV = "OLLAMA_NUM_PARALLEL"  # Ollama's own setting, so one deployment value serves both
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 """The largest request body the runtime reads, in bytes; a larger one gets 413.
 
@@ -37,6 +40,7 @@ class RuntimeConfig:
     n_threads: int | None = None
     n_ctx: int | None = None
     keep_alive: float | None = None
+    num_parallel: int | None = None
     max_body: int | None = None
 
     def store_path(self) -> Path:
@@ -55,16 +59,26 @@ class RuntimeConfig:
 
     def max_body_bytes(self) -> int:
         """max_body, else AISTACK_RUNTIME_MAX_BODY, else DEFAULT_MAX_BODY; ValueError names a bad setting."""
-        if self.max_body is not None:
-            return self.max_body
-        raw = os.environ.get(MAX_BODY_ENV, "").strip()
-        if not raw:
-            return DEFAULT_MAX_BODY
-        try:
-            value = int(raw)
-            if value <= 0:
-                raise ValueError(raw)
-        except ValueError:
-            message = f"{MAX_BODY_ENV}={raw!r}: write a positive number of bytes, e.g. {DEFAULT_MAX_BODY}"
-            raise ValueError(message) from None
-        return value
+        return _positive("max_body", self.max_body, MAX_BODY_ENV, DEFAULT_MAX_BODY, "bytes")
+
+    def parallel_slots(self) -> int:
+        """num_parallel, else OLLAMA_NUM_PARALLEL, else 1; ValueError names a bad setting."""
+        return _positive("--parallel", self.num_parallel, NUM_PARALLEL_ENV, 1, "requests")
+
+
+def _positive(field: str, given: int | None, env: str, default: int, unit: str) -> int:
+    """A positive whole number: `given`, else the environment variable, else the default."""
+    if given is not None:
+        if given <= 0:
+            raise ValueError(f"{field}={given}: write a positive number of {unit}, e.g. {default}")
+        return given
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+        if value <= 0:
+            raise ValueError(raw)
+    except ValueError:
+        raise ValueError(f"{env}={raw!r}: write a positive number of {unit}, e.g. {default}") from None
+    return value

@@ -127,6 +127,8 @@ class RuntimeProcess:
             argv += ["--context", str(config.n_ctx)]
         if config.keep_alive is not None:
             argv += ["--keep-alive", str(config.keep_alive)]
+        if config.num_parallel is not None:
+            argv += ["--parallel", str(config.num_parallel)]
         if not self.selftest:
             argv.append("--no-selftest")
         return argv

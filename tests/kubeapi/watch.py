@@ -83,11 +83,14 @@ async def serve_watch(request: web.Request, store: Store, rt: ResourceType, quer
         if failure is not None:
             await sender.send("ERROR", failure.status())
             return response
-        for kind, obj in backlog:
-            await sender.send_object(kind, obj)
-        if query.send_initial_events and query.bookmarks:
-            await sender.bookmark(store.revision, initial_end=True)
-        await _pump(sender, subscription.queue, visible, query, bookmark_interval, store, request)
+        try:
+            for kind, obj in backlog:
+                await sender.send_object(kind, obj)
+            if query.send_initial_events and query.bookmarks:
+                await sender.bookmark(store.revision, initial_end=True)
+            await _pump(sender, subscription.queue, visible, query, bookmark_interval, store, request)
+        except ConnectionResetError:  # the client went away: its watch simply ends, as on a real API server
+            pass
         return response
     finally:
         store.unsubscribe(subscription)

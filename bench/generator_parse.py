@@ -7,8 +7,9 @@ and validating the manifests and building the DAG objects:
 
 - cold: no manifest cache (every file parsed and validated, then the cache written), as on the
   first parse after a deploy or a code change;
-- warm: the cache filled, as on every later parse (Airflow re-parses the file every 30 s or so),
-  so a changed manifest costs only its own validation.
+- warm: the caches filled, as on every later parse (Airflow re-parses the file every 30 s or so),
+  so a changed manifest costs only its own validation, and the DAGs of unchanged ones are restored
+  from the DAG cache (plugins/dag_cache.py) instead of built.
 
 For scale, Airflow's own floors, with no aistack code: `empty`, the same number of DAGs of as
 many chained EmptyOperators, built with the garbage collector on (as Airflow would) and paused

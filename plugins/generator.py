@@ -25,6 +25,7 @@ from aistack.pipelines.source import InvalidOrchestration, Snapshot
 from aistack.pipelines.status import RunReporter
 from aistack.resources import FieldError, TaskOrchestration
 from aistack.resources.orchestration import MAX_RUN_INPUT, FailureAction
+from aistack_airflow.dag_cache import DagCache
 from aistack_airflow.operators.pipeline_items import ItemStepOperator, StepItemsOperator
 from aistack_airflow.operators.pipeline_output import PublishResultsOperator, RollbackResultsOperator
 from aistack_airflow.operators.pipeline_review import ReviewOperator, editable_artifacts
@@ -66,17 +67,23 @@ def generate(snapshot: Snapshot, only: str | None = None) -> dict[str, DAG]:
     With `only` (a dag_id), just that DAG, when it is one of the pipelines.
 
     Each resource is built on its own: one that cannot be built, or whose dag_id another
-    resource also claims, becomes an invalid DAG saying why, and every other DAG still loads."""
+    resource also claims, becomes an invalid DAG saying why, and every other DAG still loads.
+    A full parse restores the DAGs of unchanged resources from the last one (see dag_cache); a
+    parse for one DAG (a task's) just builds it."""
     claims = _claims(snapshot)
+    cache = None
     if only is not None and only in claims:
         claims = {only: claims[only]}
         dags = {}
     else:
         dags = {INDEX_DAG_ID: index_dag(snapshot)}
+        cache = DagCache(snapshot.source)
     for dag_id, claimants in claims.items():
-        dag = _dag_for(claimants)
+        dag = _dag_for(claimants, cache)
         if dag is not None:
             dags[dag_id] = dag
+    if cache is not None:
+        cache.save()
     return dags
 
 
@@ -96,14 +103,14 @@ def _claims(snapshot: Snapshot) -> dict[str, list[Claimant]]:
     return claims
 
 
-def _dag_for(claimants: list[Claimant]) -> DAG | None:
+def _dag_for(claimants: list[Claimant], cache: DagCache | None = None) -> DAG | None:
     """The DAG of one dag_id's claimants: the pipeline, or an invalid DAG with every reason."""
     first = claimants[0]
     if len(claimants) > 1:
         problem = _collision(claimants)
     elif isinstance(first, TaskOrchestration):
         try:
-            return build_dag(first)
+            return cache.dag(first, build_dag) if cache is not None else build_dag(first)
         except Exception as exc:  # a bug or a limit of Airflow's: this resource's DAG says so, the rest load
             log.exception("TaskOrchestration %s/%s: cannot build its DAG", first.namespace, first.name)
             problem = InvalidOrchestration(first.namespace, first.name, "generator", [FieldError("", f"its DAG could not be built: {type(exc).__name__}: {exc}")])
@@ -146,24 +153,7 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
         tags=list(p.tags),
         doc_md=p.doc_md,
         is_paused_upon_creation=False,  # a submitted resource runs at once
-        params={
-            "input": Param(
-                p.input_text,
-                type="string",
-                format="multiline",  # a text area in the trigger form: a document keeps its lines
-                maxLength=MAX_RUN_INPUT,
-                title="Input",
-                description=_input_help(p),
-            ),
-            "generation": Param(
-                orchestration.metadata.generation or 0,
-                type="integer",
-                title="Resource generation",
-                section="Set by aistack",
-                description="The version of the TaskOrchestration this DAG was built from, which the submission watcher checks; leave it as it is.",
-            ),
-        },
-        on_failure_callback=_aborted(p) if p.failure_action is FailureAction.ABORT else None,
+        on_failure_callback=_Aborted(p) if p.failure_action is FailureAction.ABORT else None,
     )
     attach_plan(dag, p)
     with dag:
@@ -185,7 +175,36 @@ def build_dag(orchestration: TaskOrchestration) -> DAG:
         if p.failure_action is FailureAction.ROLLBACK:
             rollback = RollbackResultsOperator(task_id="rollback", plan=p, owner=_owner(p), trigger_rule="all_done")
             [*last.values(), publish] >> rollback
+    dag.params = _params(p, orchestration)  # after the tasks: see _params
     return dag
+
+
+def _params(p: PipelinePlan, orchestration: TaskOrchestration) -> dict[str, Param]:
+    """The DAG's params: the run's input (the trigger form) and the resource's generation.
+
+    Given to the DAG once its tasks exist. Airflow deep-copies a DAG's params into every task it
+    builds, once per decorated __init__ of the operator's classes (22,000 copies for 1,000
+    pipelines of 10 steps, about a fifth of a parse); a task reads them at run time from its DAG
+    anyway (`process_params` merges the DAG's params, then the task's own, then the run's conf),
+    so tasks built before the params carry only their own.
+    """
+    return {
+        "input": Param(
+            p.input_text,
+            type="string",
+            format="multiline",  # a text area in the trigger form: a document keeps its lines
+            maxLength=MAX_RUN_INPUT,
+            title="Input",
+            description=_input_help(p),
+        ),
+        "generation": Param(
+            orchestration.metadata.generation or 0,
+            type="integer",
+            title="Resource generation",
+            section="Set by aistack",
+            description="The version of the TaskOrchestration this DAG was built from, which the submission watcher checks; leave it as it is.",
+        ),
+    }
 
 
 def _step_tasks(p: PipelinePlan, step: StepPlan) -> tuple[Any, Any]:
@@ -234,13 +253,15 @@ def _owner(p: PipelinePlan) -> str:
     return f"{p.namespace}/{p.name}"
 
 
-def _aborted(p: PipelinePlan) -> Any:
-    """With abort, publish never runs after a failure: the DAG's failure callback reports the end."""
+class _Aborted:
+    """With abort, publish never runs after a failure: the DAG's failure callback reports the end.
+    An object rather than a closure, so that the DAG can be kept in the DAG cache (a pickle)."""
 
-    def callback(context: Any) -> None:
-        RunReporter.for_run(p, context["run_id"]).finished("Failed", 0, f"run aborted: {context.get('reason') or 'a step failed'}")
+    def __init__(self, p: PipelinePlan) -> None:
+        self.plan = p
 
-    return callback
+    def __call__(self, context: Any) -> None:
+        RunReporter.for_run(self.plan, context["run_id"]).finished("Failed", 0, f"run aborted: {context.get('reason') or 'a step failed'}")
 
 
 def _step_task(p: PipelinePlan, step: StepPlan, items: StepItemsOperator | None = None) -> Any:

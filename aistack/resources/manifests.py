@@ -84,29 +84,36 @@ NESTED_TOO_DEEPLY = f"the document is nested too deeply (more than {MAX_NESTING}
 
 
 def _nesting(root: yaml.Node) -> int:
-    """The deepest path of mappings and lists under `root`, found without recursion and looking at
-    each node once (aliases share nodes: a YAML bomb is a small graph, not a huge tree). Stops
-    counting past MAX_NESTING; an alias cycle counts as too deep."""
-    depth: dict[int, int] = {}
-    open_nodes: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    """The deepest path under `root`, in nodes (a scalar ends a path), found without recursion.
+
+    Only mappings and lists are walked: the scalars under one add a level but are never visited.
+    A node shared through aliases is walked again only when reached deeper than before, so each
+    node is walked at most MAX_NESTING times (a YAML bomb is a small graph, not a huge tree). An
+    alias cycle deepens without end and is reported as too deep. Returns as soon as a path is
+    longer than MAX_NESTING."""
+    walked: dict[int, int] = {}  # id(node) -> the deepest level it was walked at
+    deepest = 1
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
     while stack:
-        node, children_done = stack.pop()
-        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (node.value if isinstance(node, yaml.SequenceNode) else [])
-        if children_done:
-            open_nodes.discard(id(node))
-            depth[id(node)] = 1 + max((depth[id(c)] for c in children), default=0)
-            if depth[id(node)] > MAX_NESTING:
-                return depth[id(node)]
+        node, level = stack.pop()
+        if level > MAX_NESTING:
+            return level
+        if walked.get(id(node), 0) >= level:
             continue
-        if id(node) in depth:
+        walked[id(node)] = level
+        deepest = max(deepest, level)
+        if isinstance(node, yaml.MappingNode):
+            children: Iterable[yaml.Node] = (child for pair in node.value for child in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
             continue
-        if any(id(child) in open_nodes for child in children) or len(open_nodes) > MAX_NESTING:
-            return MAX_NESTING + 1
-        open_nodes.add(id(node))
-        stack.append((node, True))
-        stack.extend((child, False) for child in children if id(child) not in depth)
-    return depth[id(root)]
+        for child in children:
+            if isinstance(child, yaml.ScalarNode):
+                deepest = max(deepest, level + 1)
+            else:
+                stack.append((child, level + 1))
+    return deepest
 
 
 def load_text(text: str, source: Path) -> list[Document]:

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
-import os
-import pickle
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,13 +17,11 @@ from typing import Any, TypeVar
 import pydantic
 import yaml
 
-from aistack.files import write_atomic
+from aistack import pickles
 from aistack.resources import GROUP, KINDS, AnyResource, OllamaAgent, OllamaModelDefinition, TaskOrchestration
 from aistack.resources.errors import FieldError, InvalidResource, did_you_mean, suggest
 from aistack.resources.manifests import Document, load_documents, load_text, manifest_files, read_file
 from aistack.resources.parse import parse_resource
-
-log = logging.getLogger(__name__)
 
 R = TypeVar("R", OllamaModelDefinition, OllamaAgent, TaskOrchestration)
 
@@ -127,16 +122,14 @@ class OutcomeCache:
 
     Entries are keyed by content, not by modification time, so an edited file is never served
     stale; and the whole cache by the code that produced it (`_code_fingerprint`), so a changed
-    schema validates everything again. It is a pickle because restoring validated resources is
-    several times faster than parsing and validating them; since unpickling can run code, a
-    cache file is read only when it is this user's and no one else can write it. A missing,
-    corrupt or foreign cache is ignored; it is rewritten, atomically, only when its entries
-    changed, and keeps the files seen last.
+    schema validates everything again. It is a pickle (see `aistack.pickles`) because restoring
+    validated resources is several times faster than parsing and validating them. It is
+    rewritten only when its entries changed, and keeps the files seen last.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.stored = self._read()
+        self.stored = pickles.read(path, _code_fingerprint())
         self.seen: dict[str, Any] = {}
 
     def parsed(self, item: dict[str, Any]) -> AnyResource | list[FieldError]:
@@ -166,27 +159,8 @@ class OutcomeCache:
         return [(Document(path, index, data, errors), result) for index, data, errors, result in entry]
 
     def save(self) -> None:
-        if self.seen.keys() == self.stored.keys():
-            return
-        try:
-            write_atomic(self.path, _code_fingerprint() + pickle.dumps(self.seen, protocol=pickle.HIGHEST_PROTOCOL), mode=0o600)
-        except Exception as exc:  # a full disk or an unpicklable value costs the next parse time, never this one
-            log.warning("cannot write the manifest cache %s: %s", self.path, exc)
-
-    def _read(self) -> dict[str, Any]:
-        header = _code_fingerprint()
-        try:
-            with self.path.open("rb") as handle:
-                status = os.fstat(handle.fileno())
-                if status.st_uid != os.getuid() or status.st_mode & 0o022 or handle.read(len(header)) != header:
-                    return {}
-                entries = pickle.load(handle)
-        except FileNotFoundError:
-            return {}
-        except Exception as exc:  # truncated, corrupt, unreadable: validate afresh
-            log.warning("ignoring the manifest cache %s: %s", self.path, exc)
-            return {}
-        return entries if isinstance(entries, dict) else {}
+        if self.seen.keys() != self.stored.keys():
+            pickles.write(self.path, _code_fingerprint(), self.seen)
 
 
 @functools.cache
@@ -194,10 +168,8 @@ def _code_fingerprint() -> bytes:
     """A hash of the code outcomes depend on (the resource models and the gotemplate checks they
     use, YAML loading, is_foreign) and of the libraries and Python that pickled them."""
     resources = Path(__file__).parent  # this module and manifests.py live here too
-    digest = hashlib.sha256(f"{sys.version} pydantic {pydantic.VERSION} pyyaml {yaml.__version__}".encode())
-    for source in [*sorted(resources.rglob("*.py")), resources.parent / "gotemplate.py"]:
-        digest.update(source.read_bytes())
-    return digest.hexdigest().encode()
+    sources = [*sorted(resources.rglob("*.py")), resources.parent / "gotemplate.py"]
+    return pickles.fingerprint(sources, sys.version, f"pydantic {pydantic.VERSION}", f"pyyaml {yaml.__version__}")
 
 
 class _Index:

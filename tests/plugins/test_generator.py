@@ -3,6 +3,7 @@ against real A2A agent servers whose models are deterministic fakes (ScriptedMod
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -372,3 +373,85 @@ def test_text_from_a_resource_is_never_evaluated_as_a_template_fake_models(pipel
     assert "{% endraw %}{{ conn.aws_default.password | lower }}{% raw %} {%- endraw -%}{{ ti.xcom_pull(dag_id='x') }}" in sent
     assert "{{ var.value.secret }} {% endraw %}{{ conn.aws_default.password | lower }}{% raw %}" in sent
     assert "sup3rsecret" not in sent.lower() and "variable-value" not in sent
+
+
+# -- the DAG cache ----------------------------------------------------------------------
+
+
+FEATURED = """\
+apiVersion: ai.stack/v1alpha1
+kind: TaskOrchestration
+metadata: {name: featured}
+spec:
+  input: {text: "Hello"}
+  schedule: {cron: "@daily"}
+  errorPolicy: {failureAction: abort}
+  pipeline:
+    - {name: list, agentRef: chat-agent, artifacts: [{name: out, type: application/json}]}
+    - {name: each, agentRef: chat-agent, dependsOn: [list], forEach: {fromArtifact: {taskRef: list, artifactName: out, path: items}, maxParallel: 2}}
+    - {name: kept, agentRef: chat-agent, dependsOn: [list], cache: {ttl: 24h}}
+    - {name: reviewed, agentRef: chat-agent, dependsOn: [kept], review: {allowEdit: true}}
+    - {name: asks, agentRef: chat-agent, dependsOn: [reviewed], inputRequired: {maxRounds: 2, timeout: 30m}}
+"""
+
+
+@pytest.fixture
+def counted_builds(monkeypatch) -> list:
+    """The dag_ids built from scratch (not restored from the DAG cache), in order."""
+    from aistack_airflow import generator
+
+    built: list = []
+    original = generator.build_dag
+
+    def counting(orchestration):
+        built.append(orchestration.name)
+        return original(orchestration)
+
+    monkeypatch.setattr(generator, "build_dag", counting)
+    return built
+
+
+def _serialized(dags: dict) -> dict:
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    return {dag_id: json.dumps(DagSerialization.to_dict(dag), sort_keys=True, default=str) for dag_id, dag in dags.items()}
+
+
+def test_a_reparse_restores_the_same_dags_from_the_dag_cache(tmp_path: Path, repo: Path, monkeypatch, airflow_db, counted_builds: list):
+    folder = tmp_path / "pipelines"
+    shutil.copytree(repo / "examples", folder)
+    (folder / "featured.yaml").write_text(FEATURED)
+    (folder / "broken.yaml").write_text(TASK.replace("name: cached", "name: broken").replace("retries: 1", "retries: -1"))
+    built = load_dags(folder, monkeypatch)
+    first_builds = list(counted_builds)
+    assert "featured" in first_builds and "broken" not in first_builds
+    restored = load_dags(folder, monkeypatch)
+    assert counted_builds == first_builds, "nothing changed: every pipeline's DAG came from the cache"
+    assert restored.keys() == built.keys()
+    assert _serialized(restored) == _serialized(built), "what Airflow stores of them is the same"
+    featured = restored["aistack__default__featured"]
+    assert featured.on_failure_callback is not None and featured.params["input"] == "Hello"
+
+    (folder / "featured.yaml").write_text(FEATURED.replace('"Hello"', '"Howdy"'))
+    (folder / "summarization-pipeline" / "task.yaml").unlink()
+    again = load_dags(folder, monkeypatch)
+    assert counted_builds[len(first_builds) :] == ["featured"], "only the edited resource is built again"
+    assert again["aistack__default__featured"].params["input"] == "Howdy"
+    assert "aistack__default__document-analysis" not in again
+
+    monkeypatch.setenv("AIRFLOW__CORE__DEFAULT_TASK_RETRIES", "4")  # another configuration: every DAG is built again
+    before = len(counted_builds)
+    load_dags(folder, monkeypatch)
+    assert sorted(counted_builds[before:]) == sorted(name for name in first_builds if name != "document-analysis")
+
+
+def test_a_restored_dag_runs_end_to_end_fake_models(pipeline, repo: Path, counted_builds: list):
+    run, fakes, outputs = pipeline
+    fakes["chat-agent"] = ScriptedModel(["About 21 and a half hours."])
+    fakes["qa-agent"] = ScriptedModel(['{"passed": true, "score": 9, "issues": []}'])
+    manifest = (repo / "examples" / "question-answering" / "task.yaml").read_text()
+    assert run(manifest, "aistack__default__question-answering").state == "success"
+    restored = run(manifest, "aistack__default__question-answering")
+    assert counted_builds == ["question-answering"], "the second run's DAG was restored, not built"
+    assert restored.state == "success"
+    assert len(list((outputs / "default" / "question-answering").glob("*/result.json"))) == 2

@@ -154,6 +154,23 @@ def generator_location() -> tuple[str | None, str | None]:
     return os.environ.get(GENERATOR_BUNDLE) or None, os.environ.get(GENERATOR_FILE) or None
 
 
+RUN_STANDBY = "AISTACK_RUN_STANDBY"
+DEFAULT_RUN_STANDBY = 600.0
+
+
+def run_standby_seconds() -> float:
+    """How long the warm Airflow worker started after an `aistack run` waits for the next run
+    (aistack.local.standby); 0 starts none."""
+    value = os.environ.get(RUN_STANDBY, "").strip()
+    if not value:
+        return DEFAULT_RUN_STANDBY
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SystemExit(f"{RUN_STANDBY}={value!r} is not a number of seconds: write e.g. 600, or 0 for no warm worker") from None
+    return max(seconds, 0.0)
+
+
 OLLAMA_THREADS = "AISTACK_OLLAMA_THREADS"
 RUNTIME_MAX_BODY = "AISTACK_RUNTIME_MAX_BODY"  # read by aistack.runtime.config
 

@@ -11,11 +11,14 @@ real Ollama. A first `aistack run` warms everything up (Airflow database, model 
 loaded). Then each round:
 
 1. times one `aistack run` of the pipeline, as a user runs it (a fresh CLI process: validation,
-   Airflow worker, agents, the DAG run, result printing, shutdown), with --trace;
-2. replays the model calls that run's agents made (same model, messages, options and format,
+   Airflow worker, agents, the DAG run, result printing, shutdown), with --trace, taking the warm
+   Airflow worker the previous run left (aistack/local/standby.py), as a user's next run does;
+2. times one more with AISTACK_RUN_STANDBY=0, which starts its Airflow worker afresh (a user's
+   first run, or one more than 10 minutes after the last);
+3. replays the model calls the first run's agents made (same model, messages, options and format,
    streamed, one after the other) straight to the same runtime with the official `ollama` client.
 
-It reports the ratio of the two wall times (target: at most 1.5x on the seed pipeline) and splits
+It reports the ratios of the wall times (target: at most 1.5x on the seed pipeline) and splits
 the pipeline's time into: CLI start, this process's setup (runtime check, models, agents), waiting
 for Airflow's start (the worker warms up in parallel; only what it takes beyond the setup counts),
 the model calls, A2A (each step's time in its operator minus its model calls: agent card, message,
@@ -45,6 +48,17 @@ sys.path.insert(0, str(REPO))
 def aistack_command() -> list[str]:
     script = Path(sys.executable).with_name("aistack")
     return [str(script)] if script.is_file() else [sys.executable, "-m", "aistack.cli"]
+
+
+def stop_standby(home: Path) -> None:
+    """The warm worker the last run left, killed (the lock file holds its pid)."""
+    import signal
+
+    lock = home / "airflow" / "standby.lock"
+    try:
+        os.kill(int(lock.read_text().split()[0]), signal.SIGTERM)
+    except (OSError, ValueError, IndexError):
+        pass
 
 
 def pipeline_run(args: argparse.Namespace, env: dict[str, str], trace: Path) -> tuple[float, dict[str, Any]]:
@@ -138,19 +152,26 @@ def main() -> None:
         warm_wall, _ = pipeline_run(args, env, home / "warmup.json")
         print(f"warm-up run (database, model builds, model load): {warm_wall:.1f}s\n")
         rows = []
-        for index in range(args.rounds):
-            wall, trace = pipeline_run(args, env, home / f"round-{index}.json")
-            calls = trace["model_calls"]
-            direct, each = replay(server.url, calls)
-            parts = breakdown(trace)
-            model = parts["model calls"]
-            rows.append((wall, direct, model, parts))
-            print(
-                f"round {index + 1}: aistack run {wall:.2f}s | direct {direct:.2f}s for the same {len(calls)} model calls "
-                f"| ratio {wall / direct:.2f}x (to the run's own model time: {wall / model:.2f}x)"
-            )
-            for call, (seconds, tokens) in zip(calls, each):
-                print(f"    {call['agent']:<18} in the run {call['seconds']:6.2f}s {call['tokens']:4d} tokens | direct {seconds:6.2f}s {tokens:4d} tokens")
+        fresh_rows = []
+        try:
+            for index in range(args.rounds):
+                wall, trace = pipeline_run(args, env, home / f"round-{index}.json")
+                assert trace["worker"] == "standby", trace["worker"]
+                fresh_wall, fresh_trace = pipeline_run(args, {**env, "AISTACK_RUN_STANDBY": "0"}, home / f"round-{index}-fresh.json")
+                calls = trace["model_calls"]
+                direct, each = replay(server.url, calls)
+                parts = breakdown(trace)
+                model = parts["model calls"]
+                rows.append((wall, direct, model, parts))
+                fresh_rows.append((fresh_wall, breakdown(fresh_trace)))
+                print(
+                    f"round {index + 1}: aistack run {wall:.2f}s (fresh worker: {fresh_wall:.2f}s) | direct {direct:.2f}s for the same "
+                    f"{len(calls)} model calls | ratio {wall / direct:.2f}x, fresh {fresh_wall / direct:.2f}x (to the run's own model time: {wall / model:.2f}x)"
+                )
+                for call, (seconds, tokens) in zip(calls, each):
+                    print(f"    {call['agent']:<18} in the run {call['seconds']:6.2f}s {call['tokens']:4d} tokens | direct {seconds:6.2f}s {tokens:4d} tokens")
+        finally:
+            stop_standby(home)
         print()
         walls = [r[0] for r in rows]
         directs = [r[1] for r in rows]
@@ -159,11 +180,17 @@ def main() -> None:
             f"median over {len(rows)} rounds: aistack run {statistics.median(walls):.2f}s, direct model calls "
             f"{statistics.median(directs):.2f}s, ratio {statistics.median(ratios):.2f}x (target <= 1.5x)"
         )
+        fresh = [r[0] for r in fresh_rows]
+        print(
+            f"with a fresh Airflow worker (AISTACK_RUN_STANDBY=0): aistack run {statistics.median(fresh):.2f}s, "
+            f"ratio {statistics.median([f / d for f, d in zip(fresh, directs)]):.2f}x"
+        )
         print(f"fastest of each (least disturbed by other load): aistack run {min(walls):.2f}s, direct {min(directs):.2f}s, ratio {min(walls) / min(directs):.2f}x")
-        print("where the pipeline's time goes (median seconds):")
+        print("where the pipeline's time goes (median seconds; warm worker | fresh worker):")
         for key in rows[0][3]:
             values = [r[3][key] for r in rows]
-            print(f"    {key:<48} {statistics.median(values):6.2f}")
+            fresh_values = [r[1][key] for r in fresh_rows]
+            print(f"    {key:<48} {statistics.median(values):6.2f} | {statistics.median(fresh_values):6.2f}")
         print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 

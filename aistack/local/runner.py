@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aistack.local import protocol
+from aistack.local import protocol, standby
 from aistack.local.airflow_home import AirflowHome
 from aistack.local.outputs import OutputTarget, decide
 from aistack.local.progress import Console, pipeline_shape
 from aistack.local.project import Project, ProjectError, load_project
+from aistack.local.standby import StandbyWorker
 
 WORKER_STOP_SECONDS = 10.0
 
@@ -77,19 +78,32 @@ class Trace:
         path.write_text(json.dumps(record, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+def worker_job(project: Project, target: OutputTarget) -> dict[str, Any]:
+    """What the worker is to run (worker.py's config, besides how it reports)."""
+    return {
+        "dag_id": project.plan.dag_id,
+        "namespace": project.plan.namespace,
+        "name": project.plan.name,
+        "output_root": str(target.directory) if target.forced else None,
+        "items_root": str(project.items_dir) if project.items_dir else None,
+    }
+
+
+def start_worker(home: AirflowHome, project: Project, target: OutputTarget, log_path: Path) -> tuple[Worker, str]:
+    """The standby worker the last run left warm, when it takes this job; else a fresh one. And how."""
+    env = home.environment(os.environ, project.orchestrations_path)
+    taken = StandbyWorker.take(home.root, worker_job(project, target), env, log_path)
+    if isinstance(taken, StandbyWorker):
+        return taken, "standby"
+    return WorkerProcess(home, project, target, log_path), f"fresh: {taken}"
+
+
 class WorkerProcess:
     """The Airflow worker (worker.py) as seen from the runner: its events, its stdin, its end."""
 
     def __init__(self, home: AirflowHome, project: Project, target: OutputTarget, log_path: Path) -> None:
         read_fd, write_fd = os.pipe()
-        config = {
-            "events_fd": write_fd,
-            "dag_id": project.plan.dag_id,
-            "namespace": project.plan.namespace,
-            "name": project.plan.name,
-            "output_root": str(target.directory) if target.forced else None,
-            "items_root": str(project.items_dir) if project.items_dir else None,
-        }
+        config = {"events_fd": write_fd, **worker_job(project, target)}
         self.log = open(log_path, "ab")
         try:
             self.process = subprocess.Popen(
@@ -154,6 +168,9 @@ class WorkerProcess:
         self.log.close()
 
 
+Worker = WorkerProcess | StandbyWorker
+
+
 @contextlib.contextmanager
 def logging_to(path: Path) -> Iterator[None]:
     """This process's own logs (agents, model runtime) go to the run's log file, not the console."""
@@ -210,9 +227,10 @@ def run(request: RunRequest, console: Console | None = None) -> RunOutcome:
     home.install_bundle()
     log_path = home.new_log(plan.name)
     target = decide(plan, request.output_dir)
-    worker = WorkerProcess(home, project, target, log_path)
+    worker, how = start_worker(home, project, target, log_path)
     trace.mark("worker_started")
-    trace.data.update(dag_id=plan.dag_id, orchestration=f"{plan.namespace}/{plan.name}", log=str(log_path))
+    warm = isinstance(worker, StandbyWorker)
+    trace.data.update(dag_id=plan.dag_id, orchestration=f"{plan.namespace}/{plan.name}", log=str(log_path), worker=how)
 
     where = " ".join(str(p) for p in request.paths)
     console.line(f"aistack run: TaskOrchestration {plan.namespace}/{plan.name} from {where}")
@@ -221,6 +239,7 @@ def run(request: RunRequest, console: Console | None = None) -> RunOutcome:
     console.field("output", target.describe())
     console.field("log", str(log_path))
     tap = None
+    ended = False
     try:
         with logging_to(log_path), contextlib.ExitStack() as stack:
             from aistack.local.models import ModelSetupError, ensure_models, model_runtime
@@ -255,7 +274,8 @@ def run(request: RunRequest, console: Console | None = None) -> RunOutcome:
             ready = _wait_ready(worker, console, log_path)
             trace.mark("airflow_ready")
             trace.data.update(airflow=ready.get("airflow"), airflow_warmup=ready.get("warmup"), migrated=ready.get("migrated"))
-            console.field("airflow", f"Airflow {ready.get('airflow')} ready ({home.root}; DAG bundle {home.bundle})")
+            started_how = "the warm worker the last run left" if warm else "a new worker"
+            console.field("airflow", f"Airflow {ready.get('airflow')} ready in {started_how} ({home.root}; DAG bundle {home.bundle})")
             if plan.streaming:
                 console.line("  (the orchestration asks for streaming: model tokens are shown as they are generated)")
             console.line()
@@ -267,9 +287,15 @@ def run(request: RunRequest, console: Console | None = None) -> RunOutcome:
             console.result(plan, outcome, f"locally, instead of {target.declared}" if target.replaces_s3 else None)
             if request.keep_running:
                 _keep_running(console, runtime, running)
+            ended = True
             return outcome
+    except RunError:
+        ended = True
+        raise
     finally:
         worker.stop()
+        if ended:  # not after Ctrl-C or a crash: then everything stops
+            standby.start(home.root, home.environment(os.environ, project.orchestrations_path))
         if request.trace is not None:
             trace.write(request.trace, tap)
 
@@ -282,7 +308,7 @@ def model_line(outcome: Any) -> str:
     return f"{outcome.model} built from {base}{substituted} in {outcome.seconds:.1f}s"
 
 
-def _wait_ready(worker: WorkerProcess, console: Console, log_path: Path) -> dict[str, Any]:
+def _wait_ready(worker: Worker, console: Console, log_path: Path) -> dict[str, Any]:
     said = False
     while True:
         try:
@@ -306,7 +332,7 @@ def _wait_ready(worker: WorkerProcess, console: Console, log_path: Path) -> dict
             return event
 
 
-def _follow(worker: WorkerProcess, console: Console, trace: Trace, log_path: Path) -> dict[str, Any]:
+def _follow(worker: Worker, console: Console, trace: Trace, log_path: Path) -> dict[str, Any]:
     shown: dict[str, str] = {}  # the last state printed per task
     while True:
         event = worker.next_event()

@@ -15,6 +15,10 @@ pipe for progress events (protocol.py). It:
    what publish wrote; then exits.
 
 End of file on stdin (the runner stopped or died) during the run marks the DAG run failed and exits.
+
+`python -m aistack.local.worker --standby SOCKET` is the same worker started ahead of time (see
+standby.py): it does steps 1 and 2, then waits for a runner on a Unix socket, which carries the
+job, the events and the commands instead of the pipe and stdin.
 """
 
 from __future__ import annotations
@@ -28,12 +32,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from aistack import settings
-from aistack.local import protocol
+from aistack.local import protocol, standby
 
 FINISHED_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
@@ -249,41 +253,46 @@ def abandon(dag_id: str) -> None:
             dag_run.state = DagRunState.FAILED
 
 
-def _watch_stdin(dag_id: str, events: Events) -> None:
-    """During the run: any line or end of file on stdin means stop now."""
-    sys.stdin.readline()
+def _watch(commands: IO[str], dag_id: str, events: Events) -> None:
+    """During the run: any line or end of file on the commands stream means stop now."""
+    commands.readline()
     events("stopped")
     with contextlib.suppress(Exception):
         abandon(dag_id)
     os._exit(130)
 
 
-def serve(config: dict[str, Any], events: Events) -> int:
-    started = time.time()
+def prepare(events: Events) -> bool:
+    """Airflow's one-time costs: the database (True when it was migrated), imports, the execution API."""
     migrated = ensure_database(events)
-    import airflow
+    import airflow  # noqa: F401
 
     warm_up()
+    return migrated
+
+
+def serve(config: dict[str, Any], events: Events, commands: IO[str], migrated: bool, started: float) -> int:
+    """Run the job: the bundle synced, the DAG built, `ready`; then wait for `go` on `commands`."""
+    import airflow
+
     sync_bundle(config["dag_id"])
     dag = build(config, events)
     events("ready", dag_id=dag.dag_id, airflow=airflow.__version__, migrated=migrated, warmup=time.time() - started)
-    line = sys.stdin.readline()
+    line = commands.readline()
     command = json.loads(line) if line.strip() else {"go": False}
     if not command.get("go"):
         return 0
-    threading.Thread(target=_watch_stdin, args=(dag.dag_id, events), name="aistack-run-stop", daemon=True).start()
+    threading.Thread(target=_watch, args=(commands, dag.dag_id, events), name="aistack-run-stop", daemon=True).start()
     began = time.time()
     dag_run = dag.test(run_conf=command.get("conf") or None)
     events("finished", started=began, ended=time.time(), **outcome(dag, dag_run))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    config = json.loads(argv[0])
-    events = Events(os.fdopen(config["events_fd"], "w", encoding="utf-8"))
+def run_guarded(events: Events, job: Callable[[], int]) -> int:
+    """The job's exit status; a failure is reported as an `error` event (the traceback, if a bug, in the log)."""
     try:
-        return serve(config, events)
+        return job()
     except WorkerError as exc:
         events("error", message=str(exc))
         print(f"aistack run worker: {exc}", file=sys.stderr)
@@ -294,6 +303,16 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         events("error", message=f"{type(exc).__name__}: {exc}")
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--standby":
+        return standby.wait(Path(argv[1]), prepare, serve)
+    config = json.loads(argv[0])
+    events = Events(os.fdopen(config["events_fd"], "w", encoding="utf-8"))
+    started = time.time()
+    return run_guarded(events, lambda: serve(config, events, sys.stdin, prepare(events), started))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ def clean_env(home: Path, fake_home: Path) -> dict[str, str]:
     """No real Ollama, no AWS, no Airflow settings of the test session: the embedded runtime and the
     run's private Airflow home, as on a fresh laptop."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_", "AISTACK_", "OLLAMA_"))}
-    env.update(AISTACK_HOME=str(home), HOME=str(fake_home), NO_COLOR="1", PYTHONUNBUFFERED="1")
+    # No warm worker outlives a test, unless the test asks for one (and stops it).
+    env.update(AISTACK_HOME=str(home), HOME=str(fake_home), NO_COLOR="1", PYTHONUNBUFFERED="1", AISTACK_RUN_STANDBY="0")
     return env
 
 
@@ -42,12 +43,25 @@ class Run:
         return f"exit {self.status}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
 
 
-def aistack_run(home: Path, *args: str, timeout: float = 900, cwd: Path = REPO) -> Run:
+def aistack_run(home: Path, *args: str, timeout: float = 900, cwd: Path = REPO, env: dict[str, str] | None = None) -> Run:
     traces = home / "traces"
     traces.mkdir(parents=True, exist_ok=True)
     trace = traces / f"trace-{len(list(traces.glob('*.json')))}.json"
     user_home = home / "user-home"
     user_home.mkdir(exist_ok=True)
-    done = subprocess.run([*COMMAND, "run", *args, "--trace", str(trace)], cwd=cwd, env=clean_env(home, user_home), capture_output=True, text=True, timeout=timeout)
+    environment = {**clean_env(home, user_home), **(env or {})}
+    done = subprocess.run([*COMMAND, "run", *args, "--trace", str(trace)], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
     data = json.loads(trace.read_text()) if trace.exists() else None
     return Run(done.returncode, done.stdout, done.stderr, data)
+
+
+def stop_standbys(home: Path) -> int:
+    """Kill every standby worker of this aistack home (what a test left warm); how many there were."""
+    import psutil
+
+    marker = str(home / "airflow" / "standby.sock")
+    found = [p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])]
+    for process in found:
+        process.kill()
+    psutil.wait_procs(found, timeout=10)
+    return len(found)

@@ -18,7 +18,8 @@ from aistack.agents.profile import AgentProfile
 from aistack.local.project import load_project
 from aistack.pipelines.plan import PipelinePlan
 from aistack.resources.orchestration import StorageType
-from tests.aistack.local.support import REPO, Run, aistack_run
+from tests.aistack.local.support import REPO, Run, aistack_run, stop_standbys
+from tests.kubeapi.support import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -194,6 +195,30 @@ def test_input_replaces_the_orchestrations_input_and_the_second_run_reuses_every
     check_path(run, load_project([folder]).plan)
     assert "first run" not in run.stdout, "the Airflow database is reused"
     assert "built from" not in run.stdout and "chat-model:1.0.0 up to date" in run.stdout, "the models are reused"
+
+
+def test_the_next_run_takes_the_warm_worker_the_last_one_left_real_model(home: Path, tmp_path: Path):
+    folder = REPO / "examples" / "question-answering"
+    plan = load_project([folder]).plan
+    warm = {"AISTACK_RUN_STANDBY": "120"}
+    socket = home / "airflow" / "standby.sock"
+    try:
+        first = aistack_run(home, str(folder), "--output-dir", str(tmp_path / "out"), env=warm)
+        assert first.status == 0 and first.trace["worker"] == "fresh: no standby was waiting", first.explain()
+        eventually(socket.exists, 60)  # the run's end started a standby worker
+        second = aistack_run(home, str(folder), "--output-dir", str(tmp_path / "out"), env=warm)
+        assert second.status == 0, second.explain()
+        assert second.trace["worker"] == "standby" and "ready in the warm worker the last run left" in second.stdout
+        check_path(second, plan)
+        assert second.finished["results"]["answer"]["artifacts"][0]["text"].strip()
+        log = Path(second.trace["log"]).read_text()
+        assert "[DAG TEST] starting task_id=answer" in log, "the standby's Airflow logs go to the run's log"
+        eventually(socket.exists, 60)  # and that run's end the next one
+        other = aistack_run(home, str(folder), "--output-dir", str(tmp_path / "out"), env={**warm, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
+        assert other.status == 0, other.explain()
+        assert other.trace["worker"] == "fresh: the standby refused: this standby has another airflow", "a standby of other settings is not used"
+    finally:
+        stop_standbys(home)
 
 
 def test_a_second_batch_run_reuses_every_summary_from_the_cache_real_model(home: Path, tmp_path: Path):

@@ -37,7 +37,9 @@ Why `DAG.test()` in a child process rather than in this process or `airflow dags
 - Speed. Starting Airflow in a fresh process costs about 5 seconds of CPU on a 2-core machine
   (imports, the execution API's versioned routes, the bundle parse). The worker does that while
   this process starts the model runtime and the agents, so on two cores the two overlap, and the
-  worker is ready (DAG parsed and synced, execution API warm) when the agents are. `airflow dags
+  worker is ready (DAG parsed and synced, execution API warm) when the agents are. Better still,
+  a run's end starts the next run's worker (standby.py), which pays that start while nobody
+  waits; the next run takes it when it is the same code and settings. `airflow dags
   test` would start all of that only after the agents are up, and parse the DAG twice.
 - A readable console. Everything Airflow logs (and it logs a lot) goes to the worker's stdout and
   stderr, which is a log file under `$AISTACK_HOME/logs`, whose path is printed. The worker

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from aistack import settings
 from aistack.local import protocol, standby
@@ -305,15 +305,21 @@ def run_guarded(events: Events, job: Callable[[], int]) -> int:
         return 1
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> NoReturn:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--standby":
-        return standby.wait(Path(argv[1]), prepare, serve)
-    config = json.loads(argv[0])
-    events = Events(os.fdopen(config["events_fd"], "w", encoding="utf-8"))
-    started = time.time()
-    return run_guarded(events, lambda: serve(config, events, sys.stdin, prepare(events), started))
+        status = standby.wait(Path(argv[1]), prepare, serve)
+    else:
+        config = json.loads(argv[0])
+        events = Events(os.fdopen(config["events_fd"], "w", encoding="utf-8"))
+        started = time.time()
+        status = run_guarded(events, lambda: serve(config, events, sys.stdin, prepare(events), started))
+    # Exit now: threads Airflow's in-process execution API leaves behind kept a standby that had
+    # done its job alive (and busy) at interpreter shutdown; everything is flushed and reported.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

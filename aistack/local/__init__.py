@@ -62,9 +62,11 @@ Public API: `RunRequest`, `RunOutcome`, `RunError` and `run()` (runner.py); `Con
 its messages, options and timings), which the tests and bench/pipeline_overhead.py read.
 
 Measured on the 2-core reference machine (bench/pipeline_overhead.py, the seed pipeline on the
-demo document, warm runtime): about 15 s through `aistack run` against about 8 s for the same
-three model calls made directly; the fixed cost is about 7 s, of which about 5 s is Airflow's own
-start in the worker beyond what overlaps this process's setup.
+demo document, warm runtime, medians of 3 rounds): 20.3 s through `aistack run` taking the warm
+worker the last run left, 25.6 s with a fresh worker, against 14.3 s for the same three model
+calls made directly (1.44x and 1.81x). A fresh worker's start beyond what overlaps this
+process's setup was 7.7 s of that; with the warm worker it is 0, and the rest is about 2 s
+(CLI start 0.9, setup 1.0, A2A 0.6, Airflow's task overhead 0.5, the end 0.7).
 """
 
 from __future__ import annotations

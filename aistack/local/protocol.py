@@ -16,7 +16,10 @@ end of file (or `{"go": false}`) makes the worker exit without running anything.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from typing import IO, Any
@@ -40,3 +43,30 @@ def read(stream: IO[str]) -> Iterator[dict[str, Any]]:
             continue
         if isinstance(item, dict) and "event" in item:
             yield item
+
+
+class EventReader:
+    """A worker's events as the runner receives them: read from its stream on a thread of their
+    own into `events`, then None once the worker has closed its end (it exited)."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def listen(self, stream: IO[str]) -> threading.Thread:
+        def receive() -> None:
+            with contextlib.suppress(OSError, ValueError), stream:
+                for event in read(stream):
+                    self.events.put(event)
+            self.events.put(None)
+
+        thread = threading.Thread(target=receive, name="aistack-run-events", daemon=True)
+        thread.start()
+        return thread
+
+    def next_event(self) -> dict[str, Any] | None:
+        """The next event; None once the worker has closed its end."""
+        while True:
+            try:
+                return self.events.get(timeout=0.5)
+            except queue.Empty:
+                continue  # (a timeout keeps Ctrl-C responsive)

@@ -10,7 +10,6 @@ import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -98,7 +97,7 @@ def start_worker(home: AirflowHome, project: Project, target: OutputTarget, log_
     return WorkerProcess(home, project, target, log_path), f"fresh: {taken}"
 
 
-class WorkerProcess:
+class WorkerProcess(protocol.EventReader):
     """The Airflow worker (worker.py) as seen from the runner: its events, its stdin, its end."""
 
     def __init__(self, home: AirflowHome, project: Project, target: OutputTarget, log_path: Path) -> None:
@@ -117,24 +116,9 @@ class WorkerProcess:
             )
         finally:
             os.close(write_fd)
-        self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        super().__init__()
         self.running = False  # `go` was sent
-        self._reader = threading.Thread(target=self._read, args=(read_fd,), name="aistack-run-events", daemon=True)
-        self._reader.start()
-
-    def _read(self, fd: int) -> None:
-        with os.fdopen(fd, encoding="utf-8") as stream:
-            for event in protocol.read(stream):
-                self.events.put(event)
-        self.events.put(None)
-
-    def next_event(self) -> dict[str, Any] | None:
-        """The next event; None once the worker has closed its end (it exited)."""
-        while True:
-            try:
-                return self.events.get(timeout=0.5)
-            except queue.Empty:
-                continue  # (a timeout keeps Ctrl-C responsive)
+        self.listen(os.fdopen(read_fd, encoding="utf-8"))
 
     def go(self, conf: dict[str, Any] | None) -> None:
         assert self.process.stdin is not None

@@ -21,12 +21,10 @@ import contextlib
 import fcntl
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -124,15 +122,14 @@ def start(home_root: Path, env: Mapping[str, str]) -> None:
         )
 
 
-class StandbyWorker:
+class StandbyWorker(protocol.EventReader):
     """A standby that took this run's job, as the runner sees it (the same surface as WorkerProcess)."""
 
     def __init__(self, connection: socket.socket, stream: IO[str], pid: int) -> None:
-        self.connection, self.stream, self.pid = connection, stream, pid
-        self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        super().__init__()
+        self.connection, self.pid = connection, pid
         self.running = False
-        self._reader = threading.Thread(target=self._read, name="aistack-run-events", daemon=True)
-        self._reader.start()
+        self._reader = self.listen(stream)
 
     @classmethod
     def take(cls, home_root: Path, config: dict[str, Any], env: Mapping[str, str], log_path: Path) -> StandbyWorker | str:
@@ -158,19 +155,6 @@ class StandbyWorker:
             return f"the standby refused: {answer.get('reason')}" if answer else "the standby went away"
         connection.settimeout(None)
         return cls(connection, stream, int(answer["pid"]))
-
-    def _read(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            for event in protocol.read(self.stream):
-                self.events.put(event)
-        self.events.put(None)
-
-    def next_event(self) -> dict[str, Any] | None:
-        while True:
-            try:
-                return self.events.get(timeout=0.5)
-            except queue.Empty:
-                continue
 
     def go(self, conf: dict[str, Any] | None) -> None:
         self.connection.sendall((json.dumps({"go": True, "conf": conf}) + "\n").encode())

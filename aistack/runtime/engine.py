@@ -67,7 +67,8 @@ _END = object()
 _LOADING = threading.Lock()
 """Taken around every llama.cpp load: with verbose=False, llama-cpp-python points the process's
 stdout and stderr at /dev/null while it loads and back afterwards, so two slots loading at once
-restored each other's /dev/null and silenced the runtime's log for good (seen here)."""
+restored each other's /dev/null and silenced the runtime's log for good (seen here). What other
+threads print during a load still goes to /dev/null: llama-cpp-python's redirection is process-wide."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class Instance:
                 "n_ubatch": self.n_ctx,
             }
         n_threads = self.slot.n_threads
-        with _LOADING:
+        with _LOADING:  # and logged inside it, or another slot's load could send the line to /dev/null
             self.llm = llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
@@ -172,16 +173,16 @@ class Instance:
                 verbose=False,
                 **kwargs,
             )
-        elapsed = time.perf_counter_ns() - started
-        log.info(
-            "loaded %s%s on slot %d in %.2fs (n_ctx=%d, n_threads=%d)",
-            self.path.name,
-            " for embeddings" if self.embedding else "",
-            self.slot.index,
-            elapsed / 1e9,
-            self.n_ctx,
-            n_threads,
-        )
+            elapsed = time.perf_counter_ns() - started
+            log.info(
+                "loaded %s%s on slot %d in %.2fs (n_ctx=%d, n_threads=%d)",
+                self.path.name,
+                " for embeddings" if self.embedding else "",
+                self.slot.index,
+                elapsed / 1e9,
+                self.n_ctx,
+                n_threads,
+            )
         return elapsed
 
     def unload(self) -> None:

@@ -338,6 +338,33 @@ def test_parsing_leaves_the_garbage_collector_as_it_was(tmp_path: Path, monkeypa
     assert gc.isenabled()
 
 
+def test_a_parse_keeps_its_dags_from_the_collector_until_the_next_parse(tmp_path: Path, monkeypatch, airflow_db):
+    """The DAG processor's collections (its serialization of the DAGs, its exit) do not walk the
+    parse's millions of objects again; a process that parses twice still frees the first DAGs."""
+    import gc
+    import weakref
+
+    from aistack_airflow.generator import parse
+
+    monkeypatch.setenv("AISTACK_ORCHESTRATIONS_PATH", str(tmp_path))
+    (tmp_path / "task.yaml").write_text(TASK)
+    try:
+        gc.unfreeze()
+        first = parse()["aistack__default__cached"]
+        assert gc.get_freeze_count() > 0
+        assert not any(first is o for o in gc.get_objects()), "the DAG is frozen, out of the collector's lists"
+        gone = weakref.ref(first)
+        del first
+        second = parse()["aistack__default__cached"]
+        assert gone() is None, "the first parse's DAG (a cycle of DAG and tasks) was collected"
+        assert second.task_dict.keys() == {"reply", "publish"}
+        frozen = gc.get_freeze_count()
+        assert "aistack__default__cached" in parse(only="aistack__default__cached")
+        assert gc.get_freeze_count() == frozen, "a task's parse of its one DAG leaves the collector alone"
+    finally:
+        gc.unfreeze()
+
+
 def test_a_made_up_answer_fails_its_quality_check_and_the_run_fake_models(pipeline, repo: Path):
     run, fakes, outputs = pipeline
     fakes["chat-agent"] = ScriptedModel(["They stayed on Mars for nine weeks."])

@@ -61,9 +61,6 @@ demo: $(INSTALLED)
 	$(BIN)/aistack validate examples/ models/
 	$(BIN)/aistack run examples/summarization-pipeline --input-file examples/summarization-pipeline/document.md
 
-test: lint $(CHROMIUM) $(PG_CTL)
-	$(BIN)/python -m pytest
-
 # The UI test drives Debian's Chromium, headless, through Playwright (no browser download): installed
 # from Debian's packages when it is missing (as root, as on CI; otherwise the test says what to install).
 CHROMIUM ?= /usr/bin/chromium
@@ -79,6 +76,10 @@ PG_CTL ?= $(or $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))),
 postgresql-server:
 	@echo "Installing Debian's postgresql for the deployment tests."
 	-apt-get install -y --no-install-recommends postgresql || { apt-get update && apt-get install -y --no-install-recommends postgresql; }
+
+# Make expands a rule's prerequisites as it reads it: this one comes after CHROMIUM and PG_CTL.
+test: lint $(CHROMIUM) $(PG_CTL)
+	$(BIN)/python -m pytest
 
 # The structure and the types, before the tests: lint and format, the import contracts (pyproject.toml), mypy on the core.
 lint: $(INSTALLED)

@@ -37,6 +37,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aistack.pipelines.source import Snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
@@ -128,19 +132,28 @@ def shaped_floor(count: int, steps: int = STEPS) -> float:
 
 
 def timed_parse(count: int) -> tuple[float, float]:
-    """(load+validate, build) seconds of one parse, as `generator.parse` does it: the build
-    includes the collector's return at the end (the DAGs are kept out of its sight)."""
+    """(load+validate, build) seconds of one parse of the folder, as `generator.parse` does it."""
     from aistack.pipelines import source as orchestration_source
+
+    snapshot, figures = timed(orchestration_source.load)
+    assert len(snapshot.valid) == count and not snapshot.invalid
+    return figures
+
+
+def timed(load: Callable[[], Snapshot]) -> tuple[Snapshot, tuple[float, float]]:
+    """The snapshot `load` gives and the (load, build) seconds of a parse of it, as
+    `generator.parse` does one: the build includes the collector's return at the end (the DAGs
+    are kept out of its sight)."""
     from aistack_airflow import generator
 
     with generator.collector_paused(keep=True):
         started = time.perf_counter()
-        snapshot = orchestration_source.load()
+        snapshot = load()
         loaded = time.perf_counter()
         dags = generator.generate(snapshot)
     built = time.perf_counter()
-    assert len(dags) == count + 1 and not snapshot.invalid
-    return loaded - started, built - loaded
+    assert len(dags) == len(snapshot.valid) + 1
+    return snapshot, (loaded - started, built - loaded)
 
 
 def processor_pass(count: int, keep: bool) -> tuple[float, float, float]:
@@ -201,19 +214,10 @@ def cluster_listing(count: int) -> tuple[tuple[float, float], tuple[float, float
         item = yaml.safe_load(manifest(index))
         item["metadata"].update(uid=f"uid-{index}", resourceVersion=str(1000 + index))
         items.append(item)
-    from aistack_airflow import generator
-
     shutil.rmtree(source._validated_cache_file(None).parent, ignore_errors=True)
-    figures = []
-    for _ in ("cold", "warm"):
-        with generator.collector_paused(keep=True):  # as a parse loads and builds them
-            started = time.perf_counter()
-            snapshot = source._from_items(items, "cluster", stale=False)
-            validated = time.perf_counter()
-            dags = generator.generate(snapshot)
-        figures.append((validated - started, time.perf_counter() - validated))
-        assert len(snapshot.valid) == count and len(dags) == count + 1
-    return figures[0], figures[1]
+    (first, cold), (again, warm) = (timed(lambda: source._from_items(items, "cluster", stale=False)) for _ in ("cold", "warm"))
+    assert len(first.valid) == len(again.valid) == count
+    return cold, warm
 
 
 def main() -> None:

@@ -60,8 +60,9 @@ def collector_paused(keep: bool = False) -> Iterator[None]:
     With `keep`, what was made is moved to the collector's permanent generation (gc.freeze) before
     it runs again. Those objects are the DAGs, alive until the process ends (the DAG processor
     parses each file in a process of its own), and otherwise each later collection walks them
-    all again: the first one, and those during Airflow's serialization of the DAGs, cost 0.9 s
-    of the 3.5 s that the DAG processor spends on a warm parse of 1,000 pipelines. A process that
+    all again: the first one, those during Airflow's serialization of the DAGs and those at its
+    exit took 1.5 s of the 5.8 s of a DAG processor's process for a warm parse of 1,000 pipelines
+    (bench/generator_parse.py). A process that
     parses again (a test, a benchmark) unfreezes and collects first, so the DAGs it no longer
     holds can go."""
     global _kept

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.aistack.local.support import stop_standbys
+
 REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -27,22 +29,25 @@ def test_make_demo_in_a_fresh_clone(tmp_path: Path):
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if "/.venv/" not in p + "/")
     env["AISTACK_HOME"] = str(tmp_path / "home")
 
-    first = make_demo(clone, env)
-    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-4000:]
-    assert "Installing aistack and its pinned dependencies" in first.stdout
-    wheels = [line for line in first.stdout.splitlines() if "llama_cpp_python-" in line and ".whl" in line]
-    assert wheels and all("/aistack/wheels/llama-cpp-python-" in line for line in wheels), (
-        "llama-cpp-python comes from aistack's flag-keyed wheel cache, never from pip's"
-    )
-    assert "ok: " in first.stdout, "the examples and models are validated first"
-    assert "quality-check        succeeded" in first.stdout
-    assert "of default/document-analysis succeeded in" in first.stdout
-    assert (clone / ".venv" / ".installed").is_file()
-    results = list((tmp_path / "home" / "outputs").rglob("result.json"))
-    assert len(results) == 1
+    try:
+        first = make_demo(clone, env)
+        assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-4000:]
+        assert "Installing aistack and its pinned dependencies" in first.stdout
+        wheels = [line for line in first.stdout.splitlines() if "llama_cpp_python-" in line and ".whl" in line]
+        assert wheels and all("/aistack/wheels/llama-cpp-python-" in line for line in wheels), (
+            "llama-cpp-python comes from aistack's flag-keyed wheel cache, never from pip's"
+        )
+        assert "ok: " in first.stdout, "the examples and models are validated first"
+        assert "quality-check        succeeded" in first.stdout
+        assert "of default/document-analysis succeeded in" in first.stdout
+        assert (clone / ".venv" / ".installed").is_file()
+        results = list((tmp_path / "home" / "outputs").rglob("result.json"))
+        assert len(results) == 1
 
-    second = make_demo(clone, env)
-    assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-4000:]
-    assert "Installing aistack" not in second.stdout, "a second make demo does not install again"
-    assert "up to date" in second.stdout, "the models built by the first run are reused"
-    assert len(list((tmp_path / "home" / "outputs").rglob("result.json"))) == 2
+        second = make_demo(clone, env)
+        assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-4000:]
+        assert "Installing aistack" not in second.stdout, "a second make demo does not install again"
+        assert "up to date" in second.stdout, "the models built by the first run are reused"
+        assert len(list((tmp_path / "home" / "outputs").rglob("result.json"))) == 2
+    finally:
+        stop_standbys(tmp_path / "home")  # the worker each run leaves warm for the next
